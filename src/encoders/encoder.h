@@ -1,0 +1,107 @@
+/* Encoders: one small ops table per backend family, listed in a static
+ * registry (encoder.c). The only family today is libavcodec (avcodec.c),
+ * which reaches libx264, h264_vaapi, h264_nvenc, h264_videotoolbox,
+ * h264_v4l2m2m and libopenh264 by FFmpeg codec name. Colour conversion into
+ * the encoder's input picture is done with libyuv (convert.c), straight from
+ * the caller's pixels: no intermediate copy.
+ *
+ * Threading: an encoder object is used by one thread at a time (a worker);
+ * it may be created on one thread and used on another. Internal to
+ * libhxfr-host.
+ */
+#ifndef HXFR_ENCODER_H
+#define HXFR_ENCODER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HXFR_ENCODER_OPS_VERSION 1u
+
+/* What an encoder is opened with. Zero fields take the documented
+ * defaults (hxfr__encoder_config_defaults fills them). */
+struct hxfr_encoder_config {
+    const char *codec;        /* FFmpeg encoder name; NULL = "libx264" */
+    uint32_t width;
+    uint32_t height;
+    uint32_t bitrate;         /* bit/s; 0 = max(width*height*4, 5 Mbit/s) */
+    uint32_t framerate_num;   /* 0 = 60/1 */
+    uint32_t framerate_den;
+    uint8_t profile;          /* 66/77/100; 0 = encoder default (high) */
+    uint8_t level;            /* x10; 0 = auto */
+    bool realtime;
+    uint32_t gop;             /* keyframe interval in frames; 0 = 60 */
+    const char *preset;       /* x264 preset; NULL = HXFR_DEFAULT_PRESET */
+    int threads;              /* encoder threads; 0 = auto */
+};
+
+/* Source pixels to encode: borrowed for the duration of the encode call. */
+struct hxfr_image {
+    uint32_t format;          /* enum hxfr_format */
+    uint32_t width;
+    uint32_t height;
+    const uint8_t *planes[3];
+    uint32_t strides[3];
+};
+
+/* One encoded access unit: Annex B, SPS/PPS in-band on every keyframe.
+ * data is owned by the encoder and valid until the next call on it. */
+struct hxfr_packet {
+    const uint8_t *data;
+    size_t size;
+    int64_t pts;
+    int64_t dts;
+    bool keyframe;
+};
+
+struct hxfr_encoder {
+    const struct hxfr_encoder_ops *ops;
+    struct hxfr_encoder_config config; /* effective settings (defaults applied) */
+    char codec_name[32];               /* the FFmpeg encoder actually opened */
+};
+
+struct hxfr_encoder_ops {
+    uint32_t version;  /* HXFR_ENCODER_OPS_VERSION */
+    const char *name;  /* backend family, "avcodec" */
+    /* Required. Opens an encoder for cfg (defaults already applied).
+     * Returns NULL and sets errno on failure (ENOENT: no such codec on this
+     * machine; EINVAL: settings refused; EIO: open failed). */
+    struct hxfr_encoder *(*create)(const struct hxfr_encoder_config *cfg);
+    /* Required. Frees everything; accepts NULL. */
+    void (*destroy)(struct hxfr_encoder *enc);
+    /* Required. Converts img into the encoder's input (img must match the
+     * configured width/height) and encodes one frame. force_idr makes it
+     * an IDR. Produces exactly one access unit per call in *out.
+     * Returns 0 or -errno (-EINVAL geometry mismatch, -EIO encoder failed). */
+    int (*encode)(struct hxfr_encoder *enc, const struct hxfr_image *img, int64_t pts,
+                  bool force_idr, struct hxfr_packet *out);
+    /* Optional. Can this backend open the named codec here? */
+    bool (*probe)(const char *codec);
+};
+
+#define HXFR_DEFAULT_CODEC  "libx264"
+#define HXFR_DEFAULT_GOP    60u
+#define HXFR_MIN_BITRATE    5000000u
+
+/* Fills zero fields of cfg with defaults (see struct comments). */
+void hxfr__encoder_config_defaults(struct hxfr_encoder_config *cfg);
+
+/* Opens an encoder through the registry: the first backend that knows
+ * cfg->codec. NULL + errno on failure. */
+struct hxfr_encoder *hxfr__encoder_create(const struct hxfr_encoder_config *cfg);
+void hxfr__encoder_destroy(struct hxfr_encoder *enc);
+int hxfr__encoder_encode(struct hxfr_encoder *enc, const struct hxfr_image *img, int64_t pts,
+                         bool force_idr, struct hxfr_packet *out);
+
+/* Calls cb for each H.264 encoder name this machine can open (small test
+ * open). Returns the count. */
+int hxfr__encoder_list(void (*cb)(void *opaque, const char *codec, const char *backend),
+                       void *opaque);
+
+/* libyuv conversion of any supported source format into I420 or NV12
+ * destination planes (dst_format HXFR_FORMAT_I420 / HXFR_FORMAT_NV12).
+ * Returns 0 or -EINVAL. */
+int hxfr__convert(const struct hxfr_image *src, uint32_t dst_format, uint8_t *const dst[3],
+                  const int dst_strides[3]);
+
+#endif
