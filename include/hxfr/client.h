@@ -1,0 +1,288 @@
+/* libhxfr-client: the guest side of HXFR.
+ *
+ * Connects to a host daemon (hxfrd) or to a VMM that embeds libhxfr-host,
+ * configures an encoder session, submits raw frames and receives H.264
+ * access units back. Many frames are in flight at once (a caller-chosen
+ * window); the client never waits for one response before sending the next
+ * frame.
+ *
+ * Typical use:
+ *
+ *     struct hxfr_client_options o;
+ *     hxfr_client_options_init(&o);
+ *     o.window = 4;
+ *     o.on_frame = my_frame_cb;            // gets every result, in order
+ *     o.user_data = me;
+ *     struct hxfr_client *c = hxfr_client_new(&o);
+ *     int r = hxfr_client_connect(c, "unix:/run/user/1000/hxfr/hxfr.sock");
+ *     struct hxfr_client_config cfg = {.width = 1920, .height = 1080, ...};
+ *     r = hxfr_client_configure(c, &cfg, NULL);
+ *     for (;;) {
+ *         struct hxfr_client_frame f = {...pixels, .user = my_frame};
+ *         r = hxfr_client_submit(c, &f, 1000);   // waits only for window room
+ *         hxfr_client_dispatch(c, 0);             // deliver what has arrived
+ *     }
+ *     hxfr_client_flush(c, 5000);
+ *     hxfr_client_destroy(c);
+ *
+ * Threading: a client is not internally locked. All functions on one client
+ * must be serialized by the caller (one thread at a time, or the caller's
+ * own mutex around every call). Callbacks run synchronously on the thread
+ * that is inside hxfr_client_submit(), _dispatch(), _flush(), _configure(),
+ * _ping(), _connect() or _reconnect(); a callback must not call any
+ * hxfr_client function on the same client except the read-only getters
+ * (hxfr_client_fd, _in_flight, _connected, _server_caps, _uri): such a call
+ * returns -EDEADLK. Different clients are independent.
+ *
+ * Errors: int results are >= 0 on success, -errno or -HXFR_E* on failure
+ * (hxfr_strerror() describes them). An ERROR message from the host
+ * surfaces as -HXFR_EREMOTE with the wire code and message available (in a
+ * result, or with hxfr_client_last_remote_error()).
+ *
+ * Signals: writes use MSG_NOSIGNAL on sockets; on a serial port the caller
+ * should ignore SIGPIPE (virtio-serial ports do not raise it in practice).
+ */
+#ifndef HXFR_CLIENT_H
+#define HXFR_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hxfr/hxfr.h>
+#include <hxfr/proto.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hxfr_client;
+
+/* Largest window hxfr_client_options.window accepts. */
+#define HXFR_CLIENT_MAX_WINDOW 64u
+/* Default bound on a response body (the encoded units of one frame). */
+#define HXFR_CLIENT_DEFAULT_MAX_BODY (16u * 1024u * 1024u)
+
+/* The outcome of one submitted frame, given to on_frame. Every frame that
+ * hxfr_client_submit() accepted produces exactly one result, in submission
+ * order (the host answers each session's frames first in, first out).
+ * Everything here is borrowed for the duration of the callback only; copy
+ * what must outlive it. */
+struct hxfr_client_result {
+    /* 0: encoded (fields below valid). -HXFR_EREMOTE: the host answered
+     * this frame with an ERROR (remote_code, remote_message). -ECONNRESET,
+     * -EPIPE, -ETIMEDOUT, ...: the connection was lost before the answer
+     * arrived; the frame was not encoded. */
+    int status;
+    void *user;              /* the hxfr_client_frame.user given at submit */
+    uint64_t seq;            /* 0, 1, 2, ... per client, in submission order */
+    int64_t pts;             /* the pts given at submit (echoed by the host) */
+    int64_t dts;             /* from the host; 0 on failure */
+    bool keyframe;           /* host says this AU is an IDR (SPS/PPS in-band) */
+    bool forced_keyframe;    /* the request carried force_keyframe */
+    const uint8_t *data;     /* Annex B access unit: all units concatenated */
+    size_t size;             /* bytes at data (0 on failure) */
+    uint32_t nal_count;      /* units the host sent */
+    uint64_t latency_ns;     /* submit call start -> response parsed */
+    int32_t remote_code;     /* enum hxfr_status when status == -HXFR_EREMOTE */
+    const char *remote_message; /* NUL-terminated; "" unless -HXFR_EREMOTE */
+};
+
+enum hxfr_client_event_type {
+    /* The connection was lost (EOF, EPIPE, ECONNRESET, I/O timeout, a
+     * protocol violation by the host). err says why. Every frame in flight
+     * has already received its failure result. */
+    HXFR_CLIENT_EVENT_DISCONNECTED = 1,
+    /* A reconnect succeeded (config re-sent, accepted); attempt is the
+     * number of connection attempts it took. hxfr_client_fd() changed. */
+    HXFR_CLIENT_EVENT_RECONNECTED,
+    /* An ERROR from the host that no frame was waiting for (for example a
+     * KEYFRAME_REQ refused). remote_code / remote_message are set. */
+    HXFR_CLIENT_EVENT_REMOTE_ERROR,
+};
+
+struct hxfr_client_event {
+    enum hxfr_client_event_type type;
+    int err;                    /* DISCONNECTED: -errno / -HXFR_E* */
+    unsigned attempt;           /* RECONNECTED */
+    int32_t remote_code;        /* REMOTE_ERROR */
+    const char *remote_message; /* REMOTE_ERROR; borrowed during the callback */
+};
+
+/* Called once per submitted frame, in submission order (see above). */
+typedef void (*hxfr_client_frame_fn)(void *user_data, const struct hxfr_client_result *res);
+/* Called for connection events. */
+typedef void (*hxfr_client_event_fn)(void *user_data, const struct hxfr_client_event *ev);
+
+/* Options, copied by hxfr_client_new(). Initialize with
+ * hxfr_client_options_init() and change what you need. */
+struct hxfr_client_options {
+    uint32_t window;           /* frames in flight, 1..HXFR_CLIENT_MAX_WINDOW (4) */
+    uint16_t session_id;       /* header session id for every message (0) */
+    uint32_t max_body;         /* response body bound, bytes (16 MiB) */
+    uint32_t max_dim;          /* local geometry limit, 0 = HXFR_MAX_DIM_HARD */
+    bool hello;                /* send HELLO after connecting (true); a v1
+                                  host that answers ERROR is accepted */
+    bool reconnect;            /* reconnect after a lost connection (false) */
+    unsigned reconnect_attempts;  /* attempts per reconnect round (10) */
+    unsigned reconnect_min_ms;    /* first backoff delay (50), doubled ... */
+    unsigned reconnect_max_ms;    /* ... up to this (2000) */
+    int io_timeout_ms;         /* a write that makes no progress, or a reply
+                                  (CONFIG_RESP, HELLO_RESP) that does not come
+                                  for this long, fails with -ETIMEDOUT and
+                                  drops the connection (5000) */
+    hxfr_client_frame_fn on_frame;  /* optional, but results are lost without */
+    hxfr_client_event_fn on_event;  /* optional */
+    void *user_data;           /* passed to both callbacks */
+};
+
+/* Encoder settings sent in CONFIG_REQ. Zero fields mean "host default". */
+struct hxfr_client_config {
+    uint32_t width;            /* required */
+    uint32_t height;           /* required */
+    uint32_t bitrate;          /* bit/s */
+    uint32_t framerate_num;
+    uint32_t framerate_den;
+    uint8_t profile;           /* 66 baseline, 77 main, 100 high */
+    uint8_t level;             /* level x 10 */
+    bool realtime;             /* low-latency encoding (zerolatency) */
+    uint32_t gop;              /* keyframe interval in frames (extension) */
+};
+
+/* One frame to submit. The pixels are borrowed: the client reads them only
+ * during hxfr_client_submit() (straight from this memory with writev, no
+ * staging copy) and keeps no pointer after it returns, so the caller may
+ * reuse or free the buffer as soon as the call returns, whatever its
+ * result.
+ *
+ * Layout: planes[i] points at plane i with stride strides[i] bytes per row;
+ * plane i must hold strides[i] x (rows of plane i) readable bytes. Packed
+ * RGB formats use plane 0 only; NV12 uses Y and UV; I420 uses Y, U, V.
+ * strides[i] == 0 means the tightly packed stride for that plane. When the
+ * chroma strides are the ones hxfr_geometry_compute() derives from
+ * strides[0] (NV12: equal to it; I420: half of it) every plane goes out as
+ * one block; otherwise the frame is sent row by row at the packed stride. */
+struct hxfr_client_frame {
+    uint32_t format;           /* enum hxfr_format */
+    uint32_t width;
+    uint32_t height;
+    const void *planes[3];
+    uint32_t strides[3];
+    int64_t pts;               /* ns; echoed in the result */
+    int64_t duration;          /* ns */
+    bool force_keyframe;       /* ask for an IDR */
+    void *user;                /* returned in the result; never touched */
+};
+
+/* Fills o with the defaults documented above. */
+HXFR_EXPORT void hxfr_client_options_init(struct hxfr_client_options *o);
+
+/* Creates an unconnected client with a copy of *o (NULL = defaults).
+ * Returns NULL and sets errno (EINVAL for an option out of range, ENOMEM).
+ * The caller owns the client; free it with hxfr_client_destroy(). */
+HXFR_EXPORT struct hxfr_client *hxfr_client_new(const struct hxfr_client_options *o);
+
+/* Closes the connection and frees the client. Frames still in flight are
+ * dropped without results (flush first to get them). Accepts NULL. Must
+ * not be called from a callback. */
+HXFR_EXPORT void hxfr_client_destroy(struct hxfr_client *c);
+
+/* Connects to uri ("unix:PATH", "tcp:HOST:PORT", "vsock:CID:PORT",
+ * "serial:PATH", or a bare path with '/'), then sends HELLO and waits for
+ * the answer if options.hello is set. uri is copied (it is reused by
+ * reconnects). With options.reconnect the connection is retried with
+ * backoff like hxfr_client_reconnect(). Blocking: returns when connected
+ * or failed. Returns 0, -EISCONN if already connected, -EINVAL /
+ * -EPROTONOSUPPORT for a bad uri, or the connect error (-ENOENT,
+ * -ECONNREFUSED, -ENETUNREACH / -ENODEV for vsock without a route,
+ * -EAFNOSUPPORT, -ETIMEDOUT). */
+HXFR_EXPORT int hxfr_client_connect(struct hxfr_client *c, const char *uri);
+
+/* Sends CONFIG_REQ and waits (io_timeout_ms) for CONFIG_RESP. Frames in
+ * flight are completed first (their results are delivered). cfg is copied:
+ * it is re-sent after every reconnect. If resp is non-NULL it receives the
+ * effective settings the host applied. Returns 0, -EINVAL (zero width or
+ * height), -ENOTCONN, -ETIMEDOUT, -HXFR_EREMOTE (the host refused; see
+ * hxfr_client_last_remote_error()) or a connection error. */
+HXFR_EXPORT int hxfr_client_configure(struct hxfr_client *c, const struct hxfr_client_config *cfg,
+                                      struct hxfr_config_resp *resp);
+
+/* Submits one frame. The geometry is validated locally first
+ * (hxfr_geometry_compute) and the frame is written with scatter-gather I/O
+ * straight from the caller's planes. If the window is full this waits up to
+ * timeout_ms (0 = do not wait, -1 = no limit) for a result, delivering
+ * results through on_frame meanwhile. While a big frame is being written,
+ * responses that arrive are read and delivered too, so the write can never
+ * deadlock against the host's output. The pixels are not used after the
+ * call returns.
+ *
+ * When disconnected and options.reconnect is set, this reconnects first
+ * (blocking, with backoff) and forces a keyframe on the first frame after
+ * the reconnect.
+ *
+ * Returns 0 (accepted: exactly one result will follow), -EAGAIN (window
+ * full after timeout_ms; nothing sent), -HXFR_E* from geometry validation
+ * (nothing sent), -ENOTCONN (not connected, no reconnect), -EDEADLK (called
+ * from a callback), or a connection error (-EPIPE, -ECONNRESET,
+ * -ETIMEDOUT, ...: the frame was not accepted and produces no result). */
+HXFR_EXPORT int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f,
+                                   int timeout_ms);
+
+/* Reads whatever has arrived and delivers results and events. Waits up to
+ * timeout_ms (0 = poll only, -1 = no limit) for at least one result when
+ * none is ready and frames are in flight; returns at once when nothing is
+ * in flight. Returns the number of frame results delivered (>= 0), or a
+ * connection error (after failing the frames in flight and reporting
+ * DISCONNECTED). */
+HXFR_EXPORT int hxfr_client_dispatch(struct hxfr_client *c, int timeout_ms);
+
+/* Waits until no frame is in flight, delivering results. Returns 0,
+ * -ETIMEDOUT, or a connection error (frames then already failed). */
+HXFR_EXPORT int hxfr_client_flush(struct hxfr_client *c, int timeout_ms);
+
+/* Sends KEYFRAME_REQ: the next frame the host encodes becomes an IDR.
+ * Returns 0, -ENOTCONN or a connection error. */
+HXFR_EXPORT int hxfr_client_request_keyframe(struct hxfr_client *c);
+
+/* Sends PING and waits up to timeout_ms for PONG, delivering frame results
+ * meanwhile. *rtt_ns (optional) gets the round-trip time. Returns 0,
+ * -ETIMEDOUT, -ENOTCONN or a connection error. */
+HXFR_EXPORT int hxfr_client_ping(struct hxfr_client *c, int timeout_ms, uint64_t *rtt_ns);
+
+/* Drops the current connection (if any) and connects again to the last
+ * uri with exponential backoff: up to reconnect_attempts attempts, delays
+ * from reconnect_min_ms doubling to reconnect_max_ms. Then HELLO (if
+ * enabled) and the last configuration are sent again, and the next frame
+ * is forced to be a keyframe. Reports RECONNECTED. Frames in flight fail
+ * with -ECONNRESET. Returns 0 or the last attempt's error. */
+HXFR_EXPORT int hxfr_client_reconnect(struct hxfr_client *c);
+
+/* The file descriptor to poll for POLLIN (then call hxfr_client_dispatch
+ * with timeout 0), or -1 when disconnected. It changes on reconnect; the
+ * client owns it: do not read, write or close it. */
+HXFR_EXPORT int hxfr_client_fd(const struct hxfr_client *c);
+
+/* Frames submitted whose result has not been delivered yet. */
+HXFR_EXPORT unsigned hxfr_client_in_flight(const struct hxfr_client *c);
+
+/* True while a connection is up. */
+HXFR_EXPORT bool hxfr_client_connected(const struct hxfr_client *c);
+
+/* HXFR_CAP_* bits from the host's HELLO_RESP; 0 if no HELLO was answered. */
+HXFR_EXPORT uint32_t hxfr_client_server_caps(const struct hxfr_client *c);
+
+/* The canonical uri last connected to ("" before hxfr_client_connect).
+ * Borrowed: valid until the next connect or destroy. */
+HXFR_EXPORT const char *hxfr_client_uri(const struct hxfr_client *c);
+
+/* The last ERROR the host sent (code, message), whichever call or result
+ * it surfaced in. Returns the code (0 if none yet); *message (optional) is
+ * borrowed until the next call on the client. */
+HXFR_EXPORT int32_t hxfr_client_last_remote_error(const struct hxfr_client *c,
+                                                  const char **message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
