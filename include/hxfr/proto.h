@@ -364,7 +364,7 @@ HXFR_EXPORT const char *hxfr_status_name(int32_t code);
 
 /* Iterates over the unit list that follows a FRAME_RESPONSE's fixed part.
  * body/len is the whole unit list; *pos starts at 0. On success returns 1
- * and sets *unit/*unit_size (pointing into body); returns 0 at the end,
+ * and sets *unit and *unit_size (pointing into body); returns 0 at the end,
  * -HXFR_EUNITS if a size runs past len. */
 HXFR_EXPORT int hxfr_units_next(const uint8_t *body, size_t len, size_t *pos,
                                 const uint8_t **unit, uint32_t *unit_size);
