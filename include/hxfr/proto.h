@@ -148,7 +148,9 @@ HXFR_EXPORT uint32_t hxfr_format_from_name(const char *name);
  * the hard limit are clamped to it).
  * Returns 0 and fills *out, or -HXFR_EFORMAT, -HXFR_EZERO, -HXFR_EDIMS,
  * -HXFR_EODD (4:2:0 formats need even width, height and, for I420, stride),
- * -HXFR_ESTRIDE or -HXFR_EOVERFLOW. */
+ * -HXFR_ESTRIDE or -HXFR_EOVERFLOW (a plane or the total size does not fit
+ * 32 bits: no frame that large can be sent or mapped). Checks run in that
+ * order, so each bad input gives one predictable error. */
 HXFR_EXPORT int hxfr_geometry_compute(uint32_t format, uint32_t width, uint32_t height,
                                       uint32_t stride, uint32_t max_dim,
                                       struct hxfr_geometry *out);
@@ -336,8 +338,12 @@ HXFR_EXPORT int hxfr_header_validate(const struct hxfr_header *h, uint32_t max_b
  * body_size is the length of a body the caller sends right after (inline
  * pixels, response units; 0 for other types). m->hdr.type, flags and
  * session_id are taken as given. Returns the bytes written, or -HXFR_ETYPE,
- * -ENOSPC (cap too small), -HXFR_ETOOBIG (body on a type without one or the
- * sum overflowing). */
+ * -ENOSPC (cap too small), -HXFR_ETOOBIG (body on a type without one, the
+ * sum overflowing, or a body above HXFR_MAX_BODY_HARD). It never produces a
+ * header a receiver would reject: flags the type does not define give
+ * -HXFR_EFLAGS, a FRAME_REQUEST body without HXFR_FLAG_PIXEL_DATA gives
+ * -HXFR_ETOOBIG and HXFR_FLAG_PIXEL_DATA without a body -HXFR_ESHORT.
+ * Reserved bytes are always written as zero. */
 HXFR_EXPORT int hxfr_msg_encode(const struct hxfr_msg *m, uint32_t body_size, uint8_t *out,
                                 size_t cap);
 
