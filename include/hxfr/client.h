@@ -83,7 +83,7 @@ struct hxfr_client_result {
     const uint8_t *data;     /* Annex B access unit: all units concatenated */
     size_t size;             /* bytes at data (0 on failure) */
     uint32_t nal_count;      /* units the host sent */
-    uint64_t latency_ns;     /* submit call start -> response parsed */
+    uint64_t latency_ns;     /* first byte written -> response parsed */
     int32_t remote_code;     /* enum hxfr_status when status == -HXFR_EREMOTE */
     const char *remote_message; /* NUL-terminated; "" unless -HXFR_EREMOTE */
 };
@@ -197,6 +197,14 @@ HXFR_EXPORT void hxfr_client_destroy(struct hxfr_client *c);
  * -ECONNREFUSED, -ENETUNREACH / -ENODEV for vsock without a route,
  * -EAFNOSUPPORT, -ETIMEDOUT). */
 HXFR_EXPORT int hxfr_client_connect(struct hxfr_client *c, const char *uri);
+
+/* Adopts an already connected stream fd (a socketpair end handed over by a
+ * VMM, a socket-activated connection, a test harness). The client takes
+ * ownership of fd in every case (it is closed on failure too) and makes it
+ * non-blocking. Sends HELLO if options.hello is set. A client connected this
+ * way has no uri, so it cannot reconnect. Returns 0, -EISCONN, -EBADF, or a
+ * HELLO error. */
+HXFR_EXPORT int hxfr_client_connect_fd(struct hxfr_client *c, int fd);
 
 /* Sends CONFIG_REQ and waits (io_timeout_ms) for CONFIG_RESP. Frames in
  * flight are completed first (their results are delivered). cfg is copied:

@@ -1,0 +1,1072 @@
+/* libhxfr-client: connection, windowed submission and response dispatch.
+ *
+ * One non-blocking fd per client. Every wait is a poll() on that fd with a
+ * deadline, and every wait also reads and delivers whatever the host sent:
+ * a big frame write can therefore never deadlock against responses the
+ * host is trying to send us, and no call blocks longer than its timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hxfr/client.h>
+
+#include "../transport/transport.h"
+
+/* Bytes read from the fd per read() into the staging buffer. Bodies of at
+ * least READ_DIRECT_MIN bytes are read straight into the body buffer. */
+#define IN_BUF_SIZE     65536u
+#define READ_DIRECT_MIN 4096u
+#define BODY_MIN_CAP    65536u
+#define URI_STR_MAX     300u
+
+struct pending {
+    void *user;
+    uint64_t seq;
+    int64_t pts;
+    uint64_t start_ns;
+    bool forced;
+};
+
+struct hxfr_client {
+    struct hxfr_client_options o;
+
+    int fd;
+    bool is_socket;
+    bool have_uri;
+    struct hxfr_uri uri;
+    char uri_str[URI_STR_MAX];
+
+    /* Input: staging buffer, parser, and the body of the current message. */
+    struct hxfr_parser parser;
+    uint8_t *in;
+    size_t in_pos;
+    size_t in_len;
+    struct hxfr_msg cur;
+    uint8_t *body;
+    size_t body_cap;
+    size_t body_len;
+
+    /* Frames in flight, oldest first. */
+    struct pending ring[HXFR_CLIENT_MAX_WINDOW];
+    unsigned head;
+    unsigned count;
+    uint64_t next_seq;
+    uint64_t delivered;
+
+    /* Scatter-gather list for one frame, grown to the largest frame seen
+     * (bounded by max_dim). */
+    struct iovec *iov;
+    size_t iov_cap;
+
+    /* Replies that a blocking call waits for. */
+    int awaiting;          /* message type awaited, 0 = none */
+    bool reply_ready;
+    struct hxfr_msg reply;
+    uint64_t pings_sent;
+    uint64_t pongs_received;
+
+    bool have_config;
+    struct hxfr_client_config cfg;
+    bool force_next_keyframe;
+    uint32_t caps;
+    int32_t last_code;
+    char last_message[HXFR_ERROR_MESSAGE_LEN];
+    bool in_callback;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A deadline from a timeout in ms: UINT64_MAX means none (timeout < 0). */
+static uint64_t deadline_after(int timeout_ms)
+{
+    if (timeout_ms < 0) {
+        return UINT64_MAX;
+    }
+    return now_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+/* Milliseconds until deadline for poll(): -1 for none, rounded up. */
+static int poll_timeout(uint64_t deadline)
+{
+    if (deadline == UINT64_MAX) {
+        return -1;
+    }
+    uint64_t now = now_ns();
+    if (now >= deadline) {
+        return 0;
+    }
+    uint64_t ms = (deadline - now + 999999u) / 1000000u;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+void hxfr_client_options_init(struct hxfr_client_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->window = 4;
+    o->max_body = HXFR_CLIENT_DEFAULT_MAX_BODY;
+    o->hello = true;
+    o->reconnect_attempts = 10;
+    o->reconnect_min_ms = 50;
+    o->reconnect_max_ms = 2000;
+    o->io_timeout_ms = 5000;
+}
+
+struct hxfr_client *hxfr_client_new(const struct hxfr_client_options *o)
+{
+    struct hxfr_client_options def;
+    if (!o) {
+        hxfr_client_options_init(&def);
+        o = &def;
+    }
+    if (o->window < 1 || o->window > HXFR_CLIENT_MAX_WINDOW || o->io_timeout_ms <= 0 ||
+        o->max_body < 1024 || o->max_body > HXFR_MAX_BODY_HARD ||
+        o->max_dim > HXFR_MAX_DIM_HARD) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct hxfr_client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        goto fail;
+    }
+    c->o = *o;
+    c->fd = -1;
+    c->in = malloc(IN_BUF_SIZE);
+    if (!c->in) {
+        goto fail_client;
+    }
+    hxfr_parser_init(&c->parser, c->o.max_body);
+    return c;
+
+fail_client:
+    free(c);
+fail:
+    errno = ENOMEM;
+    return NULL;
+}
+
+static void close_fd(struct hxfr_client *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    hxfr_parser_init(&c->parser, c->o.max_body);
+    c->in_pos = c->in_len = 0;
+    c->body_len = 0;
+    c->awaiting = 0;
+    c->reply_ready = false;
+    c->pings_sent = c->pongs_received = 0;
+}
+
+void hxfr_client_destroy(struct hxfr_client *c)
+{
+    if (!c) {
+        return;
+    }
+    close_fd(c);
+    free(c->iov);
+    free(c->body);
+    free(c->in);
+    free(c);
+}
+
+static void emit_event(struct hxfr_client *c, const struct hxfr_client_event *ev)
+{
+    if (c->o.on_event) {
+        c->in_callback = true;
+        c->o.on_event(c->o.user_data, ev);
+        c->in_callback = false;
+    }
+}
+
+/* Pops the oldest frame in flight and delivers its result. */
+static void deliver(struct hxfr_client *c, struct hxfr_client_result *res)
+{
+    struct pending *p = &c->ring[c->head];
+    c->head = (c->head + 1) % HXFR_CLIENT_MAX_WINDOW;
+    c->count--;
+    c->delivered++;
+    res->user = p->user;
+    res->seq = p->seq;
+    res->forced_keyframe = p->forced;
+    res->latency_ns = now_ns() - p->start_ns;
+    if (res->status != 0) {
+        res->pts = p->pts;
+    }
+    if (!res->remote_message) {
+        res->remote_message = "";
+    }
+    if (c->o.on_frame) {
+        c->in_callback = true;
+        c->o.on_frame(c->o.user_data, res);
+        c->in_callback = false;
+    }
+}
+
+/* The connection is gone: fail every frame in flight with err, in order,
+ * then report DISCONNECTED. The next frame after a reconnect is an IDR. */
+static int lost(struct hxfr_client *c, int err)
+{
+    close_fd(c);
+    c->force_next_keyframe = true;
+    while (c->count > 0) {
+        struct hxfr_client_result res = {.status = err};
+        deliver(c, &res);
+    }
+    struct hxfr_client_event ev = {.type = HXFR_CLIENT_EVENT_DISCONNECTED, .err = err};
+    emit_event(c, &ev);
+    return err;
+}
+
+static void remember_remote(struct hxfr_client *c, const struct hxfr_error *e)
+{
+    c->last_code = e->code;
+    snprintf(c->last_message, sizeof(c->last_message), "%s", e->message);
+}
+
+/* A complete FRAME_RESPONSE: turn the unit list into one Annex B buffer in
+ * place (each unit moves left over the 4-byte size fields before it) and
+ * hand it to the oldest frame in flight. */
+static int on_frame_response(struct hxfr_client *c, const struct hxfr_frame_response *fr)
+{
+    if (c->count == 0) {
+        return -EPROTO; /* a response nobody asked for */
+    }
+    int r = hxfr_units_validate(c->body, c->body_len, fr->nal_count);
+    if (r < 0) {
+        return r;
+    }
+    size_t pos = 0, out = 0;
+    const uint8_t *unit;
+    uint32_t unit_size;
+    while ((r = hxfr_units_next(c->body, c->body_len, &pos, &unit, &unit_size)) > 0) {
+        memmove(c->body + out, unit, unit_size);
+        out += unit_size;
+    }
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_client_result res = {
+        .status = 0,
+        .pts = fr->pts,
+        .dts = fr->dts,
+        .keyframe = fr->is_keyframe != 0,
+        .data = c->body,
+        .size = out,
+        .nal_count = fr->nal_count,
+    };
+    deliver(c, &res);
+    return 0;
+}
+
+/* Routes one complete message. Returns 0 or a fatal error (the caller
+ * drops the connection). */
+static int handle_message(struct hxfr_client *c)
+{
+    const struct hxfr_msg *m = &c->cur;
+    switch (m->hdr.type) {
+    case HXFR_MSG_FRAME_RESPONSE:
+        return on_frame_response(c, &m->u.frame_response);
+    case HXFR_MSG_ERROR:
+        remember_remote(c, &m->u.error);
+        /* The host answers in request order: an ERROR while frames are in
+         * flight belongs to the oldest one. Blocking requests (config,
+         * hello) are only sent with nothing in flight. */
+        if (c->count > 0) {
+            struct hxfr_client_result res = {
+                .status = -HXFR_EREMOTE,
+                .remote_code = m->u.error.code,
+                .remote_message = m->u.error.message,
+            };
+            deliver(c, &res);
+        } else if (c->awaiting) {
+            c->reply = *m;
+            c->reply_ready = true;
+        } else {
+            struct hxfr_client_event ev = {
+                .type = HXFR_CLIENT_EVENT_REMOTE_ERROR,
+                .remote_code = m->u.error.code,
+                .remote_message = m->u.error.message,
+            };
+            emit_event(c, &ev);
+        }
+        return 0;
+    case HXFR_MSG_CONFIG_RESP:
+    case HXFR_MSG_HELLO_RESP:
+        if (c->awaiting == m->hdr.type) {
+            c->reply = *m;
+            c->reply_ready = true;
+        }
+        return 0;
+    case HXFR_MSG_PONG:
+        if (c->pongs_received < c->pings_sent) {
+            c->pongs_received++;
+        }
+        return 0;
+    default:
+        /* Scanout and subscribe replies are not for this client type;
+         * ignoring them keeps a newer host compatible. */
+        return 0;
+    }
+}
+
+static int ensure_body_cap(struct hxfr_client *c, size_t need)
+{
+    /* The parser already refused anything above max_body, so growth is
+     * bounded by it. */
+    if (need <= c->body_cap) {
+        return 0;
+    }
+    size_t cap = c->body_cap ? c->body_cap : BODY_MIN_CAP;
+    while (cap < need) {
+        cap *= 2;
+    }
+    if (cap > c->o.max_body) {
+        cap = c->o.max_body;
+    }
+    uint8_t *b = realloc(c->body, cap);
+    if (!b) {
+        return -ENOMEM;
+    }
+    c->body = b;
+    c->body_cap = cap;
+    return 0;
+}
+
+/* Feeds the staged input to the parser and handles complete messages. */
+static int process_input(struct hxfr_client *c)
+{
+    while (c->in_pos < c->in_len) {
+        struct hxfr_parse_result res;
+        int n = hxfr_parser_feed(&c->parser, c->in + c->in_pos, c->in_len - c->in_pos, &res);
+        if (n < 0) {
+            return n;
+        }
+        c->in_pos += (size_t)n;
+        if (res.event == HXFR_PARSE_NEED_MORE) {
+            break;
+        }
+        if (res.event == HXFR_PARSE_MESSAGE) {
+            c->cur = res.msg;
+            c->body_len = 0;
+            if (res.body_size > 0) {
+                int r = ensure_body_cap(c, res.body_size);
+                if (r < 0) {
+                    return r;
+                }
+                continue;
+            }
+        } else {
+            memcpy(c->body + c->body_len, res.chunk, res.chunk_size);
+            c->body_len += res.chunk_size;
+            if (res.body_remaining > 0) {
+                continue;
+            }
+        }
+        int r = handle_message(c);
+        if (r < 0) {
+            return r;
+        }
+        if (c->fd < 0) {
+            break;
+        }
+    }
+    if (c->in_pos == c->in_len) {
+        c->in_pos = c->in_len = 0;
+    }
+    return 0;
+}
+
+/* One non-blocking read and everything it completes. Returns 1 if bytes
+ * were read, 0 if none were available, or a connection error after which
+ * the connection is already dropped (frames failed, event sent). */
+static int pump_once(struct hxfr_client *c)
+{
+    if (c->fd < 0) {
+        return -ENOTCONN;
+    }
+    uint32_t remaining = hxfr_parser_body_remaining(&c->parser);
+    bool direct = c->in_pos == c->in_len && remaining >= READ_DIRECT_MIN;
+    uint8_t *dst;
+    size_t cap;
+    if (direct) {
+        /* Large bodies go straight from the fd into the body buffer. */
+        dst = c->body + c->body_len;
+        cap = remaining;
+    } else {
+        if (c->in_pos == c->in_len) {
+            c->in_pos = c->in_len = 0;
+        }
+        dst = c->in + c->in_len;
+        cap = IN_BUF_SIZE - c->in_len;
+    }
+    ssize_t n;
+    do {
+        n = read(c->fd, dst, cap);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return 0;
+        }
+        /* A pty or virtio-serial port whose other side went away reports
+         * EIO: the host is gone, like ECONNRESET on a socket. */
+        return lost(c, errno == EIO ? -ECONNRESET : -errno);
+    }
+    if (n == 0) {
+        return lost(c, -ECONNRESET);
+    }
+    int r;
+    if (direct) {
+        c->body_len += (size_t)n;
+        r = hxfr_parser_body_advance(&c->parser, (uint32_t)n);
+        if (r == 0 && hxfr_parser_body_remaining(&c->parser) == 0) {
+            r = handle_message(c);
+        }
+    } else {
+        c->in_len += (size_t)n;
+        r = process_input(c);
+    }
+    if (r < 0 && c->fd >= 0) {
+        return lost(c, r);
+    }
+    return c->fd < 0 ? -ECONNRESET : 1;
+}
+
+/* Reads until the fd has nothing more. Returns 0 or a connection error. */
+static int pump(struct hxfr_client *c)
+{
+    for (;;) {
+        int r = pump_once(c);
+        if (r <= 0) {
+            return r;
+        }
+    }
+}
+
+/* Waits for input until deadline and pumps it. Returns 1 if something was
+ * read, 0 on timeout, or a connection error. */
+static int wait_input(struct hxfr_client *c, uint64_t deadline)
+{
+    if (c->fd < 0) {
+        return -ENOTCONN;
+    }
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    int r;
+    do {
+        r = poll(&pfd, 1, poll_timeout(deadline));
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        return -errno;
+    }
+    if (r == 0) {
+        return 0;
+    }
+    r = pump(c);
+    return r < 0 ? r : 1;
+}
+
+/* Writes all iovecs from a non-blocking fd. While the fd is not writable
+ * it reads and delivers what the host sends. A write that makes no
+ * progress for io_timeout_ms drops the connection. */
+static int send_iov(struct hxfr_client *c, struct iovec *iov, size_t iovcnt)
+{
+    size_t idx = 0;
+    uint64_t deadline = deadline_after(c->o.io_timeout_ms);
+    while (idx < iovcnt) {
+        if (iov[idx].iov_len == 0) {
+            idx++;
+            continue;
+        }
+        int cnt = iovcnt - idx > (size_t)IOV_MAX ? IOV_MAX : (int)(iovcnt - idx);
+        ssize_t n;
+        if (c->is_socket) {
+            struct msghdr mh = {.msg_iov = iov + idx, .msg_iovlen = (size_t)cnt};
+            n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } else {
+            n = writev(c->fd, iov + idx, cnt);
+        }
+        if (n > 0) {
+            size_t left = (size_t)n;
+            while (left > 0 && left >= iov[idx].iov_len) {
+                left -= iov[idx].iov_len;
+                idx++;
+            }
+            if (left > 0) {
+                iov[idx].iov_base = (uint8_t *)iov[idx].iov_base + left;
+                iov[idx].iov_len -= left;
+            }
+            deadline = deadline_after(c->o.io_timeout_ms);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            return lost(c, errno == EIO ? -ECONNRESET : -errno);
+        }
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLOUT};
+        int r = poll(&pfd, 1, poll_timeout(deadline));
+        if (r < 0 && errno != EINTR) {
+            return lost(c, -errno);
+        }
+        if (r == 0) {
+            return lost(c, -ETIMEDOUT);
+        }
+        if (r > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
+            /* Read what the host sent so it is never blocked writing to
+             * us while we are blocked writing to it. */
+            r = pump(c);
+            if (r < 0) {
+                return r;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Encodes m (no body) and sends it. */
+static int send_msg(struct hxfr_client *c, struct hxfr_msg *m)
+{
+    uint8_t buf[HXFR_HEADER_SIZE + HXFR_MAX_FIXED_SIZE];
+    m->hdr.session_id = c->o.session_id;
+    int n = hxfr_msg_encode(m, 0, buf, sizeof(buf));
+    if (n < 0) {
+        return n;
+    }
+    struct iovec iov = {.iov_base = buf, .iov_len = (size_t)n};
+    return send_iov(c, &iov, 1);
+}
+
+/* Waits for a reply of type (or an ERROR) to a blocking request. */
+static int await_reply(struct hxfr_client *c, uint8_t type, struct hxfr_msg *out)
+{
+    c->awaiting = type;
+    c->reply_ready = false;
+    uint64_t deadline = deadline_after(c->o.io_timeout_ms);
+    int r = 0;
+    while (!c->reply_ready) {
+        r = wait_input(c, deadline);
+        if (r < 0) {
+            goto out;
+        }
+        if (r == 0 && !c->reply_ready) {
+            r = -ETIMEDOUT;
+            goto out;
+        }
+    }
+    *out = c->reply;
+    r = c->reply.hdr.type == HXFR_MSG_ERROR ? -HXFR_EREMOTE : 0;
+out:
+    c->awaiting = 0;
+    c->reply_ready = false;
+    return r;
+}
+
+static int send_config(struct hxfr_client *c, struct hxfr_config_resp *resp)
+{
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_CONFIG_REQ};
+    m.u.config_req = (struct hxfr_config_req){
+        .width = c->cfg.width,
+        .height = c->cfg.height,
+        .bitrate = c->cfg.bitrate,
+        .framerate_num = c->cfg.framerate_num,
+        .framerate_den = c->cfg.framerate_den,
+        .profile = c->cfg.profile,
+        .level = c->cfg.level,
+        .realtime = c->cfg.realtime ? 1 : 0,
+        .gop = c->cfg.gop,
+    };
+    int r = send_msg(c, &m);
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_msg reply;
+    r = await_reply(c, HXFR_MSG_CONFIG_RESP, &reply);
+    if (r == 0 && resp) {
+        *resp = reply.u.config_resp;
+    }
+    return r;
+}
+
+static int send_hello(struct hxfr_client *c)
+{
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_HELLO};
+    m.u.hello = (struct hxfr_hello){
+        .version = HXFR_VERSION_1,
+        .caps = HXFR_CAP_CONFIG_GOP,
+        .max_width = c->o.max_dim ? c->o.max_dim : HXFR_MAX_DIM_HARD,
+        .max_height = c->o.max_dim ? c->o.max_dim : HXFR_MAX_DIM_HARD,
+    };
+    int r = send_msg(c, &m);
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_msg reply;
+    r = await_reply(c, HXFR_MSG_HELLO_RESP, &reply);
+    if (r == -HXFR_EREMOTE) {
+        /* A v1 host does not know HELLO: carry on without extensions. */
+        c->caps = 0;
+        return 0;
+    }
+    if (r == 0) {
+        c->caps = reply.u.hello.caps;
+    }
+    return r;
+}
+
+/* One connection attempt: connect, HELLO, and the stored configuration. */
+static int open_connection(struct hxfr_client *c)
+{
+    int fd = hxfr__transport_connect(&c->uri);
+    if (fd < 0) {
+        return fd;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    close_fd(c);
+    c->fd = fd;
+    c->is_socket = c->uri.kind != HXFR_TRANSPORT_SERIAL;
+    int r = 0;
+    if (c->o.hello) {
+        r = send_hello(c);
+    }
+    if (r == 0 && c->have_config) {
+        r = send_config(c, NULL);
+    }
+    if (r < 0) {
+        /* Not reported as DISCONNECTED: this attempt never counted as a
+         * working connection. */
+        close_fd(c);
+    }
+    return r;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* Connection attempts with exponential backoff. */
+static int connect_with_backoff(struct hxfr_client *c, unsigned attempts, unsigned *used)
+{
+    unsigned delay = c->o.reconnect_min_ms ? c->o.reconnect_min_ms : 1;
+    int r = -ENOTCONN;
+    for (unsigned i = 0; i < attempts; i++) {
+        if (i > 0) {
+            sleep_ms(delay);
+            delay = delay * 2 > c->o.reconnect_max_ms ? c->o.reconnect_max_ms : delay * 2;
+        }
+        r = open_connection(c);
+        *used = i + 1;
+        if (r == 0 || r == -HXFR_EREMOTE || r == -EINVAL || r == -EPROTONOSUPPORT) {
+            /* Success, or an answer that retrying cannot change. */
+            break;
+        }
+    }
+    return r;
+}
+
+int hxfr_client_connect(struct hxfr_client *c, const char *uri)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (c->fd >= 0) {
+        return -EISCONN;
+    }
+    struct hxfr_uri u;
+    int r = hxfr__uri_parse(uri, false, &u);
+    if (r < 0) {
+        return r;
+    }
+    c->uri = u;
+    c->have_uri = true;
+    if (hxfr__uri_format(&u, c->uri_str, sizeof(c->uri_str)) < 0) {
+        snprintf(c->uri_str, sizeof(c->uri_str), "%s", uri);
+    }
+    unsigned used = 0;
+    unsigned attempts = c->o.reconnect && c->o.reconnect_attempts ? c->o.reconnect_attempts : 1;
+    return connect_with_backoff(c, attempts, &used);
+}
+
+int hxfr_client_connect_fd(struct hxfr_client *c, int fd)
+{
+    if (fd < 0) {
+        return -EBADF;
+    }
+    if (c->in_callback || c->fd >= 0) {
+        close(fd);
+        return c->in_callback ? -EDEADLK : -EISCONN;
+    }
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fstat(fd, &st) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    close_fd(c);
+    c->fd = fd;
+    c->is_socket = S_ISSOCK(st.st_mode);
+    c->have_uri = false;
+    snprintf(c->uri_str, sizeof(c->uri_str), "fd:%d", fd);
+    int r = c->o.hello ? send_hello(c) : 0;
+    if (r < 0) {
+        close_fd(c);
+    }
+    return r;
+}
+
+int hxfr_client_reconnect(struct hxfr_client *c)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (!c->have_uri) {
+        return -ENOTCONN;
+    }
+    if (c->fd >= 0) {
+        lost(c, -ECONNRESET);
+    }
+    unsigned used = 0;
+    unsigned attempts = c->o.reconnect_attempts ? c->o.reconnect_attempts : 1;
+    int r = connect_with_backoff(c, attempts, &used);
+    if (r == 0) {
+        c->force_next_keyframe = true;
+        struct hxfr_client_event ev = {.type = HXFR_CLIENT_EVENT_RECONNECTED, .attempt = used};
+        emit_event(c, &ev);
+    }
+    return r;
+}
+
+/* Connected, or reconnected when the options allow it. */
+static int ensure_connected(struct hxfr_client *c)
+{
+    if (c->fd >= 0) {
+        return 0;
+    }
+    if (!c->o.reconnect || !c->have_uri) {
+        return -ENOTCONN;
+    }
+    return hxfr_client_reconnect(c);
+}
+
+int hxfr_client_flush(struct hxfr_client *c, int timeout_ms)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    uint64_t deadline = deadline_after(timeout_ms);
+    while (c->count > 0) {
+        int r = wait_input(c, deadline);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0 && c->count > 0 && poll_timeout(deadline) == 0) {
+            return -ETIMEDOUT;
+        }
+    }
+    return 0;
+}
+
+int hxfr_client_configure(struct hxfr_client *c, const struct hxfr_client_config *cfg,
+                          struct hxfr_config_resp *resp)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (!cfg || cfg->width == 0 || cfg->height == 0) {
+        return -EINVAL;
+    }
+    int r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    /* An ERROR must be attributable: finish the frames in flight first. */
+    r = hxfr_client_flush(c, c->o.io_timeout_ms);
+    if (r < 0) {
+        return r;
+    }
+    c->cfg = *cfg;
+    c->have_config = true;
+    return send_config(c, resp);
+}
+
+/* Fills c->iov for frame f; *wire_stride gets the plane-0 stride put in
+ * the request and *size the pixel byte count. */
+static int build_frame_iov(struct hxfr_client *c, const struct hxfr_client_frame *f,
+                           size_t *iovcnt, uint32_t *wire_stride, uint64_t *size)
+{
+    uint32_t stride0 = f->strides[0] ? f->strides[0] : hxfr_format_min_stride(f->format, f->width);
+    struct hxfr_geometry g;
+    int r = hxfr_geometry_compute(f->format, f->width, f->height, stride0, c->o.max_dim, &g);
+    if (r < 0) {
+        return r;
+    }
+    uint32_t caller_stride[3] = {stride0, 0, 0};
+    bool blocks = true;
+    for (uint32_t i = 0; i < g.num_planes; i++) {
+        if (!f->planes[i]) {
+            return -EINVAL;
+        }
+        if (i > 0) {
+            /* A zero chroma stride is the tight one: the derived stride of
+             * the tight luma stride. */
+            struct hxfr_geometry tight;
+            r = hxfr_geometry_compute(f->format, f->width, f->height,
+                                      hxfr_format_min_stride(f->format, f->width), c->o.max_dim,
+                                      &tight);
+            if (r < 0) {
+                return r;
+            }
+            caller_stride[i] = f->strides[i] ? f->strides[i] : tight.stride[i];
+            if (caller_stride[i] != g.stride[i]) {
+                blocks = false;
+            }
+        }
+    }
+    if (!blocks) {
+        /* Chroma strides do not follow from the luma stride: send tight
+         * rows, one iovec each. */
+        r = hxfr_geometry_compute(f->format, f->width, f->height,
+                                  hxfr_format_min_stride(f->format, f->width), c->o.max_dim, &g);
+        if (r < 0) {
+            return r;
+        }
+    }
+    size_t need = 1;
+    for (uint32_t i = 0; i < g.num_planes; i++) {
+        need += blocks ? 1 : g.plane_height[i];
+    }
+    if (need > c->iov_cap) {
+        struct iovec *v = realloc(c->iov, need * sizeof(*v));
+        if (!v) {
+            return -ENOMEM;
+        }
+        c->iov = v;
+        c->iov_cap = need;
+    }
+    size_t n = 1; /* iov[0] is the header, filled by the caller */
+    for (uint32_t i = 0; i < g.num_planes; i++) {
+        const uint8_t *src = f->planes[i];
+        if (blocks) {
+            c->iov[n++] = (struct iovec){.iov_base = (void *)src, .iov_len = g.plane_size[i]};
+            continue;
+        }
+        if (caller_stride[i] < g.stride[i]) {
+            return -HXFR_ESTRIDE;
+        }
+        for (uint32_t y = 0; y < g.plane_height[i]; y++) {
+            c->iov[n++] = (struct iovec){
+                .iov_base = (void *)(src + (size_t)y * caller_stride[i]),
+                .iov_len = g.stride[i],
+            };
+        }
+    }
+    *iovcnt = n;
+    *wire_stride = g.stride[0];
+    *size = g.size;
+    return 0;
+}
+
+int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f, int timeout_ms)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    size_t iovcnt;
+    uint32_t stride;
+    uint64_t size;
+    int r = build_frame_iov(c, f, &iovcnt, &stride, &size);
+    if (r < 0) {
+        return r;
+    }
+    if (size > UINT32_MAX - HXFR_FRAME_REQUEST_SIZE) {
+        return -HXFR_EOVERFLOW;
+    }
+    r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    uint64_t deadline = deadline_after(timeout_ms);
+    while (c->count >= c->o.window) {
+        if (timeout_ms == 0) {
+            /* Take what is already there before giving up. */
+            r = pump(c);
+            if (r < 0) {
+                return r;
+            }
+            if (c->count >= c->o.window) {
+                return -EAGAIN;
+            }
+            break;
+        }
+        r = wait_input(c, deadline);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0 && c->count >= c->o.window && poll_timeout(deadline) == 0) {
+            return -EAGAIN;
+        }
+    }
+    bool forced = f->force_keyframe || c->force_next_keyframe;
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_FRAME_REQUEST,
+                         .hdr.flags = HXFR_FLAG_PIXEL_DATA,
+                         .hdr.session_id = c->o.session_id};
+    m.u.frame_request = (struct hxfr_frame_request){
+        .resource_id = 0,
+        .width = f->width,
+        .height = f->height,
+        .format = f->format,
+        .stride = stride,
+        .pts = f->pts,
+        .duration = f->duration,
+        .force_keyframe = forced ? 1 : 0,
+    };
+    uint8_t hdr[HXFR_HEADER_SIZE + HXFR_MAX_FIXED_SIZE];
+    int n = hxfr_msg_encode(&m, (uint32_t)size, hdr, sizeof(hdr));
+    if (n < 0) {
+        return n;
+    }
+    c->iov[0] = (struct iovec){.iov_base = hdr, .iov_len = (size_t)n};
+    uint64_t start = now_ns();
+    r = send_iov(c, c->iov, iovcnt);
+    if (r < 0) {
+        return r;
+    }
+    unsigned slot = (c->head + c->count) % HXFR_CLIENT_MAX_WINDOW;
+    c->ring[slot] = (struct pending){
+        .user = f->user,
+        .seq = c->next_seq++,
+        .pts = f->pts,
+        .start_ns = start,
+        .forced = forced,
+    };
+    c->count++;
+    c->force_next_keyframe = false;
+    return 0;
+}
+
+int hxfr_client_dispatch(struct hxfr_client *c, int timeout_ms)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (c->fd < 0) {
+        return -ENOTCONN;
+    }
+    uint64_t start = c->delivered;
+    int r = pump(c);
+    if (r < 0) {
+        return r;
+    }
+    uint64_t deadline = deadline_after(timeout_ms);
+    while (c->delivered == start && c->count > 0 && timeout_ms != 0) {
+        r = wait_input(c, deadline);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0 && poll_timeout(deadline) == 0) {
+            break;
+        }
+    }
+    return (int)(c->delivered - start);
+}
+
+int hxfr_client_request_keyframe(struct hxfr_client *c)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    int r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_KEYFRAME_REQ};
+    return send_msg(c, &m);
+}
+
+int hxfr_client_ping(struct hxfr_client *c, int timeout_ms, uint64_t *rtt_ns)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (c->fd < 0) {
+        return -ENOTCONN;
+    }
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_PING};
+    uint64_t t0 = now_ns();
+    int r = send_msg(c, &m);
+    if (r < 0) {
+        return r;
+    }
+    uint64_t mine = ++c->pings_sent;
+    uint64_t deadline = deadline_after(timeout_ms);
+    while (c->pongs_received < mine) {
+        r = wait_input(c, deadline);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0 && c->pongs_received < mine && poll_timeout(deadline) == 0) {
+            return -ETIMEDOUT;
+        }
+    }
+    if (rtt_ns) {
+        *rtt_ns = now_ns() - t0;
+    }
+    return 0;
+}
+
+int hxfr_client_fd(const struct hxfr_client *c)
+{
+    return c->fd;
+}
+
+unsigned hxfr_client_in_flight(const struct hxfr_client *c)
+{
+    return c->count;
+}
+
+bool hxfr_client_connected(const struct hxfr_client *c)
+{
+    return c->fd >= 0;
+}
+
+uint32_t hxfr_client_server_caps(const struct hxfr_client *c)
+{
+    return c->caps;
+}
+
+const char *hxfr_client_uri(const struct hxfr_client *c)
+{
+    return c->uri_str;
+}
+
+int32_t hxfr_client_last_remote_error(const struct hxfr_client *c, const char **message)
+{
+    if (message) {
+        *message = c->last_message;
+    }
+    return c->last_code;
+}
