@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The hxfr demo (README's main command).
+#
+#   1. installs missing Debian packages (scripts/deps.sh)
+#   2. builds a release build in build/release
+#   3. starts hxfrd on a private socket in a fresh temporary folder
+#   4. runs hxfr-send: the desktop test pattern, 1920x1080 at 60 fps for
+#      10 s, 4 frames in flight; the H.264 that comes back goes to
+#      ./out.h264 (in the folder you run this from)
+#   5. prints the summary and how to play the file, and stops the daemon
+#      (SIGTERM, then waits for it), also on Ctrl-C or failure
+#
+# Options (or environment variables):
+#   --size WxH       HXFR_DEMO_SIZE      frame size (1920x1080)
+#   --fps N          HXFR_DEMO_FPS       frames per second (60)
+#   --seconds S      HXFR_DEMO_SECONDS   duration (10)
+#   --source SRC     HXFR_DEMO_SOURCE    hxfr-send source (pattern:desktop)
+#   --window N       HXFR_DEMO_WINDOW    frames in flight (4)
+#   --output FILE    HXFR_DEMO_OUTPUT    output file (out.h264)
+#   --json                               also print the summary as JSON
+# Example: scripts/demo.sh --size 1280x720 --seconds 5
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+size=${HXFR_DEMO_SIZE:-1920x1080}
+fps=${HXFR_DEMO_FPS:-60}
+seconds=${HXFR_DEMO_SECONDS:-10}
+source=${HXFR_DEMO_SOURCE:-pattern:desktop}
+window=${HXFR_DEMO_WINDOW:-4}
+output=${HXFR_DEMO_OUTPUT:-out.h264}
+json=()
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --size) size=$2; shift 2 ;;
+    --fps) fps=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --source) source=$2; shift 2 ;;
+    --window) window=$2; shift 2 ;;
+    --output) output=$2; shift 2 ;;
+    --json) json=(--json); shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "demo: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ $seconds =~ ^[0-9]+$ && $fps =~ ^[0-9]+$ ]] ||
+  { echo "demo: --seconds and --fps take whole numbers" >&2; exit 2; }
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "dependencies (scripts/deps.sh)"
+bash "$root/scripts/deps.sh"
+
+step "release build in build/release"
+build=$root/build/release
+if [ -f "$build/build.ninja" ]; then
+  meson setup --reconfigure "$build" "$root" --buildtype=release >/dev/null
+else
+  meson setup "$build" "$root" --buildtype=release >/dev/null
+fi
+ninja -C "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+hxfrd=$build/src/daemon/hxfrd
+send=$build/tools/hxfr-send
+for b in "$hxfrd" "$send"; do
+  [ -x "$b" ] || { echo "demo: $b was not built" >&2; exit 1; }
+done
+
+# A fresh private folder for the socket: never a shared, possibly stale path.
+work=$(mktemp -d "${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/hxfr-demo.XXXXXX")
+sock=$work/hxfr.sock
+daemon_pid=""
+cleanup() {
+  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "starting hxfrd on unix:$sock"
+"$hxfrd" --listen "unix:$sock" 2>"$work/hxfrd.log" &
+daemon_pid=$!
+for _ in $(seq 100); do
+  [ -S "$sock" ] && break
+  kill -0 "$daemon_pid" 2>/dev/null || break
+  sleep 0.05
+done
+if ! [ -S "$sock" ]; then
+  echo "demo: hxfrd did not start:" >&2
+  cat "$work/hxfrd.log" >&2
+  exit 1
+fi
+
+step "hxfr-send: $source, $size at $fps fps for $seconds s -> $output"
+status=0
+"$send" --connect "unix:$sock" --source "$source" --size "$size" --fps "$fps" \
+  --frames $((fps * seconds)) --window "$window" --output "$output" "${json[@]}" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "demo: hxfr-send failed (exit $status); daemon log:" >&2
+  tail -n 20 "$work/hxfrd.log" >&2
+  exit "$status"
+fi
+
+cat >&2 <<MSG
+
+Wrote $output (H.264 Annex B). Play it with:
+    ffplay $output
+or turn it into an MP4 with:
+    ffmpeg -framerate $fps -i $output -c copy out.mp4
+MSG
