@@ -728,7 +728,8 @@ int main(int argc, char **argv)
     }
     r = hxfr_client_connect(c, a->connect);
     if (r < 0) {
-        fprintf(stderr, "hxfr-send: cannot connect to %s: %s\n", a->connect, hxfr_strerror(r));
+        fprintf(stderr, "hxfr-send: cannot connect to %s: %s%s\n", a->connect, hxfr_strerror(r),
+                r == -ENOENT || r == -ECONNREFUSED ? " (is hxfrd running there?)" : "");
         goto out;
     }
     struct hxfr_client_config cfg = {

@@ -80,7 +80,8 @@ struct hxfr_client_result {
     int64_t dts;             /* from the host; 0 on failure */
     bool keyframe;           /* host says this AU is an IDR (SPS/PPS in-band) */
     bool forced_keyframe;    /* the request carried force_keyframe */
-    const uint8_t *data;     /* Annex B access unit: all units concatenated */
+    const uint8_t *data;     /* Annex B access unit: all units concatenated;
+                                never NULL */
     size_t size;             /* bytes at data (0 on failure) */
     uint32_t nal_count;      /* units the host sent */
     uint64_t latency_ns;     /* first byte written -> response parsed */

@@ -82,6 +82,7 @@ struct hxfr_client {
     int32_t last_code;
     char last_message[HXFR_ERROR_MESSAGE_LEN];
     bool in_callback;
+    unsigned lost_failed; /* frames the last connection loss failed */
 };
 
 static uint64_t now_ns(void)
@@ -211,6 +212,11 @@ static void deliver(struct hxfr_client *c, struct hxfr_client_result *res)
     if (!res->remote_message) {
         res->remote_message = "";
     }
+    if (!res->data) {
+        /* Never NULL, so callers can memcpy(dst, data, size) blindly. */
+        static const uint8_t none[1];
+        res->data = none;
+    }
     if (c->o.on_frame) {
         c->in_callback = true;
         c->o.on_frame(c->o.user_data, res);
@@ -224,6 +230,7 @@ static int lost(struct hxfr_client *c, int err)
 {
     close_fd(c);
     c->force_next_keyframe = true;
+    c->lost_failed = c->count;
     while (c->count > 0) {
         struct hxfr_client_result res = {.status = err};
         deliver(c, &res);
@@ -781,7 +788,10 @@ int hxfr_client_flush(struct hxfr_client *c, int timeout_ms)
     while (c->count > 0) {
         int r = wait_input(c, deadline);
         if (r < 0) {
-            return r;
+            /* The host may close right after answering the last frame:
+             * that is only an error if it cost a frame. The caller learns
+             * about the closed connection on its next call. */
+            return c->count == 0 && c->lost_failed == 0 ? 0 : r;
         }
         if (r == 0 && c->count > 0 && poll_timeout(deadline) == 0) {
             return -ETIMEDOUT;
