@@ -421,10 +421,10 @@ class Guest:
                     raise Failure(f'guest printed bad JSON ({e}): {line}') from e
         return out
 
-    def output_report(self):
-        """(size, sha256) the guest announced for org.hxfr.out, or None."""
-        m = re.findall(r'@@HXFR-OUT (\d+) ([0-9a-f]{64})@@', self.console())
-        return (int(m[-1][0]), m[-1][1]) if m else None
+    def output_reports(self):
+        """(size, sha256) of each output the guest announced, in order."""
+        return [(int(n), h) for n, h in
+                re.findall(r'@@HXFR-OUT (\d+) ([0-9a-f]{64})@@', self.console())]
 
 
 def out_port_devices(path):
@@ -437,18 +437,26 @@ def serial_bus():
     return ['-device', 'virtio-serial-pci,id=vser0']
 
 
-def read_guest_output(guest, path):
-    """The bytes the guest sent through org.hxfr.out, checked against the
-    size and SHA-256 it announced on the console."""
-    rep = guest.output_report()
-    if rep is None:
+def read_guest_outputs(guest, path):
+    """The outputs the guest sent one after the other through org.hxfr.out,
+    each checked against the size and SHA-256 it announced on the console."""
+    reps = guest.output_reports()
+    if not reps:
         raise Failure('guest announced no output on org.hxfr.out')
     with open(path, 'rb') as f:
         data = f.read()
-    if len(data) != rep[0] or hashlib.sha256(data).hexdigest() != rep[1]:
-        raise Failure(f'org.hxfr.out: host has {len(data)} bytes, guest sent {rep[0]} '
-                      f'(sha256 {"matches" if hashlib.sha256(data).hexdigest() == rep[1] else "differs"})')
-    return data
+    if len(data) != sum(n for n, _ in reps):
+        raise Failure(f'org.hxfr.out: host has {len(data)} bytes, the guest sent '
+                      f'{sum(n for n, _ in reps)}')
+    chunks = []
+    off = 0
+    for n, digest in reps:
+        chunk = data[off:off + n]
+        if hashlib.sha256(chunk).hexdigest() != digest:
+            raise Failure(f'org.hxfr.out: output {len(chunks)} ({n} bytes) arrived damaged')
+        chunks.append(chunk)
+        off += n
+    return chunks
 
 
 def free_tcp_port():
@@ -537,97 +545,78 @@ class Ctx:
         return g
 
 
-def check_probe_echo(g, out_path, count, block):
-    g.check_boot()
-    res = [r for r in g.results() if r.get('mode') == 'echo']
+def check_probe_echo(results, uri_prefix, chunk, count, block):
+    res = [r for r in results if r.get('mode') == 'echo' and r['uri'].startswith(uri_prefix)]
     if not res:
-        raise Failure('guest printed no probe result')
+        raise Failure(f'guest printed no probe result for {uri_prefix}')
     r = res[-1]
     log(f'guest result: {json.dumps(r)}')
     if r['error'] != 0 or r['sent'] != count or r['received'] != count or r['mismatches']:
-        raise Failure(f'echo through the guest boundary failed: {r}')
-    if g.status_code() != 0:
-        raise Failure(f'guest scenario exited with {g.status_code()}')
-    data = read_guest_output(g, out_path)
-    if data != probe_expected(count, block):
-        raise Failure('the bytes the guest received are not the bytes it sent')
-
-
-def probe_binaries(ctx):
-    return {'hxfr-vm-probe': ctx.env_binary('HXFR_VM_PROBE')}
-
-
-def scenario_probe_serial(ctx):
-    sock_path = os.path.join(ctx.work, 'echo.sock')
-    out_path = os.path.join(ctx.work, 'guest-out.bin')
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(sock_path)
-    echo = EchoServer(s)
-    try:
-        g = ctx.guest(probe_binaries(ctx),
-                      {'scenario': 'probe_serial', 'frames': ctx.frames, 'block': ctx.block},
-                      serial_bus() + [
-                          '-chardev', f'socket,id=c0,path={sock_path}',
-                          '-device', 'virtserialport,bus=vser0.0,chardev=c0,name=org.hxfr.0',
-                      ] + out_port_devices(out_path))
-    finally:
-        echo.close()
-    check_probe_echo(g, out_path, ctx.frames, ctx.block)
-    log(f'host echoed {echo.bytes} bytes over {echo.connections} chardev connection(s)')
-    return g
-
-
-def scenario_probe_tcp(ctx):
-    out_path = os.path.join(ctx.work, 'guest-out.bin')
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    echo = EchoServer(s)
-    try:
-        g = ctx.guest(probe_binaries(ctx),
-                      {'scenario': 'probe_tcp', 'frames': ctx.frames, 'block': ctx.block,
-                       'port': port},
-                      ['-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0']
-                      + serial_bus() + out_port_devices(out_path))
-    finally:
-        echo.close()
-    check_probe_echo(g, out_path, ctx.frames, ctx.block)
-    log(f'host echoed {echo.bytes} bytes from 10.0.2.15 to 127.0.0.1:{port}')
-    return g
-
-
-def scenario_probe_vsock(ctx):
-    out_path = os.path.join(ctx.work, 'guest-out.bin')
-    g = ctx.guest(probe_binaries(ctx),
-                  {'scenario': 'probe_vsock', 'frames': ctx.frames, 'block': ctx.block,
-                   'port': 5000},
-                  serial_bus() + out_port_devices(out_path))
-    check_probe_echo(g, out_path, ctx.frames, ctx.block)
-    return g
+        raise Failure(f'echo through {uri_prefix} failed: {r}')
+    if chunk != probe_expected(count, block):
+        raise Failure(f'{uri_prefix}: the bytes the guest received are not the bytes it sent')
 
 
 IVSHMEM_SIZE = 4 << 20
 
 
-def scenario_probe_ivshmem(ctx):
-    out_path = os.path.join(ctx.work, 'guest-out.bin')
-    name = f'hxfr-vm-{os.getpid()}-{os.path.basename(ctx.work)}'
-    shm = os.path.join('/dev/shm', name)
-    fd = os.open(shm, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+@contextlib.contextmanager
+def shm_file(ctx, tag):
+    """A fresh IVSHMEM_SIZE file in /dev/shm (removed afterwards)."""
+    path = os.path.join('/dev/shm', f'hxfr-vm-{tag}-{os.getpid()}-{os.path.basename(ctx.work)}')
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.ftruncate(fd, IVSHMEM_SIZE)
-        os.pwrite(fd, b'hxfr-ivshmem-host\0', 0)
-        g = ctx.guest(probe_binaries(ctx), {'scenario': 'probe_ivshmem'},
-                      ['-object', f'memory-backend-file,id=hm,share=on,mem-path={shm},'
-                       f'size={IVSHMEM_SIZE}',
-                       '-device', 'ivshmem-plain,memdev=hm']
-                      + serial_bus() + out_port_devices(out_path))
-        answer = os.pread(fd, 64, 4096)
+        yield path, fd
     finally:
         os.close(fd)
-        os.unlink(shm)
+        os.unlink(path)
+
+
+def ivshmem_devices(path):
+    return ['-object', f'memory-backend-file,id=hm,share=on,mem-path={path},size={IVSHMEM_SIZE}',
+            '-device', 'ivshmem-plain,memdev=hm']
+
+
+def scenario_plumbing(ctx):
+    """The transports and the shared memory without any hxfr code, in one
+    boot: a byte stream echoed through a virtio-serial port, TCP over
+    user-mode networking and AF_VSOCK loopback, and a greeting exchanged
+    through the ivshmem BAR. Tells a broken VM set-up from a broken hxfr."""
+    out_path = os.path.join(ctx.work, 'guest-out.bin')
+    sock_path = os.path.join(ctx.work, 'echo.sock')
+    us = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    us.bind(sock_path)
+    serial_echo = EchoServer(us)
+    ts = socket.socket()
+    ts.bind(('127.0.0.1', 0))
+    port = ts.getsockname()[1]
+    tcp_echo = EchoServer(ts)
+    try:
+        with shm_file(ctx, 'plumbing') as (shm, fd):
+            os.pwrite(fd, b'hxfr-ivshmem-host\0', 0)
+            g = ctx.guest(probe_binaries(ctx),
+                          {'scenario': 'plumbing', 'frames': ctx.frames, 'block': ctx.block,
+                           'port': port, 'vsock_port': 5000},
+                          ['-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0']
+                          + ivshmem_devices(shm) + serial_bus()
+                          + ['-chardev', f'socket,id=c0,path={sock_path}',
+                             '-device', 'virtserialport,bus=vser0.0,chardev=c0,name=org.hxfr.0']
+                          + out_port_devices(out_path))
+            answer = os.pread(fd, 64, 4096)
+    finally:
+        serial_echo.close()
+        tcp_echo.close()
     g.check_boot()
-    res = [r for r in g.results() if r.get('mode') == 'ivshmem']
+    chunks = read_guest_outputs(g, out_path)
+    if len(chunks) != 4:
+        raise Failure(f'guest sent {len(chunks)} outputs, expected 4')
+    results = g.results()
+    check_probe_echo(results, 'serial:', chunks[0], ctx.frames, ctx.block)
+    check_probe_echo(results, 'tcp:', chunks[1], ctx.frames, ctx.block)
+    check_probe_echo(results, 'vsock:', chunks[2], ctx.frames, ctx.block)
+    log(f'host echoed {serial_echo.bytes} bytes through the chardev, {tcp_echo.bytes} over TCP')
+    res = [r for r in results if r.get('mode') == 'ivshmem']
     if not res or res[-1]['error'] != 0 or not res[-1]['greeting_ok']:
         raise Failure(f'guest could not use the ivshmem BAR: {res}')
     log(f'guest result: {json.dumps(res[-1])}')
@@ -635,16 +624,205 @@ def scenario_probe_ivshmem(ctx):
         raise Failure(f'BAR 2 is {res[-1]["size"]} bytes, the backing file {IVSHMEM_SIZE}')
     if not answer.startswith(b'hxfr-ivshmem-guest\0'):
         raise Failure(f'the guest answer is not in the host file: {answer!r}')
-    if not read_guest_output(g, out_path).startswith(b'hxfr-ivshmem-host\0'):
+    if not chunks[3].startswith(b'hxfr-ivshmem-host\0'):
         raise Failure('the guest did not read the host greeting')
-    return g
+    if g.status_code() != 0:
+        raise Failure(f'guest scenario exited with {g.status_code()}')
+
+
+class HostDaemon:
+    """The real hxfrd on the host, its output in WORK/hxfrd.log."""
+
+    def __init__(self, ctx, listen, ready):
+        self.log_path = os.path.join(ctx.work, 'hxfrd.log')
+        self.args = [ctx.env_binary('HXFRD'), '--listen', listen]
+        log(f'host: {" ".join(self.args)}')
+        self.logf = open(self.log_path, 'w')
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        # Ready once it accepts a connection (which it then sees close at
+        # once, as any daemon must cope with).
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                self.logf.close()
+                raise Failure(f'hxfrd exited with {self.proc.returncode} at start')
+            try:
+                ready()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise Failure(f'hxfrd did not accept on {listen} within 20 s')
+                time.sleep(0.05)
+
+    def stop(self):
+        """Stops hxfrd with SIGTERM; returns its exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
+
+    def log_text(self):
+        with open(self.log_path, errors='replace') as f:
+            return f.read()
+
+
+def log_errors(text):
+    """Lines of a daemon log that report an error or a crash."""
+    bad = re.compile(r'\b(error|fatal|abort|assert|sanitizer|segmentation)', re.I)
+    return [line for line in text.splitlines() if bad.search(line)]
+
+
+def check_h264(data, work, frames, size):
+    """Decodes the Annex B stream with ffprobe: it must hold exactly frames
+    decodable pictures of the given size, without decoder errors."""
+    path = os.path.join(work, 'received.h264')
+    with open(path, 'wb') as f:
+        f.write(data)
+    if shutil.which('ffprobe') is None:
+        raise Failure('ffprobe is not installed (Debian package ffmpeg)')
+    r = run_cmd(['ffprobe', '-v', 'error', '-f', 'h264', '-count_frames', '-select_streams', 'v:0',
+                 '-show_entries', 'stream=codec_name,width,height,nb_read_frames',
+                 '-of', 'json', path])
+    if r.returncode != 0 or r.stderr.strip():
+        raise Failure(f'ffprobe found errors in the returned H.264: {r.stderr.strip()}')
+    streams = json.loads(r.stdout).get('streams', [])
+    if not streams:
+        raise Failure('the returned H.264 holds no video stream')
+    st = streams[0]
+    got = (int(st.get('nb_read_frames', 0)), f'{st.get("width")}x{st.get("height")}')
+    log(f'host decoded {got[0]} frames of {got[1]} ({len(data)} bytes of H.264)')
+    if got != (frames, size):
+        raise Failure(f'returned H.264 decodes to {got[0]} frames of {got[1]}, '
+                      f'expected {frames} of {size}')
+
+
+def check_send_summary(g, frames):
+    """The --json summary of hxfr-send: every frame submitted and encoded."""
+    res = [r for r in g.results() if 'submitted' in r]
+    if not res:
+        raise Failure('guest printed no hxfr-send summary')
+    r = res[-1]
+    log(f'guest hxfr-send: {json.dumps(r)}')
+    if r.get('frames') != frames or r.get('submitted') != frames or r.get('errors') != 0:
+        raise Failure(f'hxfr-send did not get every frame back: {r}')
+    if r.get('keyframes', 0) < 1:
+        raise Failure(f'hxfr-send received no keyframe: {r}')
+
+
+def probe_binaries(ctx):
+    return {'hxfr-vm-probe': ctx.env_binary('HXFR_VM_PROBE')}
+
+
+def send_binaries(ctx, with_daemon=False):
+    b = probe_binaries(ctx)
+    b['hxfr-send'] = ctx.env_binary('HXFR_SEND')
+    if with_daemon:
+        b['hxfrd'] = ctx.env_binary('HXFRD')
+    return b
+
+
+def finish_hxfr(ctx, g, out_path):
+    """Common checks of an hxfr scenario once the guest is off: the guest
+    sent and got back every frame, and the H.264 it received decodes to
+    that many pictures on the host."""
+    g.check_boot()
+    check_send_summary(g, ctx.frames)
+    if g.status_code() != 0:
+        raise Failure(f'guest scenario exited with {g.status_code()}')
+    chunks = read_guest_outputs(g, out_path)
+    if len(chunks) != 1:
+        raise Failure(f'guest sent {len(chunks)} outputs, expected 1')
+    check_h264(chunks[0], ctx.work, ctx.frames, ctx.size)
+
+
+def check_daemon_log(text, status, where):
+    errors = log_errors(text)
+    if errors:
+        raise Failure(f'{where} hxfrd logged errors:\n' + '\n'.join(errors[:20]))
+    if status not in (0, -15):
+        raise Failure(f'{where} hxfrd exited with {status} on SIGTERM')
+
+
+def scenario_serial(ctx):
+    """hxfr-send in the guest writes to a virtio-serial port whose host end
+    is a QEMU chardev connected to hxfrd's UNIX socket."""
+    sock = os.path.join(ctx.work, 'hxfrd.sock')
+    out_path = os.path.join(ctx.work, 'guest-out.bin')
+
+    def ready():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(sock)
+
+    daemon = HostDaemon(ctx, f'unix:{sock}', ready)
+    try:
+        g = ctx.guest(send_binaries(ctx),
+                      {'scenario': 'serial', 'frames': ctx.frames, 'size': ctx.size},
+                      serial_bus() + [
+                          '-chardev', f'socket,id=c0,path={sock}',
+                          '-device', 'virtserialport,bus=vser0.0,chardev=c0,name=org.hxfr.0',
+                      ] + out_port_devices(out_path))
+    finally:
+        status = daemon.stop()
+    finish_hxfr(ctx, g, out_path)
+    check_daemon_log(daemon.log_text(), status, 'host')
+
+
+def scenario_tcp(ctx):
+    """hxfr-send in the guest connects to tcp:10.0.2.2:PORT, which QEMU's
+    user-mode network forwards to hxfrd on the host's 127.0.0.1:PORT."""
+    out_path = os.path.join(ctx.work, 'guest-out.bin')
+    daemon = None
+    for attempt in range(3):
+        port = free_tcp_port()
+
+        def ready(port=port):
+            socket.create_connection(('127.0.0.1', port), timeout=2).close()
+
+        try:
+            daemon = HostDaemon(ctx, f'tcp:127.0.0.1:{port}', ready)
+            break
+        except Failure:
+            # Another test may have taken the port between the probe and
+            # hxfrd's bind: try another one.
+            if attempt == 2:
+                raise
+    try:
+        g = ctx.guest(send_binaries(ctx),
+                      {'scenario': 'tcp', 'frames': ctx.frames, 'size': ctx.size, 'port': port},
+                      ['-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0']
+                      + serial_bus() + out_port_devices(out_path))
+    finally:
+        status = daemon.stop()
+    finish_hxfr(ctx, g, out_path)
+    check_daemon_log(daemon.log_text(), status, 'host')
+
+
+def scenario_vsock(ctx):
+    """hxfrd and hxfr-send both in the guest, over AF_VSOCK loopback (the
+    host kernel here has no vhost-vsock; see docs/vm.md for a real host)."""
+    out_path = os.path.join(ctx.work, 'guest-out.bin')
+    g = ctx.guest(send_binaries(ctx, with_daemon=True),
+                  {'scenario': 'vsock', 'frames': ctx.frames, 'size': ctx.size, 'port': 5000},
+                  serial_bus() + out_port_devices(out_path), memory='1G')
+    finish_hxfr(ctx, g, out_path)
+    m = re.search(r'@@HXFR-LOG-BEGIN hxfrd@@\n(.*?)@@HXFR-LOG-END hxfrd@@', g.console(), re.S)
+    if not m:
+        raise Failure('guest printed no hxfrd log')
+    check_daemon_log(m.group(1), 0, 'guest')
 
 
 SCENARIOS = {
-    'probe-serial': scenario_probe_serial,
-    'probe-tcp': scenario_probe_tcp,
-    'probe-vsock': scenario_probe_vsock,
-    'probe-ivshmem': scenario_probe_ivshmem,
+    'plumbing': scenario_plumbing,
+    'serial': scenario_serial,
+    'tcp': scenario_tcp,
+    'vsock': scenario_vsock,
 }
 
 

@@ -52,31 +52,89 @@ start_bg() {
     return 1
 }
 
-# --- plumbing checks with hxfr-vm-probe (no hxfr code involved) ---
+# Path of BAR 2 (the shared memory) of the first ivshmem device: PCI vendor
+# 0x1af4 (Red Hat, Inc.), device 0x1110 (Inter-VM shared memory).
+ivshmem_bar() {
+    for d in /sys/bus/pci/devices/*; do
+        if [ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1110 ]; then
+            echo "$d/resource2"
+            return 0
+        fi
+    done
+    echo "scenario: no ivshmem device" >&2
+    return 1
+}
 
-scenario_probe_serial() {
-    port_link org.hxfr.0 || return 1
+# --- plumbing: the transports and the shared memory, with hxfr-vm-probe
+# (no hxfr code), all in one boot. Each check runs even if one before it
+# failed, so the host sees every result.
+
+scenario_plumbing() {
+    rc=0
+    port_link org.hxfr.0 || rc=1
     result hxfr-vm-probe echo serial:/dev/virtio-ports/org.hxfr.0 \
-        "$HXFR_FRAMES" "$HXFR_BLOCK" /tmp/out.bin || return 1
-    send_output /tmp/out.bin
-}
+        "$HXFR_FRAMES" "$HXFR_BLOCK" /tmp/serial.bin || rc=1
+    send_output /tmp/serial.bin || rc=1
 
-scenario_probe_tcp() {
-    net_up || return 1
+    net_up || rc=1
     result hxfr-vm-probe echo "tcp:10.0.2.2:$HXFR_PORT" \
-        "$HXFR_FRAMES" "$HXFR_BLOCK" /tmp/out.bin || return 1
-    send_output /tmp/out.bin
+        "$HXFR_FRAMES" "$HXFR_BLOCK" /tmp/tcp.bin || rc=1
+    send_output /tmp/tcp.bin || rc=1
+
+    if start_bg listening hxfr-vm-probe echo-server "vsock:$HXFR_VSOCK_PORT"; then
+        result hxfr-vm-probe echo "vsock:1:$HXFR_VSOCK_PORT" \
+            "$HXFR_FRAMES" "$HXFR_BLOCK" /tmp/vsock.bin || rc=1
+        wait $bg_pid || { echo "scenario: echo server failed"; cat /tmp/bg.log; rc=1; }
+    else
+        rc=1
+    fi
+    send_output /tmp/vsock.bin || rc=1
+
+    result hxfr-vm-probe ivshmem /tmp/ivshmem.bin || rc=1
+    send_output /tmp/ivshmem.bin || rc=1
+    return $rc
 }
 
-scenario_probe_vsock() {
-    start_bg listening hxfr-vm-probe echo-server "vsock:$HXFR_PORT" || return 1
-    result hxfr-vm-probe echo "vsock:1:$HXFR_PORT" \
-        "$HXFR_FRAMES" "$HXFR_BLOCK" /tmp/out.bin || return 1
-    wait $bg_pid || { echo "scenario: echo server failed"; cat /tmp/bg.log; return 1; }
-    send_output /tmp/out.bin
+# --- hxfr end to end: hxfr-send in the guest, hxfrd on the host (or in
+# the guest for vsock loopback), the returned H.264 goes to the host.
+
+# hxfr_send URI [extra hxfr-send options]: streams HXFR_FRAMES pattern
+# frames of HXFR_SIZE as fast as the host takes them into /tmp/out.h264.
+hxfr_send() {
+    uri=$1
+    shift
+    result hxfr-send --connect "$uri" --source pattern --size "$HXFR_SIZE" \
+        --frames "$HXFR_FRAMES" --fps 0 --output /tmp/out.h264 --json "$@"
 }
 
-scenario_probe_ivshmem() {
-    result hxfr-vm-probe ivshmem /tmp/out.bin || return 1
-    send_output /tmp/out.bin
+scenario_serial() {
+    port_link org.hxfr.0 || return 1
+    hxfr_send serial:/dev/virtio-ports/org.hxfr.0 || return 1
+    send_output /tmp/out.h264
+}
+
+scenario_tcp() {
+    net_up || return 1
+    hxfr_send "tcp:10.0.2.2:$HXFR_PORT" || return 1
+    send_output /tmp/out.h264
+}
+
+# Both ends inside the guest: hxfrd listens on AF_VSOCK, hxfr-send reaches
+# it through vsock_loopback (CID 1). hxfrd's log is printed for the host.
+scenario_vsock() {
+    hxfrd --listen "vsock:$HXFR_PORT" > /tmp/hxfrd.log 2>&1 &
+    hxfrd_pid=$!
+    rc=0
+    if hxfr-vm-probe wait-connect "vsock:1:$HXFR_PORT" 30; then
+        hxfr_send "vsock:1:$HXFR_PORT" || rc=1
+    else
+        rc=1
+    fi
+    kill $hxfrd_pid 2>/dev/null
+    wait $hxfrd_pid
+    echo "@@HXFR-LOG-BEGIN hxfrd@@"
+    cat /tmp/hxfrd.log
+    echo "@@HXFR-LOG-END hxfrd@@"
+    [ $rc -eq 0 ] || return 1
+    send_output /tmp/out.h264
 }
