@@ -803,8 +803,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "hxfr-send: frame %" PRIu64 " rejected: %s\n", i,
                         hxfr_strerror(r));
             } else if (!hxfr_client_connected(c)) {
-                fprintf(stderr, "%shxfr-send: host %s is gone: %s\n", app.tty ? "\r\033[K" : "",
-                        a->connect, hxfr_strerror(r));
+                /* The DISCONNECTED event already said why. */
+                if (!app.s.disconnects) {
+                    fprintf(stderr, "%shxfr-send: host %s is gone: %s\n",
+                            app.tty ? "\r\033[K" : "", a->connect, hxfr_strerror(r));
+                }
             } else {
                 fprintf(stderr, "hxfr-send: submit failed: %s\n", hxfr_strerror(r));
             }
