@@ -12,9 +12,6 @@
  *   hxfr-vm-probe ivshmem OUT               find the ivshmem device, check
  *                                           the host's greeting at offset 0,
  *                                           answer at offset 4096
- *   hxfr-vm-probe wait-connect URI SECONDS  retry connecting to URI until it
- *                                           accepts (a guest-side server is
- *                                           up), then close
  *
  * URI is serial:PATH, tcp:IPV4:PORT or vsock:CID:PORT. Results are one JSON
  * line on stdout; the exit status is 0 only if every check passed. */
@@ -296,30 +293,6 @@ out:
     return ret;
 }
 
-/* Retries every 50 ms: used only to learn that a server inside the guest
- * has started listening, whatever it prints. */
-static int cmd_wait_connect(const char *uri, const char *seconds_s)
-{
-    uint32_t seconds = 0;
-    int fd = -1;
-
-    if (parse_u32(seconds_s, 3600, &seconds) < 0) {
-        fprintf(stderr, "probe: bad SECONDS\n");
-        return 2;
-    }
-    for (uint32_t i = 0; i <= seconds * 20; i++) {
-        fd = open_uri(uri);
-        if (fd >= 0) {
-            close(fd);
-            return 0;
-        }
-        usleep(50000);
-    }
-    fprintf(stderr, "probe: %s did not accept within %" PRIu32 " s: %s\n", uri, seconds,
-            strerror(-fd));
-    return 1;
-}
-
 static int read_hex_file(const char *path, unsigned *out)
 {
     char buf[32] = {0};
@@ -442,15 +415,11 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "echo-server") == 0) {
         return cmd_echo_server(argv[2]);
     }
-    if (argc == 4 && strcmp(argv[1], "wait-connect") == 0) {
-        return cmd_wait_connect(argv[2], argv[3]);
-    }
     if ((argc == 2 || argc == 3) && strcmp(argv[1], "ivshmem") == 0) {
         return cmd_ivshmem(argc == 3 ? argv[2] : NULL);
     }
     fprintf(stderr, "usage: hxfr-vm-probe echo URI COUNT SIZE OUT\n"
                     "       hxfr-vm-probe echo-server vsock:PORT\n"
-                    "       hxfr-vm-probe ivshmem [OUT]\n"
-                    "       hxfr-vm-probe wait-connect URI SECONDS\n");
+                    "       hxfr-vm-probe ivshmem [OUT]\n");
     return 2;
 }

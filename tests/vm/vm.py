@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import socket
 import struct
@@ -459,13 +460,6 @@ def read_guest_outputs(guest, path):
     return chunks
 
 
-def free_tcp_port():
-    """An ephemeral TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 class EchoServer:
     """Host end of the plumbing checks: echoes every byte on each accepted
     connection (the QEMU chardev, or the guest's TCP connection)."""
@@ -631,30 +625,36 @@ def scenario_plumbing(ctx):
 
 
 class HostDaemon:
-    """The real hxfrd on the host, its output in WORK/hxfrd.log."""
+    """The real hxfrd on the host, its log in WORK/hxfrd.log. It reports
+    readiness on --ready-fd with the URI it actually listens on (the port
+    the kernel chose for tcp:127.0.0.1:0)."""
 
-    def __init__(self, ctx, listen, ready):
+    def __init__(self, ctx, listen):
         self.log_path = os.path.join(ctx.work, 'hxfrd.log')
-        self.args = [ctx.env_binary('HXFRD'), '--listen', listen]
+        rfd, wfd = os.pipe()
+        self.args = [ctx.env_binary('HXFRD'), '--listen', listen, '--ready-fd', str(wfd)]
         log(f'host: {" ".join(self.args)}')
         self.logf = open(self.log_path, 'w')
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=subprocess.STDOUT)
-        # Ready once it accepts a connection (which it then sees close at
-        # once, as any daemon must cope with).
+        try:
+            self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                         stderr=subprocess.STDOUT, pass_fds=[wfd])
+        finally:
+            os.close(wfd)
+        ready = b''
         deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                self.logf.close()
-                raise Failure(f'hxfrd exited with {self.proc.returncode} at start')
-            try:
-                ready()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise Failure(f'hxfrd did not accept on {listen} within 20 s')
-                time.sleep(0.05)
+        with os.fdopen(rfd, 'rb', buffering=0) as r:
+            while time.monotonic() < deadline:
+                if not select.select([r], [], [], 0.5)[0]:
+                    continue
+                chunk = r.read(4096)
+                if not chunk:
+                    break
+                ready += chunk
+        self.uris = ready.decode(errors='replace').split()
+        if not self.uris:
+            self.stop()
+            raise Failure(f'hxfrd did not report readiness (exit status {self.proc.returncode})')
+        log(f'host hxfrd listens on {" ".join(self.uris)}')
 
     def stop(self):
         """Stops hxfrd with SIGTERM; returns its exit status."""
@@ -665,7 +665,8 @@ class HostDaemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.logf.close()
+        if not self.logf.closed:
+            self.logf.close()
         return self.proc.returncode
 
     def log_text(self):
@@ -674,8 +675,9 @@ class HostDaemon:
 
 
 def log_errors(text):
-    """Lines of a daemon log that report an error or a crash."""
-    bad = re.compile(r'\b(error|fatal|abort|assert|sanitizer|segmentation)', re.I)
+    """Lines of an hxfrd log that report an error or a crash: the [error]
+    level, hxfrd's own fatal messages, sanitizer and crash reports."""
+    bad = re.compile(r'\[error\]|^hxfrd: |Sanitizer|runtime error|Segmentation fault|Aborted')
     return [line for line in text.splitlines() if bad.search(line)]
 
 
@@ -755,12 +757,7 @@ def scenario_serial(ctx):
     is a QEMU chardev connected to hxfrd's UNIX socket."""
     sock = os.path.join(ctx.work, 'hxfrd.sock')
     out_path = os.path.join(ctx.work, 'guest-out.bin')
-
-    def ready():
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(sock)
-
-    daemon = HostDaemon(ctx, f'unix:{sock}', ready)
+    daemon = HostDaemon(ctx, f'unix:{sock}')
     try:
         g = ctx.guest(send_binaries(ctx),
                       {'scenario': 'serial', 'frames': ctx.frames, 'size': ctx.size},
@@ -776,24 +773,15 @@ def scenario_serial(ctx):
 
 def scenario_tcp(ctx):
     """hxfr-send in the guest connects to tcp:10.0.2.2:PORT, which QEMU's
-    user-mode network forwards to hxfrd on the host's 127.0.0.1:PORT."""
+    user-mode network forwards to hxfrd on the host's 127.0.0.1:PORT; hxfrd
+    picks the port (tcp:127.0.0.1:0) and reports it."""
     out_path = os.path.join(ctx.work, 'guest-out.bin')
-    daemon = None
-    for attempt in range(3):
-        port = free_tcp_port()
-
-        def ready(port=port):
-            socket.create_connection(('127.0.0.1', port), timeout=2).close()
-
-        try:
-            daemon = HostDaemon(ctx, f'tcp:127.0.0.1:{port}', ready)
-            break
-        except Failure:
-            # Another test may have taken the port between the probe and
-            # hxfrd's bind: try another one.
-            if attempt == 2:
-                raise
+    daemon = HostDaemon(ctx, 'tcp:127.0.0.1:0')
     try:
+        m = [re.match(r'tcp:127\.0\.0\.1:(\d+)$', u) for u in daemon.uris]
+        if not any(m):
+            raise Failure(f'hxfrd reported no TCP endpoint: {daemon.uris}')
+        port = int(next(x for x in m if x).group(1))
         g = ctx.guest(send_binaries(ctx),
                       {'scenario': 'tcp', 'frames': ctx.frames, 'size': ctx.size, 'port': port},
                       ['-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0']

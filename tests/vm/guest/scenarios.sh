@@ -122,10 +122,16 @@ scenario_tcp() {
 # Both ends inside the guest: hxfrd listens on AF_VSOCK, hxfr-send reaches
 # it through vsock_loopback (CID 1). hxfrd's log is printed for the host.
 scenario_vsock() {
-    hxfrd --listen "vsock:$HXFR_PORT" > /tmp/hxfrd.log 2>&1 &
+    # hxfrd writes its endpoint to --ready-fd once it listens; reading the
+    # fifo waits for that (or for EOF if hxfrd exits first).
+    mkfifo /tmp/hxfrd.ready
+    hxfrd --listen "vsock:$HXFR_PORT" --ready-fd 3 3> /tmp/hxfrd.ready > /tmp/hxfrd.log 2>&1 &
     hxfrd_pid=$!
     rc=0
-    if hxfr-vm-probe wait-connect "vsock:1:$HXFR_PORT" 30; then
+    ready=""
+    read -r ready < /tmp/hxfrd.ready
+    echo "scenario: guest hxfrd ready: $ready"
+    if [ -n "$ready" ]; then
         hxfr_send "vsock:1:$HXFR_PORT" || rc=1
     else
         rc=1
