@@ -46,7 +46,9 @@ static int resolve(const struct hxfr_uri *u, bool passive, struct addrinfo **res
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
     snprintf(port, sizeof(port), "%u", (unsigned)u->port);
     errno = 0;
-    e = getaddrinfo(u->host[0] ? u->host : NULL, port, &hints, res);
+    /* An empty host (a caller-built struct; the parser fills it in) means
+     * loopback, never the wildcard address that AI_PASSIVE would give. */
+    e = getaddrinfo(u->host[0] ? u->host : "127.0.0.1", port, &hints, res);
     return e == 0 ? 0 : gai_to_errno(e);
 }
 

@@ -97,19 +97,14 @@ int hxfr__transport_accept(int listen_fd)
     return fd;
 }
 
-int hxfr__connect_retry(int fd, const struct sockaddr *addr, socklen_t addrlen)
+/* Waits until a connection attempt in progress has ended; returns its
+ * result (0 or -errno from SO_ERROR). */
+static int wait_connected(int fd)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLOUT};
     int err = 0;
     socklen_t elen = sizeof(err);
 
-    if (connect(fd, addr, addrlen) == 0) {
-        return 0;
-    }
-    if (errno != EINTR && errno != EINPROGRESS) {
-        return -errno;
-    }
-    /* The connection attempt continues; writability says it ended. */
     for (;;) {
         int r = poll(&pfd, 1, -1);
         if (r > 0) {
@@ -123,6 +118,47 @@ int hxfr__connect_retry(int fd, const struct sockaddr *addr, socklen_t addrlen)
         return -errno;
     }
     return err ? -err : 0;
+}
+
+int hxfr__connect_retry(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct sockaddr_storage peer;
+    socklen_t plen;
+    int r;
+
+    /* What a signal does to a blocking connect depends on the family: TCP
+     * goes on connecting in the background (calling connect again says
+     * EALREADY, then EISCONN), while UNIX and vsock abandon the attempt and
+     * leave the socket unconnected (then connect must simply be called
+     * again). Waiting for writability alone would take an abandoned UNIX
+     * socket for a connected one, so getpeername decides. */
+    for (;;) {
+        if (connect(fd, addr, addrlen) == 0) {
+            return 0;
+        }
+        switch (errno) {
+        case EISCONN:
+            return 0;
+        case EINTR:
+            continue;
+        case EALREADY:
+        case EINPROGRESS:
+            r = wait_connected(fd);
+            if (r < 0) {
+                return r;
+            }
+            plen = sizeof(peer);
+            if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) {
+                return 0;
+            }
+            if (errno != ENOTCONN) {
+                return -errno;
+            }
+            continue;
+        default:
+            return -errno;
+        }
+    }
 }
 
 int hxfr__socket_bound_uri(int listen_fd, char *buf, size_t len)
