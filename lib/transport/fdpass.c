@@ -98,7 +98,8 @@ ssize_t hxfr__recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_f
     if (truncated) {
         *truncated = false;
     }
-    if ((!buf && len > 0) || max_fds < 0 || (max_fds > 0 && !fds)) {
+    /* len 0 would read 0 bytes, which callers take for end of file. */
+    if (!buf || len == 0 || max_fds < 0 || (max_fds > 0 && !fds)) {
         return -EINVAL;
     }
 

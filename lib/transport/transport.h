@@ -114,7 +114,8 @@ ssize_t hxfr__send_with_fds(int sock, const struct iovec *iov, int iovcnt, const
 /* recvmsg that also collects passed fds (close-on-exec). Up to max_fds are
  * stored in fds and *nfds is set; any fd beyond max_fds is closed; if the
  * kernel reports MSG_CTRUNC every received fd is closed and *truncated is
- * set. Handles EINTR. Returns bytes read (0 = EOF) or -errno.
+ * set. Handles EINTR. Returns bytes read (0 = EOF) or -errno (-EINVAL for
+ * len 0, which could not be told from EOF).
  * The control buffer holds HXFR_RECV_FDS_CAP fds, so a message with up to
  * that many is a surplus (kept up to max_fds, the rest closed) and only a
  * larger one is truncated by the kernel. The caller owns the stored fds.

@@ -141,6 +141,8 @@ TEST(fdpass_bad_arguments)
     CHECK_EQ(hxfr__send_with_fds(-1, &iov, 1, NULL, 0), -EBADF);
     CHECK_EQ(hxfr__recv_with_fds(sv[1], &b, 1, NULL, 1, NULL, NULL), -EINVAL);
     CHECK_EQ(hxfr__recv_with_fds(sv[1], &b, 1, fds, -1, NULL, NULL), -EINVAL);
+    CHECK_EQ(hxfr__recv_with_fds(sv[1], &b, 0, fds, 1, NULL, NULL), -EINVAL);
+    CHECK_EQ(hxfr__recv_with_fds(sv[1], NULL, 1, fds, 1, NULL, NULL), -EINVAL);
 
     /* A closed peer: EPIPE, no SIGPIPE (the default action would kill us). */
     signal(SIGPIPE, SIG_DFL);
