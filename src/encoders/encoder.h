@@ -80,6 +80,9 @@ struct hxfr_encoder_ops {
 };
 
 #define HXFR_DEFAULT_CODEC  "libx264"
+/* x264 preset used when the config names none. See docs/encoders.md for
+ * the measurement behind it (bench/presets.c). */
+#define HXFR_DEFAULT_PRESET "ultrafast"
 #define HXFR_DEFAULT_GOP    60u
 #define HXFR_MIN_BITRATE    5000000u
 
@@ -103,5 +106,8 @@ int hxfr__encoder_list(void (*cb)(void *opaque, const char *codec, const char *b
  * Returns 0 or -EINVAL. */
 int hxfr__convert(const struct hxfr_image *src, uint32_t dst_format, uint8_t *const dst[3],
                   const int dst_strides[3]);
+
+/* The backends compiled in, listed by the registry in encoder.c. */
+extern const struct hxfr_encoder_ops hxfr__avcodec_ops;
 
 #endif

@@ -1,0 +1,494 @@
+/* Tests for the encoder registry, the libavcodec backend and the libyuv
+ * conversions: encode the test pattern, decode it with avcheck, compare. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/log.h>
+
+#include <hxfr/proto.h>
+
+#include "avcheck.h"
+#include "encoder.h"
+#include "harness.h"
+#include "pattern.h"
+
+#define W 1280
+#define H 720
+#define FRAME_NS 16666667
+
+static const char *hxfr_format_name_for_test(uint32_t f)
+{
+    switch (f) {
+    case HXFR_FORMAT_ARGB8888:
+        return "BGRA";
+    case HXFR_FORMAT_XRGB8888:
+        return "BGRx";
+    case HXFR_FORMAT_ABGR8888:
+        return "RGBA";
+    case HXFR_FORMAT_XBGR8888:
+        return "RGBx";
+    case HXFR_FORMAT_NV12:
+        return "NV12";
+    case HXFR_FORMAT_I420:
+        return "I420";
+    default:
+        return "?";
+    }
+}
+
+__attribute__((constructor)) static void quiet_ffmpeg(void)
+{
+    av_log_set_level(AV_LOG_ERROR);
+}
+
+/* A pattern frame in its own buffer; pad adds bytes at each row's end. */
+struct frame {
+    uint8_t *buf;
+    struct hxfr_image img;
+};
+
+static void frame_alloc(struct frame *f, uint32_t format, uint32_t w, uint32_t h, uint32_t pad)
+{
+    memset(f, 0, sizeof(*f));
+    f->img.format = format;
+    f->img.width = w;
+    f->img.height = h;
+    size_t size;
+    if (format == HXFR_FORMAT_NV12) {
+        f->img.strides[0] = f->img.strides[1] = w + pad;
+        size = (size_t)(w + pad) * h * 3 / 2;
+    } else if (format == HXFR_FORMAT_I420) {
+        f->img.strides[0] = w + pad;
+        f->img.strides[1] = f->img.strides[2] = w / 2 + pad + 1;
+        size = (size_t)(w + pad) * h + 2 * (size_t)(w / 2 + pad + 1) * (h / 2);
+    } else {
+        f->img.strides[0] = 4 * w + pad;
+        size = (size_t)(4 * w + pad) * h;
+    }
+    f->buf = malloc(size);
+    CHECK(f->buf);
+    memset(f->buf, 0x5a, size);
+    f->img.planes[0] = f->buf;
+    if (format == HXFR_FORMAT_NV12 || format == HXFR_FORMAT_I420) {
+        f->img.planes[1] = f->buf + (size_t)f->img.strides[0] * h;
+    }
+    if (format == HXFR_FORMAT_I420) {
+        f->img.planes[2] = f->img.planes[1] + (size_t)f->img.strides[1] * (h / 2);
+    }
+}
+
+static void frame_render(struct frame *f, enum hxfr_pattern_variant v, uint64_t index)
+{
+    uint8_t *p[3] = {(uint8_t *)f->img.planes[0], (uint8_t *)f->img.planes[1],
+                     (uint8_t *)f->img.planes[2]};
+    CHECK_EQ(hxfr_pattern_render(v, f->img.format, f->img.width, f->img.height, index, p,
+                                 f->img.strides), 0);
+}
+
+static struct hxfr_encoder *open_x264(uint32_t w, uint32_t h, uint32_t gop)
+{
+    struct hxfr_encoder_config cfg = {
+        .width = w, .height = h, .gop = gop, .preset = "ultrafast", .realtime = true,
+    };
+    struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
+    if (!enc) {
+        FAIL("libx264 open failed: %s", strerror(errno));
+    }
+    return enc;
+}
+
+/* Encodes `frames` pattern frames in `format` (rows padded by pad bytes),
+ * decodes each access unit right away and checks count and PSNR. */
+static void roundtrip(const char *codec, uint32_t format, uint32_t pad, int frames,
+                      double min_psnr)
+{
+    struct hxfr_encoder_config cfg = {.codec = codec, .width = W, .height = H,
+                                      .preset = "ultrafast", .realtime = true};
+    struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
+    CHECK(enc);
+    struct hxfr_avcheck *dec = hxfr_avcheck_new(1);
+    CHECK(dec);
+    struct frame f;
+    frame_alloc(&f, format, W, H, pad);
+    double worst = 100.0, worst_y = 100.0;
+    size_t bytes = 0;
+    for (int i = 0; i < frames; i++) {
+        frame_render(&f, HXFR_PATTERN_DESKTOP, (uint64_t)i);
+        struct hxfr_packet pkt;
+        int64_t pts = (int64_t)i * FRAME_NS + 7;
+        CHECK_EQ(hxfr__encoder_encode(enc, &f.img, pts, false, &pkt), 0);
+        CHECK(pkt.data && pkt.size > 0);
+        CHECK_EQ(pkt.pts, pts);
+        CHECK_EQ(pkt.dts, pts);
+        CHECK_EQ(pkt.keyframe, i == 0);
+        if (pkt.keyframe) {
+            CHECK(hxfr_avcheck_au_idr_with_params(pkt.data, pkt.size));
+        }
+        bytes += pkt.size;
+        /* Exactly one access unit: it decodes to exactly one frame. */
+        CHECK_EQ(hxfr_avcheck_decode_au(dec, pkt.data, pkt.size), 1);
+        double y, all;
+        CHECK_EQ(hxfr_avcheck_psnr_pattern(hxfr_avcheck_last(dec), HXFR_PATTERN_DESKTOP, format,
+                                           (uint64_t)i, &y, &all), 0);
+        if (getenv("HXFR_TEST_VERBOSE")) {
+            printf("# frame %d: %zu bytes, PSNR %.2f dB (Y %.2f)\n", i, pkt.size, all, y);
+        }
+        worst = all < worst ? all : worst;
+        worst_y = y < worst_y ? y : worst_y;
+    }
+    CHECK_EQ(hxfr_avcheck_finish(dec), 0);
+    CHECK_EQ(hxfr_avcheck_frame_count(dec), frames);
+    CHECK_EQ(hxfr_avcheck_idr_count(dec), 1);
+    CHECK_EQ(hxfr_avcheck_idr_missing_params(dec), 0);
+    printf("# %s %s pad %u: %d frames, worst PSNR %.2f dB (Y %.2f), %.0f kbit/s at 60 fps\n",
+           enc->codec_name, hxfr_format_name_for_test(format), pad, frames, worst, worst_y,
+           (double)bytes * 8 * 60 / frames / 1000);
+    CHECK(worst >= min_psnr);
+    free(f.buf);
+    hxfr_avcheck_destroy(dec);
+    hxfr__encoder_destroy(enc);
+}
+
+TEST_T(x264_bgra, 120)
+{
+    roundtrip(NULL, HXFR_FORMAT_ARGB8888, 0, 60, 35.0);
+}
+
+TEST_T(x264_bgrx, 120)
+{
+    roundtrip("libx264", HXFR_FORMAT_XRGB8888, 0, 60, 35.0);
+}
+
+TEST_T(x264_rgba, 120)
+{
+    roundtrip("libx264", HXFR_FORMAT_ABGR8888, 0, 60, 35.0);
+}
+
+TEST_T(x264_rgbx, 120)
+{
+    roundtrip("libx264", HXFR_FORMAT_XBGR8888, 0, 60, 35.0);
+}
+
+TEST_T(x264_nv12, 120)
+{
+    roundtrip("libx264", HXFR_FORMAT_NV12, 0, 60, 35.0);
+}
+
+TEST_T(x264_i420, 120)
+{
+    roundtrip("libx264", HXFR_FORMAT_I420, 0, 60, 35.0);
+}
+
+/* Strides larger than a row, and not multiples of 4 or 16. */
+TEST_T(odd_strides, 120)
+{
+    roundtrip("libx264", HXFR_FORMAT_ARGB8888, 12, 6, 35.0);
+    roundtrip("libx264", HXFR_FORMAT_XBGR8888, 36, 6, 35.0);
+    roundtrip("libx264", HXFR_FORMAT_NV12, 6, 6, 35.0);
+    roundtrip("libx264", HXFR_FORMAT_I420, 2, 6, 35.0);
+}
+
+static bool has_type_before_idr(const uint8_t *d, size_t n, uint8_t type)
+{
+    uint8_t t[64];
+    int count = hxfr_avcheck_nal_types(d, n, t, 64);
+    for (int i = 0; i < count && i < 64; i++) {
+        if (t[i] == 5) {
+            return false;
+        }
+        if (t[i] == type) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool has_type(const uint8_t *d, size_t n, uint8_t type)
+{
+    uint8_t t[64];
+    int count = hxfr_avcheck_nal_types(d, n, t, 64);
+    for (int i = 0; i < count && i < 64; i++) {
+        if (t[i] == type) {
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST_T(forced_idr_and_gop, 120)
+{
+    /* gop 10: keyframes at 0, 10, 20 on their own; frame 5 and 13 forced. */
+    struct hxfr_encoder *enc = open_x264(640, 360, 10);
+    struct hxfr_avcheck *dec = hxfr_avcheck_new(1);
+    CHECK(dec);
+    struct frame f;
+    frame_alloc(&f, HXFR_FORMAT_XRGB8888, 640, 360, 0);
+    int keyframes = 0;
+    for (int i = 0; i < 25; i++) {
+        frame_render(&f, HXFR_PATTERN_BUSY, (uint64_t)i);
+        bool force = i == 5 || i == 13;
+        struct hxfr_packet pkt;
+        CHECK_EQ(hxfr__encoder_encode(enc, &f.img, i, force, &pkt), 0);
+        bool idr = has_type(pkt.data, pkt.size, 5);
+        CHECK_EQ(pkt.keyframe, idr);
+        if (force || i == 0) {
+            if (!idr) {
+                FAIL("frame %d: forced keyframe is not an IDR", i);
+            }
+        }
+        if (idr) {
+            keyframes++;
+            CHECK(has_type_before_idr(pkt.data, pkt.size, 7));
+            CHECK(has_type_before_idr(pkt.data, pkt.size, 8));
+        } else {
+            CHECK(!has_type(pkt.data, pkt.size, 7));
+        }
+        CHECK_EQ(hxfr_avcheck_decode_au(dec, pkt.data, pkt.size), 1);
+        CHECK_EQ(hxfr_avcheck_last(dec)->keyframe, idr);
+    }
+    /* 0, 5, 13 forced or first; the gop adds more in between (x264 counts
+     * the interval from the last keyframe). */
+    CHECK(keyframes >= 4 && keyframes <= 6);
+    CHECK_EQ(hxfr_avcheck_idr_missing_params(dec), 0);
+    CHECK_EQ(hxfr_avcheck_idr_count(dec), keyframes);
+    free(f.buf);
+    hxfr_avcheck_destroy(dec);
+    hxfr__encoder_destroy(enc);
+}
+
+TEST(unknown_codec_and_bad_settings)
+{
+    struct hxfr_encoder_config cfg = {.codec = "no_such_encoder", .width = 320, .height = 240};
+    errno = 0;
+    CHECK(hxfr__encoder_create(&cfg) == NULL);
+    CHECK_EQ(errno, ENOENT);
+    cfg.codec = "mpeg4"; /* exists, but is not H.264 */
+    errno = 0;
+    CHECK(hxfr__encoder_create(&cfg) == NULL);
+    CHECK_EQ(errno, ENOENT);
+    cfg.codec = "libx264";
+    cfg.preset = "warpspeed";
+    errno = 0;
+    CHECK(hxfr__encoder_create(&cfg) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    cfg.preset = NULL;
+    cfg.width = 321;
+    errno = 0;
+    CHECK(hxfr__encoder_create(&cfg) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    cfg.width = 320;
+    cfg.profile = 55;
+    errno = 0;
+    CHECK(hxfr__encoder_create(&cfg) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    cfg.profile = 0;
+    cfg.threads = -1;
+    CHECK(hxfr__encoder_create(&cfg) == NULL);
+    CHECK(hxfr__encoder_create(NULL) == NULL);
+    hxfr__encoder_destroy(NULL);
+}
+
+TEST(geometry_mismatch_and_bad_images)
+{
+    struct hxfr_encoder *enc = open_x264(320, 240, 0);
+    struct frame f;
+    frame_alloc(&f, HXFR_FORMAT_ARGB8888, 320, 240, 0);
+    frame_render(&f, HXFR_PATTERN_DESKTOP, 0);
+    struct hxfr_packet pkt;
+    struct hxfr_image img = f.img;
+    img.width = 318;
+    CHECK_EQ(hxfr__encoder_encode(enc, &img, 0, false, &pkt), -EINVAL);
+    img = f.img;
+    img.height = 242;
+    CHECK_EQ(hxfr__encoder_encode(enc, &img, 0, false, &pkt), -EINVAL);
+    img = f.img;
+    img.strides[0] = 320 * 4 - 1;
+    CHECK_EQ(hxfr__encoder_encode(enc, &img, 0, false, &pkt), -EINVAL);
+    img = f.img;
+    img.format = 0x20203859;
+    CHECK_EQ(hxfr__encoder_encode(enc, &img, 0, false, &pkt), -EINVAL);
+    img = f.img;
+    img.format = HXFR_FORMAT_NV12; /* needs a second plane */
+    img.strides[0] = 320;
+    CHECK_EQ(hxfr__encoder_encode(enc, &img, 0, false, &pkt), -EINVAL);
+    img = f.img;
+    img.planes[0] = NULL;
+    CHECK_EQ(hxfr__encoder_encode(enc, &img, 0, false, &pkt), -EINVAL);
+    CHECK_EQ(hxfr__encoder_encode(enc, NULL, 0, false, &pkt), -EINVAL);
+    CHECK_EQ(hxfr__encoder_encode(enc, &f.img, 0, false, NULL), -EINVAL);
+    /* Refused frames leave the encoder working: the next one is the
+     * stream's first frame, an IDR. */
+    CHECK_EQ(hxfr__encoder_encode(enc, &f.img, 42, false, &pkt), 0);
+    CHECK(pkt.keyframe);
+    CHECK_EQ(pkt.pts, 42);
+    free(f.buf);
+    hxfr__encoder_destroy(enc);
+}
+
+TEST(config_defaults_and_effective_settings)
+{
+    struct hxfr_encoder_config cfg = {.width = 1920, .height = 1080};
+    hxfr__encoder_config_defaults(&cfg);
+    CHECK(strcmp(cfg.codec, "libx264") == 0);
+    CHECK_EQ(cfg.bitrate, 1920u * 1080u * 4u);
+    CHECK_EQ(cfg.framerate_num, 60);
+    CHECK_EQ(cfg.framerate_den, 1);
+    CHECK_EQ(cfg.gop, HXFR_DEFAULT_GOP);
+    CHECK(strcmp(cfg.preset, HXFR_DEFAULT_PRESET) == 0);
+    CHECK_EQ(cfg.threads, 0);
+    struct hxfr_encoder_config small = {.width = 320, .height = 240, .bitrate = 0};
+    hxfr__encoder_config_defaults(&small);
+    CHECK_EQ(small.bitrate, HXFR_MIN_BITRATE);
+    struct hxfr_encoder_config big = {.width = 8192, .height = 8192, .framerate_num = 30};
+    hxfr__encoder_config_defaults(&big);
+    CHECK_EQ(big.bitrate, 8192u * 8192u * 4u);
+    CHECK_EQ(big.framerate_num, 30);
+    CHECK_EQ(big.framerate_den, 1);
+
+    char preset[16] = "superfast";
+    struct hxfr_encoder_config c = {.width = 320, .height = 240, .preset = preset,
+                                    .threads = 1};
+    struct hxfr_encoder *enc = hxfr__encoder_create(&c);
+    CHECK(enc);
+    memset(preset, 0, sizeof(preset)); /* the encoder must not borrow it */
+    CHECK(strcmp(enc->codec_name, "libx264") == 0);
+    CHECK(strcmp(enc->config.codec, "libx264") == 0);
+    CHECK(strcmp(enc->config.preset, "superfast") == 0);
+    CHECK_EQ(enc->config.bitrate, HXFR_MIN_BITRATE);
+    CHECK_EQ(enc->config.gop, HXFR_DEFAULT_GOP);
+    CHECK(strcmp(enc->ops->name, "avcodec") == 0);
+    hxfr__encoder_destroy(enc);
+}
+
+/* profile_idc is the byte after the SPS NAL header, level_idc two later. */
+static int sps_byte(const uint8_t *d, size_t n, size_t off)
+{
+    for (size_t i = 0; i + 3 + off < n; i++) {
+        if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && (d[i + 3] & 0x1f) == 7) {
+            return d[i + 3 + off];
+        }
+    }
+    return -1;
+}
+
+TEST(profiles)
+{
+    static const uint8_t profiles[] = {66, 77, 100};
+    for (int i = 0; i < 3; i++) {
+        struct hxfr_encoder_config cfg = {.width = 320, .height = 240, .profile = profiles[i],
+                                          .level = 31, .threads = 1, .preset = "veryfast"};
+        struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
+        CHECK(enc);
+        struct frame f;
+        frame_alloc(&f, HXFR_FORMAT_I420, 320, 240, 0);
+        frame_render(&f, HXFR_PATTERN_DESKTOP, 1);
+        struct hxfr_packet pkt;
+        CHECK_EQ(hxfr__encoder_encode(enc, &f.img, 0, false, &pkt), 0);
+        /* x264 treats the profile as a ceiling: it signals the lowest
+         * profile the chosen tools need (ultrafast fits baseline), so ask
+         * for a preset that uses CABAC and 8x8 transforms. */
+        int got = sps_byte(pkt.data, pkt.size, 1);
+        printf("# profile %d requested, SPS says %d\n", profiles[i], got);
+        CHECK_EQ(got, profiles[i]);
+        CHECK_EQ(sps_byte(pkt.data, pkt.size, 3), 31);
+        free(f.buf);
+        hxfr__encoder_destroy(enc);
+    }
+}
+
+struct listed {
+    int count;
+    bool x264, openh264;
+};
+
+static void on_codec(void *opaque, const char *codec, const char *backend)
+{
+    struct listed *l = opaque;
+    l->count++;
+    l->x264 = l->x264 || strcmp(codec, "libx264") == 0;
+    l->openh264 = l->openh264 || strcmp(codec, "libopenh264") == 0;
+    CHECK(strcmp(backend, "avcodec") == 0);
+    printf("# available: %s (%s)\n", codec, backend);
+}
+
+TEST(encoder_list)
+{
+    struct listed l = {0};
+    int n = hxfr__encoder_list(on_codec, &l);
+    CHECK_EQ(n, l.count);
+    CHECK(l.x264);
+    CHECK_EQ(l.openh264, avcodec_find_encoder_by_name("libopenh264") != NULL);
+    CHECK_EQ(hxfr__encoder_list(NULL, NULL), n);
+}
+
+TEST_T(openh264_roundtrip, 120)
+{
+    if (!avcodec_find_encoder_by_name("libopenh264")) {
+        printf("# libopenh264 is not in this FFmpeg build: nothing to test\n");
+        return;
+    }
+    roundtrip("libopenh264", HXFR_FORMAT_ARGB8888, 0, 30, 30.0);
+}
+
+/* hxfr__convert agrees with the pattern's own YUV rendering (which the
+ * pattern tests tie to libyuv) for every source format and both targets. */
+TEST(convert_all_formats)
+{
+    static const uint32_t formats[] = {HXFR_FORMAT_ARGB8888, HXFR_FORMAT_XRGB8888,
+                                       HXFR_FORMAT_ABGR8888, HXFR_FORMAT_XBGR8888,
+                                       HXFR_FORMAT_NV12, HXFR_FORMAT_I420};
+    const uint32_t w = 320, h = 180;
+    struct frame ref;
+    frame_alloc(&ref, HXFR_FORMAT_I420, w, h, 0);
+    frame_render(&ref, HXFR_PATTERN_BUSY, 11);
+    uint8_t *i420 = malloc(w * h * 3 / 2), *nv12 = malloc(w * h * 3 / 2);
+    CHECK(i420 && nv12);
+    for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); k++) {
+        struct frame src;
+        frame_alloc(&src, formats[k], w, h, 8);
+        frame_render(&src, HXFR_PATTERN_BUSY, 11);
+        uint8_t *di[3] = {i420, i420 + w * h, i420 + w * h + w * h / 4};
+        const int si[3] = {(int)w, (int)w / 2, (int)w / 2};
+        uint8_t *dn[3] = {nv12, nv12 + w * h, NULL};
+        const int sn[3] = {(int)w, (int)w, 0};
+        CHECK_EQ(hxfr__convert(&src.img, HXFR_FORMAT_I420, di, si), 0);
+        CHECK_EQ(hxfr__convert(&src.img, HXFR_FORMAT_NV12, dn, sn), 0);
+        int maxd = 0;
+        for (uint32_t y = 0; y < h; y++) {
+            for (uint32_t x = 0; x < w; x++) {
+                int d = abs((int)i420[y * w + x] - (int)ref.img.planes[0][y * w + x]);
+                maxd = d > maxd ? d : maxd;
+                CHECK_EQ(nv12[y * w + x], i420[y * w + x]);
+            }
+        }
+        for (uint32_t y = 0; y < h / 2; y++) {
+            for (uint32_t x = 0; x < w / 2; x++) {
+                size_t c = (size_t)y * (w / 2) + x;
+                size_t rc = (size_t)y * ref.img.strides[1] + x;
+                int du = abs((int)di[1][c] - (int)ref.img.planes[1][rc]);
+                int dv = abs((int)di[2][c] - (int)ref.img.planes[2][rc]);
+                maxd = du > maxd ? du : maxd;
+                maxd = dv > maxd ? dv : maxd;
+                CHECK_EQ(dn[1][(size_t)y * w + 2 * x], di[1][c]);
+                CHECK_EQ(dn[1][(size_t)y * w + 2 * x + 1], di[2][c]);
+            }
+        }
+        if (maxd > 2) {
+            FAIL("%s: converted differs from the pattern's YUV by %d",
+                 hxfr_format_name_for_test(formats[k]), maxd);
+        }
+        free(src.buf);
+    }
+    /* Unknown target or source format. */
+    struct hxfr_image bad = ref.img;
+    uint8_t *di[3] = {i420, i420 + w * h, i420 + w * h + w * h / 4};
+    const int si[3] = {(int)w, (int)w / 2, (int)w / 2};
+    CHECK_EQ(hxfr__convert(&bad, HXFR_FORMAT_ARGB8888, di, si), -EINVAL);
+    bad.format = 0;
+    CHECK_EQ(hxfr__convert(&bad, HXFR_FORMAT_I420, di, si), -EINVAL);
+    free(i420);
+    free(nv12);
+    free(ref.buf);
+}
