@@ -522,10 +522,8 @@ static void on_frame(void *data, const struct hxfr_client_result *res)
     s->bytes += res->size;
     if (s->first_after_reconnect_pending) {
         s->first_after_reconnect_pending = false;
-        if (!app->a.json || app->tty) {
-            fprintf(stderr, "%shxfr-send: resumed after reconnect with %s\n",
-                    app->tty ? "\r\033[K" : "", res->keyframe ? "an IDR frame" : "a P frame");
-        }
+        fprintf(stderr, "%shxfr-send: resumed after reconnect with %s\n",
+                app->tty ? "\r\033[K" : "", res->keyframe ? "an IDR frame" : "a P frame");
     }
     uint64_t us = res->latency_ns / 1000u;
     uint32_t lat = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
