@@ -2,6 +2,7 @@
  * serial ports (a pty stands in for a virtio-serial port). */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -23,10 +24,29 @@
 
 static char tmpdir[64];
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Each test runs in its own process: the folder goes when it exits, passed
+ * or failed. */
+static void remove_tmpdir(void)
+{
+    if (tmpdir[0]) {
+        nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
 static void make_tmpdir(void)
 {
     strcpy(tmpdir, "/tmp/hxfr-transport-XXXXXX");
     CHECK(mkdtemp(tmpdir) != NULL);
+    atexit(remove_tmpdir);
 }
 
 static void sock_uri(struct hxfr_uri *u, const char *rel)
@@ -221,6 +241,53 @@ TEST(unix_not_a_socket_kept)
     CHECK_EQ(mkdir(u.path, 0700), 0);
     CHECK_EQ(hxfr__transport_listen(&u), -EEXIST);
     CHECK_EQ(rmdir(u.path), 0);
+}
+
+TEST(unix_symlink_and_relative_path)
+{
+    struct hxfr_uri u, target;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char link[256];
+
+    make_tmpdir();
+    /* A symlink to a stale socket is not a socket: nothing is removed,
+     * neither the link nor what it points to. */
+    sock_uri(&target, "target.sock");
+    int old = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(old >= 0);
+    strcpy(sa.sun_path, target.path);
+    CHECK_EQ(bind(old, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(old);
+    snprintf(link, sizeof(link), "%s/link.sock", tmpdir);
+    CHECK_EQ(symlink(target.path, link), 0);
+    sock_uri(&u, "link.sock");
+    CHECK_EQ(hxfr__transport_listen(&u), -EEXIST);
+    struct stat st;
+    CHECK_EQ(lstat(link, &st), 0);
+    CHECK(S_ISLNK(st.st_mode));
+    CHECK_EQ(lstat(target.path, &st), 0);
+    CHECK(S_ISSOCK(st.st_mode));
+
+    /* A relative path is relative to the current folder. */
+    CHECK_EQ(chdir(tmpdir), 0);
+    CHECK_EQ(hxfr__uri_parse("unix:rel.sock", true, &u), 0);
+    int lfd = hxfr__transport_listen(&u);
+    CHECK(lfd >= 0);
+    CHECK_EQ(lstat("rel.sock", &st), 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK_EQ(hxfr__uri_parse("sub/rel.sock", true, &u), 0);
+    int lfd2 = hxfr__transport_listen(&u);
+    CHECK(lfd2 >= 0);
+    CHECK_EQ(stat("sub", &st), 0);
+    CHECK_EQ(st.st_mode & 07777, 0750);
+    int c = hxfr__transport_connect(&u);
+    CHECK(c >= 0);
+    int s = accept_one(lfd2);
+    exchange(c, s);
+    close(c);
+    close(s);
+    close(lfd2);
+    close(lfd);
 }
 
 TEST(unix_path_too_long)
