@@ -114,6 +114,13 @@ struct hxfr_client_event {
 typedef void (*hxfr_client_frame_fn)(void *user_data, const struct hxfr_client_result *res);
 /* Called for connection events. */
 typedef void (*hxfr_client_event_fn)(void *user_data, const struct hxfr_client_event *ev);
+/* Called once per access unit the host pushes for a subscribed scanout
+ * (see hxfr_client_subscribe()), in arrival order. res->status is 0, user
+ * is NULL, seq counts pushed units from 0 per subscription, latency_ns is
+ * 0, forced_keyframe is false; data/size/pts/dts/keyframe/nal_count are as
+ * for a submitted frame and borrowed for the duration of the callback. */
+typedef void (*hxfr_client_stream_fn)(void *user_data, uint32_t scanout_id,
+                                      const struct hxfr_client_result *res);
 
 /* Options, copied by hxfr_client_new(). Initialize with
  * hxfr_client_options_init() and change what you need. */
@@ -134,7 +141,9 @@ struct hxfr_client_options {
                                   drops the connection (5000) */
     hxfr_client_frame_fn on_frame;  /* optional, but results are lost without */
     hxfr_client_event_fn on_event;  /* optional */
-    void *user_data;           /* passed to both callbacks */
+    void *user_data;           /* passed to every callback */
+    hxfr_client_stream_fn on_stream; /* optional: pushed units of a
+                                        subscribed scanout */
 };
 
 /* Encoder settings sent in CONFIG_REQ. Zero fields mean "host default". */
@@ -239,15 +248,33 @@ HXFR_EXPORT int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_clie
 
 /* Reads whatever has arrived and delivers results and events. Waits up to
  * timeout_ms (0 = poll only, -1 = no limit) for at least one result when
- * none is ready and frames are in flight; returns at once when nothing is
- * in flight. Returns the number of frame results delivered (>= 0), or a
- * connection error (after failing the frames in flight and reporting
- * DISCONNECTED). */
+ * none is ready and frames are in flight or a scanout is subscribed;
+ * otherwise returns at once. Returns the number of frame results and
+ * pushed stream units delivered (>= 0), or a connection error (after
+ * failing the frames in flight and reporting DISCONNECTED). */
 HXFR_EXPORT int hxfr_client_dispatch(struct hxfr_client *c, int timeout_ms);
 
 /* Waits until no frame is in flight, delivering results. Returns 0,
  * -ETIMEDOUT, or a connection error (frames then already failed). */
 HXFR_EXPORT int hxfr_client_flush(struct hxfr_client *c, int timeout_ms);
+
+/* Subscribes to scanout_id (push mode): sends SUBSCRIBE and waits up to
+ * timeout_ms (-1 = io_timeout_ms) for SUBSCRIBE_RESP. From then on the
+ * host pushes FRAME_RESPONSEs with session_id = scanout_id; each one is
+ * delivered to options.on_stream by hxfr_client_dispatch() (or any other
+ * call that reads), starting at an IDR. Frames in flight are completed
+ * first. The subscription is remembered and sent again after every
+ * reconnect. One subscription per client: subscribing again replaces the
+ * remembered scanout (the host may keep pushing the old one until the
+ * connection closes; those units are dropped). Submitting frames on a
+ * subscribed client is allowed when options.session_id differs from the
+ * scanout id; with equal ids a response is attributed to the oldest frame
+ * in flight, and to the stream only when nothing is in flight.
+ * Returns 0, -ENOTCONN, -ETIMEDOUT, -HXFR_EREMOTE (an ERROR reply, or a
+ * SUBSCRIBE_RESP with success = 0: no such scanout; see
+ * hxfr_client_last_remote_error()) or a connection error. */
+HXFR_EXPORT int hxfr_client_subscribe(struct hxfr_client *c, uint32_t scanout_id,
+                                      int timeout_ms);
 
 /* Sends KEYFRAME_REQ: the next frame the host encodes becomes an IDR.
  * Returns 0, -ENOTCONN or a connection error. */

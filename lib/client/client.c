@@ -83,6 +83,13 @@ struct hxfr_client {
     char last_message[HXFR_ERROR_MESSAGE_LEN];
     bool in_callback;
     unsigned lost_failed; /* frames the last connection loss failed */
+
+    /* Push mode: the scanout subscribed to (sent again on reconnect). */
+    bool subscribed;
+    bool ever_subscribed;
+    uint32_t scanout;
+    uint64_t stream_seq;
+    uint64_t pushed;
 };
 
 static uint64_t now_ns(void)
@@ -246,25 +253,70 @@ static void remember_remote(struct hxfr_client *c, const struct hxfr_error *e)
     snprintf(c->last_message, sizeof(c->last_message), "%s", e->message);
 }
 
-/* A complete FRAME_RESPONSE: turn the unit list into one Annex B buffer in
- * place (each unit moves left over the 4-byte size fields before it) and
- * hand it to the oldest frame in flight. */
-static int on_frame_response(struct hxfr_client *c, const struct hxfr_frame_response *fr)
+/* Turns the unit list in the body into one Annex B buffer in place (each
+ * unit moves left over the 4-byte size fields before it). Returns 0 and
+ * the byte count in *out, or -HXFR_EUNITS. */
+static int flatten_units(struct hxfr_client *c, uint32_t nal_count, size_t *out)
 {
-    if (c->count == 0) {
-        return -EPROTO; /* a response nobody asked for */
-    }
-    int r = hxfr_units_validate(c->body, c->body_len, fr->nal_count);
+    int r = hxfr_units_validate(c->body, c->body_len, nal_count);
     if (r < 0) {
         return r;
     }
-    size_t pos = 0, out = 0;
+    size_t pos = 0;
     const uint8_t *unit;
     uint32_t unit_size;
+    *out = 0;
     while ((r = hxfr_units_next(c->body, c->body_len, &pos, &unit, &unit_size)) > 0) {
-        memmove(c->body + out, unit, unit_size);
-        out += unit_size;
+        memmove(c->body + *out, unit, unit_size);
+        *out += unit_size;
     }
+    return r;
+}
+
+/* A pushed access unit of the subscribed scanout. */
+static int on_stream_unit(struct hxfr_client *c, const struct hxfr_frame_response *fr)
+{
+    size_t out;
+    int r = flatten_units(c, fr->nal_count, &out);
+    if (r < 0) {
+        return r;
+    }
+    static const uint8_t none[1];
+    struct hxfr_client_result res = {
+        .status = 0,
+        .seq = c->stream_seq++,
+        .pts = fr->pts,
+        .dts = fr->dts,
+        .keyframe = fr->is_keyframe != 0,
+        .data = out > 0 ? c->body : none,
+        .size = out,
+        .nal_count = fr->nal_count,
+        .remote_message = "",
+    };
+    c->pushed++;
+    if (c->o.on_stream) {
+        c->in_callback = true;
+        c->o.on_stream(c->o.user_data, c->scanout, &res);
+        c->in_callback = false;
+    }
+    return 0;
+}
+
+/* A complete FRAME_RESPONSE: hand it to the oldest frame in flight, or to
+ * the stream callback when it belongs to the subscribed scanout. */
+static int on_frame_response(struct hxfr_client *c, const struct hxfr_frame_response *fr)
+{
+    uint16_t sid = c->cur.hdr.session_id;
+    if (c->subscribed && sid == c->scanout && (c->count == 0 || sid != c->o.session_id)) {
+        return on_stream_unit(c, fr);
+    }
+    if (c->count == 0) {
+        /* Units of a replaced subscription may still arrive; anything else
+         * is a response nobody asked for. */
+        return c->ever_subscribed ? 0 : -EPROTO;
+    }
+    size_t out;
+    int r = flatten_units(c, fr->nal_count, &out);
     if (r < 0) {
         return r;
     }
@@ -315,6 +367,7 @@ static int handle_message(struct hxfr_client *c)
         return 0;
     case HXFR_MSG_CONFIG_RESP:
     case HXFR_MSG_HELLO_RESP:
+    case HXFR_MSG_SUBSCRIBE_RESP:
         if (c->awaiting == m->hdr.type) {
             c->reply = *m;
             c->reply_ready = true;
@@ -326,8 +379,7 @@ static int handle_message(struct hxfr_client *c)
         }
         return 0;
     default:
-        /* Scanout and subscribe replies are not for this client type;
-         * ignoring them keeps a newer host compatible. */
+        /* Scanout replies are not for this client type; ignoring them keeps a newer host compatible. */
         return 0;
     }
 }
@@ -546,11 +598,11 @@ static int send_iov(struct hxfr_client *c, struct iovec *iov, size_t iovcnt)
     return 0;
 }
 
-/* Encodes m (no body) and sends it. */
-static int send_msg(struct hxfr_client *c, struct hxfr_msg *m)
+/* Encodes m (no body) with the given header session id and sends it. */
+static int send_msg_session(struct hxfr_client *c, struct hxfr_msg *m, uint16_t session_id)
 {
     uint8_t buf[HXFR_HEADER_SIZE + HXFR_MAX_FIXED_SIZE];
-    m->hdr.session_id = c->o.session_id;
+    m->hdr.session_id = session_id;
     int n = hxfr_msg_encode(m, 0, buf, sizeof(buf));
     if (n < 0) {
         return n;
@@ -559,12 +611,19 @@ static int send_msg(struct hxfr_client *c, struct hxfr_msg *m)
     return send_iov(c, &iov, 1);
 }
 
-/* Waits for a reply of type (or an ERROR) to a blocking request. */
-static int await_reply(struct hxfr_client *c, uint8_t type, struct hxfr_msg *out)
+/* Encodes m (no body) on the client's session and sends it. */
+static int send_msg(struct hxfr_client *c, struct hxfr_msg *m)
+{
+    return send_msg_session(c, m, c->o.session_id);
+}
+
+/* Waits up to timeout_ms for a reply of type (or an ERROR) to a blocking
+ * request. */
+static int await_reply(struct hxfr_client *c, uint8_t type, int timeout_ms, struct hxfr_msg *out)
 {
     c->awaiting = type;
     c->reply_ready = false;
-    uint64_t deadline = deadline_after(c->o.io_timeout_ms);
+    uint64_t deadline = deadline_after(timeout_ms);
     int r = 0;
     while (!c->reply_ready) {
         r = wait_input(c, deadline);
@@ -603,7 +662,7 @@ static int send_config(struct hxfr_client *c, struct hxfr_config_resp *resp)
         return r;
     }
     struct hxfr_msg reply;
-    r = await_reply(c, HXFR_MSG_CONFIG_RESP, &reply);
+    r = await_reply(c, HXFR_MSG_CONFIG_RESP, c->o.io_timeout_ms, &reply);
     if (r == 0 && resp) {
         *resp = reply.u.config_resp;
     }
@@ -624,7 +683,7 @@ static int send_hello(struct hxfr_client *c)
         return r;
     }
     struct hxfr_msg reply;
-    r = await_reply(c, HXFR_MSG_HELLO_RESP, &reply);
+    r = await_reply(c, HXFR_MSG_HELLO_RESP, c->o.io_timeout_ms, &reply);
     if (r == -HXFR_EREMOTE) {
         /* A v1 host does not know HELLO: carry on without extensions. */
         c->caps = 0;
@@ -636,7 +695,31 @@ static int send_hello(struct hxfr_client *c)
     return r;
 }
 
-/* One connection attempt: connect, HELLO, and the stored configuration. */
+/* Sends SUBSCRIBE for c->scanout (header session id = scanout id, as
+ * push mode uses it) and waits for a successful SUBSCRIBE_RESP. */
+static int send_subscribe(struct hxfr_client *c, int timeout_ms)
+{
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_SUBSCRIBE};
+    m.u.subscribe.scanout_id = c->scanout;
+    int r = send_msg_session(c, &m, (uint16_t)c->scanout);
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_msg reply;
+    r = await_reply(c, HXFR_MSG_SUBSCRIBE_RESP, timeout_ms, &reply);
+    if (r == 0 && (reply.u.subscribe_resp.success == 0 ||
+                   reply.u.subscribe_resp.scanout_id != c->scanout)) {
+        /* A refusal without an ERROR message: report it the same way. */
+        c->last_code = HXFR_STATUS_NO_SCANOUT;
+        snprintf(c->last_message, sizeof(c->last_message), "scanout %u refused",
+                 (unsigned)c->scanout);
+        r = -HXFR_EREMOTE;
+    }
+    return r;
+}
+
+/* One connection attempt: connect, HELLO, the stored configuration and
+ * subscription. */
 static int open_connection(struct hxfr_client *c)
 {
     int fd = hxfr__transport_connect(&c->uri);
@@ -658,6 +741,9 @@ static int open_connection(struct hxfr_client *c)
     }
     if (r == 0 && c->have_config) {
         r = send_config(c, NULL);
+    }
+    if (r == 0 && c->subscribed) {
+        r = send_subscribe(c, c->o.io_timeout_ms);
     }
     if (r < 0) {
         /* Not reported as DISCONNECTED: this attempt never counted as a
@@ -986,13 +1072,14 @@ int hxfr_client_dispatch(struct hxfr_client *c, int timeout_ms)
     if (c->fd < 0) {
         return -ENOTCONN;
     }
-    uint64_t start = c->delivered;
+    uint64_t start = c->delivered + c->pushed;
     int r = pump(c);
     if (r < 0) {
         return r;
     }
     uint64_t deadline = deadline_after(timeout_ms);
-    while (c->delivered == start && c->count > 0 && timeout_ms != 0) {
+    while (c->delivered + c->pushed == start && (c->count > 0 || c->subscribed) &&
+           timeout_ms != 0) {
         r = wait_input(c, deadline);
         if (r < 0) {
             return r;
@@ -1001,7 +1088,36 @@ int hxfr_client_dispatch(struct hxfr_client *c, int timeout_ms)
             break;
         }
     }
-    return (int)(c->delivered - start);
+    return (int)(c->delivered + c->pushed - start);
+}
+
+int hxfr_client_subscribe(struct hxfr_client *c, uint32_t scanout_id, int timeout_ms)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (scanout_id > UINT16_MAX) {
+        /* Pushed units carry the scanout id in the 16-bit session field. */
+        return -EINVAL;
+    }
+    int r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    /* An ERROR must be attributable: finish the frames in flight first. */
+    r = hxfr_client_flush(c, c->o.io_timeout_ms);
+    if (r < 0) {
+        return r;
+    }
+    c->subscribed = true;
+    c->ever_subscribed = true;
+    c->scanout = scanout_id;
+    c->stream_seq = 0;
+    r = send_subscribe(c, timeout_ms < 0 ? c->o.io_timeout_ms : timeout_ms);
+    if (r < 0) {
+        c->subscribed = false;
+    }
+    return r;
 }
 
 int hxfr_client_request_keyframe(struct hxfr_client *c)

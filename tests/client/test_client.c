@@ -959,3 +959,226 @@ TEST(vsock_without_route)
     CHECK_EQ(hxfr_client_connect(c, "vsock:x:y"), -EINVAL);
     hxfr_client_destroy(c);
 }
+
+/* ---- push mode: SUBSCRIBE and pushed units -------------------------- */
+
+struct stream_rec {
+    int n;
+    uint32_t scanout[MAX_REC];
+    uint64_t seq[MAX_REC];
+    int64_t pts[MAX_REC];
+    bool keyframe[MAX_REC];
+    size_t size[MAX_REC];
+    uint8_t first[MAX_REC];
+    int reentry;
+    struct hxfr_client *client;
+};
+
+static void rec_stream(void *data, uint32_t scanout_id, const struct hxfr_client_result *res)
+{
+    struct stream_rec *s = data;
+    if (s->client && hxfr_client_dispatch(s->client, 0) == -EDEADLK) {
+        s->reentry++;
+    }
+    if (s->n >= MAX_REC) {
+        return;
+    }
+    s->scanout[s->n] = scanout_id;
+    s->seq[s->n] = res->seq;
+    s->pts[s->n] = res->pts;
+    s->keyframe[s->n] = res->keyframe;
+    s->size[s->n] = res->size;
+    s->first[s->n] = res->size > 4 ? res->data[4] : 0;
+    s->n++;
+}
+
+static struct hxfr_client *stream_client(struct stream_rec *s, bool reconnect)
+{
+    struct hxfr_client_options o;
+    hxfr_client_options_init(&o);
+    o.hello = false;
+    o.reconnect = reconnect;
+    o.reconnect_min_ms = 10;
+    o.io_timeout_ms = 3000;
+    o.on_stream = rec_stream;
+    o.user_data = s;
+    struct hxfr_client *c = hxfr_client_new(&o);
+    CHECK(c != NULL);
+    return c;
+}
+
+static void srv_subscribe_resp(int fd, uint32_t scanout, uint32_t success)
+{
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_SUBSCRIBE_RESP, .hdr.session_id = (uint16_t)scanout};
+    m.u.subscribe_resp = (struct hxfr_subscribe_resp){.scanout_id = scanout, .success = success};
+    srv_send(fd, &m, NULL, 0);
+}
+
+/* A pushed unit: a FRAME_RESPONSE with the scanout id as session id. */
+static void srv_push(int fd, uint16_t session, int64_t pts, bool key)
+{
+    const uint8_t *u[3] = {unit_sps, unit_pps, unit_idr};
+    uint32_t s[3] = {sizeof(unit_sps), sizeof(unit_pps), sizeof(unit_idr)};
+    const uint8_t *pu[1] = {unit_p};
+    uint32_t ps[1] = {sizeof(unit_p)};
+    size_t total = 0;
+    int n = key ? 3 : 1;
+    for (int i = 0; i < n; i++) {
+        total += 4 + (key ? s[i] : ps[i]);
+    }
+    uint8_t body[64];
+    size_t pos = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t sz = key ? s[i] : ps[i];
+        hxfr_put_u32(body + pos, sz);
+        memcpy(body + pos + 4, key ? u[i] : pu[i], sz);
+        pos += 4 + sz;
+    }
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_FRAME_RESPONSE, .hdr.session_id = session};
+    m.u.frame_response = (struct hxfr_frame_response){
+        .pts = pts, .dts = pts, .is_keyframe = key, .nal_count = (uint32_t)n};
+    srv_send(fd, &m, body, (uint32_t)total);
+}
+
+TEST(subscribe_and_pushed_units)
+{
+    struct stream_rec s = {0};
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    struct hxfr_client *c = stream_client(&s, false);
+    CHECK_EQ(hxfr_client_connect_fd(c, sv[0]), 0);
+    /* The answer and the first units are already queued when the client
+     * asks: they must be delivered in order, the reply first. */
+    srv_subscribe_resp(sv[1], 3, 1);
+    srv_push(sv[1], 3, 1000, true);
+    CHECK_EQ(hxfr_client_subscribe(c, 3, 2000), 0);
+    /* The exact SUBSCRIBE bytes. */
+    static const uint8_t want[16] = {0x48, 0x58, 0x46, 0x52, 0x30, 0x00, 0x03, 0x00,
+                                     0x04, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00};
+    uint8_t got[16];
+    read_full(sv[1], got, sizeof(got));
+    CHECK_MEM(got, want, sizeof(want));
+    srv_push(sv[1], 3, 2000, false);
+    srv_push(sv[1], 3, 3000, false);
+    s.client = c;
+    int total = s.n; /* the first unit may have come with the reply */
+    while (total < 3) {
+        int r = hxfr_client_dispatch(c, 2000);
+        CHECK(r > 0);
+        total += r;
+    }
+    CHECK_EQ(s.n, 3);
+    CHECK(s.reentry > 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(s.scanout[i], 3);
+        CHECK_EQ(s.seq[i], (uint64_t)i);
+        CHECK_EQ(s.pts[i], 1000 * (i + 1));
+    }
+    CHECK(s.keyframe[0] && !s.keyframe[1] && !s.keyframe[2]);
+    CHECK_EQ(s.size[0], sizeof(unit_sps) + sizeof(unit_pps) + sizeof(unit_idr));
+    CHECK_EQ(s.first[0], 0x67);
+    CHECK_EQ(s.size[1], sizeof(unit_p));
+    /* dispatch waits for pushed units even with nothing in flight: a
+     * timeout, not an immediate return, when none come. */
+    CHECK_EQ(hxfr_client_dispatch(c, 50), 0);
+    /* A unit for another session on a subscribed client is dropped. */
+    srv_push(sv[1], 9, 4000, false);
+    srv_push(sv[1], 3, 5000, false);
+    CHECK_EQ(hxfr_client_dispatch(c, 2000), 1);
+    CHECK_EQ(s.n, 4);
+    CHECK_EQ(s.pts[3], 5000);
+    CHECK(hxfr_client_connected(c));
+    hxfr_client_destroy(c);
+    close(sv[1]);
+}
+
+TEST(subscribe_refused)
+{
+    struct stream_rec s = {0};
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    struct hxfr_client *c = stream_client(&s, false);
+    CHECK_EQ(hxfr_client_connect_fd(c, sv[0]), 0);
+    CHECK_EQ(hxfr_client_subscribe(c, 70000, 100), -EINVAL);
+    srv_subscribe_resp(sv[1], 5, 0);
+    CHECK_EQ(hxfr_client_subscribe(c, 5, 2000), -HXFR_EREMOTE);
+    CHECK_EQ(hxfr_client_last_remote_error(c, NULL), HXFR_STATUS_NO_SCANOUT);
+    srv_error(sv[1], HXFR_STATUS_UNSUPPORTED, "no scanouts here");
+    CHECK_EQ(hxfr_client_subscribe(c, 5, 2000), -HXFR_EREMOTE);
+    const char *msg;
+    CHECK_EQ(hxfr_client_last_remote_error(c, &msg), HXFR_STATUS_UNSUPPORTED);
+    CHECK(strcmp(msg, "no scanouts here") == 0);
+    /* No answer at all: a timeout, not a hang. */
+    CHECK_EQ(hxfr_client_subscribe(c, 5, 50), -ETIMEDOUT);
+    /* Not subscribed: dispatch returns at once. */
+    CHECK_EQ(hxfr_client_dispatch(c, 5000), 0);
+    hxfr_client_destroy(c);
+    close(sv[1]);
+
+    c = stream_client(&s, false);
+    CHECK_EQ(hxfr_client_subscribe(c, 0, 100), -ENOTCONN);
+    hxfr_client_destroy(c);
+}
+
+/* After a reconnect the subscription is sent again. */
+static void *resub_server(void *arg)
+{
+    int lfd = *(int *)arg;
+    for (int round = 0; round < 2; round++) {
+        int fd = accept_one(lfd);
+        struct hxfr_msg m;
+        srv_recv(fd, &m, NULL, NULL);
+        if (m.hdr.type != HXFR_MSG_SUBSCRIBE || m.u.subscribe.scanout_id != 2) {
+            exit(1);
+        }
+        srv_subscribe_resp(fd, 2, 1);
+        srv_push(fd, 2, round * 100, true);
+        if (round == 1) {
+            srv_push(fd, 2, round * 100 + 1, false);
+        }
+        /* Close once the client pings, so the reply is never lost in a
+         * close racing with it. */
+        srv_recv(fd, &m, NULL, NULL);
+        close(fd);
+    }
+    return NULL;
+}
+
+TEST(resubscribe_after_reconnect)
+{
+    char dir[] = "/tmp/hxfr-client-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", dir);
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CHECK(listen(lfd, 4) == 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, resub_server, &lfd) == 0);
+    struct stream_rec s = {0};
+    struct hxfr_client *c = stream_client(&s, true);
+    char uri[200];
+    snprintf(uri, sizeof(uri), "unix:%s", sa.sun_path);
+    CHECK_EQ(hxfr_client_connect(c, uri), 0);
+    CHECK_EQ(hxfr_client_subscribe(c, 2, 2000), 0);
+    int r;
+    while (s.n < 1 && (r = hxfr_client_dispatch(c, 2000)) > 0) {
+    }
+    CHECK_EQ(s.n, 1);
+    CHECK(hxfr_client_ping(c, 2000, NULL) < 0);
+    CHECK(!hxfr_client_connected(c));
+    CHECK_EQ(hxfr_client_reconnect(c), 0);
+    while (s.n < 3 && (r = hxfr_client_dispatch(c, 2000)) > 0) {
+    }
+    CHECK_EQ(s.n, 3);
+    CHECK(hxfr_client_ping(c, 2000, NULL) < 0);
+    CHECK_EQ(s.pts[1], 100);
+    CHECK(s.keyframe[1]);
+    CHECK_EQ(s.pts[2], 101);
+    CHECK_EQ(s.seq[2], 2);
+    pthread_join(th, NULL);
+    hxfr_client_destroy(c);
+    close(lfd);
+    unlink(sa.sun_path);
+    rmdir(dir);
+}
