@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora for the fuzz targets (run once; the output is
+committed). Layouts match the targets:
+
+  fuzz_parser:   u8 max_body selector, u32 chunking seed, then an HXFR stream
+  fuzz_geometry: u8 format index (>= 8: raw fourcc follows), u32 fourcc,
+                 u32 width, u32 height, u32 stride, u32 max_dim
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAGIC = 0x52465848
+
+
+def msg(mtype, payload, flags=0, session=1, body=b""):
+    return struct.pack("<IBBHI", MAGIC, mtype, flags, session, len(payload) + len(body)) + payload + body
+
+
+def units(*nals):
+    return b"".join(struct.pack("<I", len(n)) + n for n in nals)
+
+
+def frame_request(w, h, fmt, stride, flags=0, rid=0, pixels=b""):
+    payload = struct.pack("<IIIIIqqB7x", rid, w, h, fmt, stride, 1000, 16666667, 0)
+    return msg(0x01, payload, flags, body=pixels)
+
+
+ARGB, XBGR, NV12, I420 = 0x34325241, 0x34324258, 0x3231564E, 0x32315559
+
+sps = b"\x00\x00\x00\x01\x67\x42\xc0\x1e"
+pps = b"\x00\x00\x00\x01\x68\xce\x3c\x80"
+idr = b"\x00\x00\x01\x65\x88\x84\x00\x33"
+
+streams = {
+    "ping": msg(0x10, b"", session=0x0102),
+    "pong": msg(0x11, b""),
+    "keyframe_req": msg(0x03, b""),
+    "frame_request": frame_request(1920, 1080, ARGB, 7680, rid=7),
+    "frame_request_pixels": frame_request(2, 2, XBGR, 8, flags=1, pixels=bytes(range(16))),
+    "frame_request_shm": frame_request(64, 64, NV12, 64, flags=2, rid=3),
+    "frame_response": msg(0x02, struct.pack("<qqB3xI", 1000, 1000, 1, 3), body=units(sps, pps, idr)),
+    "frame_response_empty": msg(0x02, struct.pack("<qqB3xI", 5, 5, 0, 0)),
+    "config_req": msg(0x04, struct.pack("<IIIIIBBBIB", 1280, 720, 4000000, 60, 1, 100, 31, 1, 120, 0)),
+    "config_resp": msg(0x05, struct.pack("<IIIIIBBBBI32s", 1280, 720, 4000000, 30, 1, 66, 40, 0, 0, 60, b"libx264")),
+    "enable_scanout": msg(0x20, struct.pack("<IIII", 1, 1024, 768, 60)),
+    "disable_scanout": msg(0x21, struct.pack("<I", 1)),
+    "scanout_resp": msg(0x22, struct.pack("<II64s", 1, 1, b"Virtual-1")),
+    "subscribe": msg(0x30, struct.pack("<I", 2)),
+    "subscribe_resp": msg(0x31, struct.pack("<II", 2, 1)),
+    "hello": msg(0x40, struct.pack("<IIII", 1, 0x1F, 4096, 2160)),
+    "hello_resp": msg(0x41, struct.pack("<IIII", 1, 0x09, 1920, 1080)),
+    "error": msg(0xFF, struct.pack("<i256s", -6, b"not configured")),
+}
+streams["all"] = b"".join(streams.values())
+# A few hostile ones so the error paths are reached from the start.
+streams["bad_magic"] = b"GET / HTTP/1.1\r\n\r\n"
+streams["huge_payload"] = struct.pack("<IBBHI", MAGIC, 0x01, 1, 0, 0xFFFFFFFF)
+streams["units_overrun"] = msg(0x02, struct.pack("<qqB3xI", 0, 0, 0, 1), body=struct.pack("<I", 99) + b"\x00\x00\x01")
+
+geometry = {
+    "bgra_1080p": (0, 0, 1920, 1080, 7680, 0),
+    "bgrx_padded": (1, 0, 3, 5, 16, 0),
+    "rgba_small": (2, 0, 1, 1, 4, 4096),
+    "rgbx": (3, 0, 640, 480, 2560, 4096),
+    "nv12": (4, 0, 64, 48, 64, 0),
+    "i420": (5, 0, 64, 48, 66, 0),
+    "odd_i420": (5, 0, 63, 48, 64, 0),
+    "overflow": (0, 0, 16, 8192, 0x80000, 0),
+    "unknown_format": (8, 0x56595559, 16, 16, 32, 0),
+    "huge": (0, 0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF),
+}
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+for i, (name, data) in enumerate(streams.items()):
+    # Alternate the max_body selector and chunking seeds across seeds.
+    write("fuzz_parser", name, struct.pack("<BI", i & 3, 0x9E3779B9 * (i + 1) & 0xFFFFFFFF) + data)
+for name, (idx, fourcc, w, h, stride, max_dim) in geometry.items():
+    write("fuzz_geometry", name, struct.pack("<BIIIII", idx, fourcc, w, h, stride, max_dim))
