@@ -417,11 +417,13 @@ HXFR_EXPORT int32_t hxfr_status_from_error(int err)
     case HXFR_ELONG:
     case HXFR_EPARSER:
     case HXFR_EUNITS:
+    /* A body above the limit is a framing violation like the others:
+     * docs/protocol.md answers every framing violation with INVALID_MSG. */
+    case HXFR_ETOOBIG:
     case EINVAL:
     case EPROTO:
     case EBADMSG:
         return HXFR_STATUS_INVALID_MSG;
-    case HXFR_ETOOBIG:
     case HXFR_EDIMS:
     case E2BIG:
     case EMSGSIZE:

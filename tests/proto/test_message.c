@@ -437,7 +437,8 @@ TEST(status_names_and_mapping)
     CHECK_EQ(hxfr_status_from_error(-HXFR_ELONG), HXFR_STATUS_INVALID_MSG);
     CHECK_EQ(hxfr_status_from_error(-HXFR_EPARSER), HXFR_STATUS_INVALID_MSG);
     CHECK_EQ(hxfr_status_from_error(-HXFR_EUNITS), HXFR_STATUS_INVALID_MSG);
-    CHECK_EQ(hxfr_status_from_error(-HXFR_ETOOBIG), HXFR_STATUS_TOO_LARGE);
+    CHECK_EQ(hxfr_status_from_error(-HXFR_ETOOBIG), HXFR_STATUS_INVALID_MSG);
+    CHECK_EQ(hxfr_status_from_error(-E2BIG), HXFR_STATUS_TOO_LARGE);
     CHECK_EQ(hxfr_status_from_error(-HXFR_EDIMS), HXFR_STATUS_TOO_LARGE);
     CHECK_EQ(hxfr_status_from_error(-HXFR_EFORMAT), HXFR_STATUS_BAD_GEOMETRY);
     CHECK_EQ(hxfr_status_from_error(-HXFR_EZERO), HXFR_STATUS_BAD_GEOMETRY);
