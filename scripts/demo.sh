@@ -82,7 +82,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 step "starting hxfrd on unix:$sock"
-"$hxfrd" --listen "unix:$sock" 2>"$work/hxfrd.log" &
+# The daemon runs in its own session, out of reach of the terminal's Ctrl-C:
+# Ctrl-C stops hxfr-send (which then prints its summary), and the EXIT trap
+# stops the daemon with SIGTERM. (setsid does not fork here: the subshell is
+# no process group leader, so $! is the daemon's pid.)
+( exec setsid "$hxfrd" --listen "unix:$sock" 2>"$work/hxfrd.log" ) &
 daemon_pid=$!
 for _ in $(seq 100); do
   [ -S "$sock" ] && break
@@ -99,7 +103,10 @@ step "hxfr-send: $source, $size at $fps fps for $seconds s -> $output"
 status=0
 "$send" --connect "unix:$sock" --source "$source" --size "$size" --fps "$fps" \
   --frames $((fps * seconds)) --window "$window" --output "$output" "${json[@]}" || status=$?
-if [ "$status" -ne 0 ]; then
+if [ "$status" -eq 130 ]; then
+  echo "demo: interrupted; $output holds what was encoded so far" >&2
+  exit 130
+elif [ "$status" -ne 0 ]; then
   echo "demo: hxfr-send failed (exit $status); daemon log:" >&2
   tail -n 20 "$work/hxfrd.log" >&2
   exit "$status"

@@ -25,6 +25,7 @@
 
 #define EXIT_FATAL 1
 #define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130
 /* How long one submit may wait for window room, and the final flush, before
  * the host is declared unresponsive. */
 #define HOST_TIMEOUT_MS 10000
@@ -139,7 +140,8 @@ static void usage(FILE *f)
         "Latency is measured from a frame's submission to its response. Exit\n"
         "status: 0 when every frame was encoded (frames lost across a successful\n"
         "reconnect do not count), 1 when the host refused frames, was unreachable\n"
-        "or went away, 2 for a usage error.\n",
+        "or went away, 2 for a usage error, 130 when interrupted (SIGINT/SIGTERM;\n"
+        "the frames in flight are still collected and the summary printed).\n",
         HXFR_CLIENT_MAX_WINDOW);
 }
 
@@ -835,7 +837,12 @@ int main(int argc, char **argv)
         fatal = true;
     }
     summary(&app, secs, &cr, hxfr_client_uri(c));
-    status = fatal || app.s.remote_errors > 0 || interrupted ? EXIT_FATAL : 0;
+    if (interrupted) {
+        fprintf(stderr, "hxfr-send: interrupted\n");
+        status = EXIT_INTERRUPTED;
+    } else {
+        status = fatal || app.s.remote_errors > 0 ? EXIT_FATAL : 0;
+    }
 
 out:
     hxfr_client_destroy(c);
