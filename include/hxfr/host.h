@@ -1,0 +1,214 @@
+/* libhxfr-host: the host side of hxfr as an embeddable library.
+ *
+ * A struct hxfr_host is a server: it listens on one or more endpoints
+ * (unix:, tcp:, vsock: URIs or file descriptors the embedder passes), runs
+ * one event loop (epoll) that owns every client connection, session and
+ * output queue, and encodes frames on a pool of worker threads that report
+ * back to the loop through an eventfd. hxfrd is a thin main() over this
+ * library; a VMM embeds the same server and can resolve GPU resource ids to
+ * pixels with a callback (struct hxfr_host_resolver).
+ *
+ * Threading: every function here must be called from one thread, the "loop
+ * thread" (the thread that calls hxfr_host_run() or hxfr_host_dispatch()),
+ * except hxfr_host_stop(), which may be called from any thread and from a
+ * signal handler. Callbacks (log, resolver) are always called on the loop
+ * thread, from inside hxfr_host_run()/hxfr_host_dispatch()/hxfr_host_new()/
+ * hxfr_host_destroy(); they must not call back into the server except for
+ * the getters documented as callback-safe.
+ *
+ * The library never writes to stdout/stderr: it reports through the log
+ * callback. It ignores nothing silently: every rejected request is answered
+ * with an ERROR message on the wire and reported to the log callback.
+ */
+#ifndef HXFR_HOST_H
+#define HXFR_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hxfr/hxfr.h>
+#include <hxfr/proto.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hxfr_host;
+
+enum hxfr_host_log_level {
+    HXFR_HOST_LOG_ERROR = 0, /* the server itself failed (not a peer's fault) */
+    HXFR_HOST_LOG_WARN,      /* a peer misbehaved or was cut */
+    HXFR_HOST_LOG_INFO,      /* connects, disconnects, listeners */
+    HXFR_HOST_LOG_DEBUG,     /* per-request detail */
+};
+
+/* Log sink. msg is one line without a trailing newline, borrowed for the
+ * duration of the call. Called on the loop thread. */
+typedef void (*hxfr_host_log_fn)(void *opaque, enum hxfr_host_log_level level, const char *msg);
+
+/* Pixels of a GPU resource, filled by hxfr_host_resolver.acquire. The
+ * planes must stay valid and unchanged until the matching release. */
+struct hxfr_host_pixels {
+    uint32_t format;          /* enum hxfr_format */
+    uint32_t width;
+    uint32_t height;
+    const uint8_t *planes[3]; /* as many as the format has planes */
+    uint32_t strides[3];
+    void *handle;             /* embedder's own, handed back to release */
+};
+
+/* Resolves a FRAME_REQUEST without inline pixels (and without the SHM flag)
+ * to pixels. Both functions are called on the loop thread. The pixels are
+ * read by a worker thread between acquire and release.
+ *
+ * acquire (required for resolution to happen): resource_id and req come
+ * from the client (req is borrowed for the call; the request's width,
+ * height and format are hints, the returned description is what gets
+ * encoded and is validated against the server's limits). Returns 0 and
+ * fills *out, or -ENOENT (answered RESOURCE_NOT_FOUND), -ENOTSUP (answered
+ * NOT_GPU_TEXTURE) or another -errno (answered INTERNAL).
+ * release (required with acquire): called exactly once per successful
+ * acquire when the server no longer reads the pixels (encoded, failed,
+ * or the client vanished). */
+struct hxfr_host_resolver {
+    int (*acquire)(void *opaque, uint32_t resource_id, const struct hxfr_frame_request *req,
+                   struct hxfr_host_pixels *out);
+    void (*release)(void *opaque, struct hxfr_host_pixels *pixels);
+    void *opaque;
+};
+
+/* Server settings. Initialize with hxfr_host_config_init(), then change
+ * fields. Zero numeric fields take the documented defaults. Strings are
+ * copied by hxfr_host_new(). */
+struct hxfr_host_config {
+    const char *encoder;        /* FFmpeg encoder name; NULL = "libx264" */
+    const char *preset;         /* encoder preset; NULL = encoder default */
+    int encoder_threads;        /* threads per encoder; 0 = encoder's choice */
+    uint32_t gop;               /* default keyframe interval in frames; 0 = 60 */
+    unsigned workers;           /* encode threads; 0 = one per online CPU */
+    unsigned window;            /* frames in flight per client; 0 = 4, max 64 */
+    uint32_t max_width;         /* frame limits; 0 = 4096, clamped to 8192 */
+    uint32_t max_height;
+    unsigned max_clients;       /* 0 = 64; more are answered BUSY and closed */
+    unsigned max_sessions;      /* sessions per client; 0 = 16 */
+    size_t max_output;          /* queued output bytes per client before it
+                                   is cut; 0 = 64 MiB */
+    unsigned idle_timeout_ms;   /* close clients silent this long with nothing
+                                   in flight; 0 = never */
+    unsigned shutdown_timeout_ms; /* bound on finishing in-flight frames and
+                                     flushing output after stop; 0 = 2000 */
+    enum hxfr_host_log_level log_level; /* most verbose level passed to log */
+    hxfr_host_log_fn log;       /* NULL = no logging */
+    void *log_opaque;
+    struct hxfr_host_resolver resolver; /* all NULL = RESOURCE_NOT_FOUND */
+};
+
+/* Sets every field to its default (see above): zeros, log_level INFO. */
+HXFR_EXPORT void hxfr_host_config_init(struct hxfr_host_config *cfg);
+
+/* Creates a server and starts its worker threads. It listens nowhere yet.
+ * Returns NULL and sets errno (EINVAL bad settings, ENOMEM, or the errno of
+ * a failed epoll/eventfd/thread creation). The caller owns the result and
+ * frees it with hxfr_host_destroy(). */
+HXFR_EXPORT struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg);
+
+/* Closes every listener and client at once (no flushing; use
+ * hxfr_host_stop() and run until it reports stopped for a clean shutdown),
+ * removes the UNIX socket files it created, waits for encodes in progress,
+ * joins the workers and frees everything. Accepts NULL. */
+HXFR_EXPORT void hxfr_host_destroy(struct hxfr_host *host);
+
+/* Listens on uri (transport URI: unix:PATH, tcp:HOST:PORT, vsock:PORT; a
+ * bare path is unix:). If bound is not NULL, the actual endpoint (with the
+ * kernel-chosen port for tcp:...:0) is written there (NUL-terminated,
+ * truncated to len). Returns a listener index >= 0, or -errno
+ * (-EADDRINUSE a live socket is there, -EAFNOSUPPORT no AF_VSOCK on this
+ * machine, -EINVAL malformed URI, ...). */
+HXFR_EXPORT int hxfr_host_listen(struct hxfr_host *host, const char *uri, char *bound,
+                                 size_t len);
+
+/* Adds an already listening socket (systemd socket activation, or a
+ * socket the embedder created). The server takes ownership of fd (closes
+ * it on destroy, also on failure) and makes it non-blocking. It never
+ * removes a socket file it did not create. Returns a listener index or
+ * -errno. */
+HXFR_EXPORT int hxfr_host_listen_fd(struct hxfr_host *host, int fd);
+
+/* Writes the endpoint URI of listener index into buf. Returns its length or
+ * -ENOENT / -ENOSPC. Callback-safe. */
+HXFR_EXPORT int hxfr_host_listener_uri(struct hxfr_host *host, int index, char *buf,
+                                       size_t len);
+
+/* Embedding in a foreign event loop: an fd that becomes readable whenever
+ * the server has work (poll it for POLLIN); then call
+ * hxfr_host_dispatch(host, 0). The fd belongs to the server. */
+HXFR_EXPORT int hxfr_host_get_fd(struct hxfr_host *host);
+
+/* Handles whatever is ready, waiting up to timeout_ms (-1 forever, 0 not
+ * at all). Returns 0 while the server runs, 1 once it has stopped after
+ * hxfr_host_stop() (all in-flight frames finished or failed, clients
+ * closed; call hxfr_host_destroy() next), or a negative -errno if the loop
+ * itself failed. */
+HXFR_EXPORT int hxfr_host_dispatch(struct hxfr_host *host, int timeout_ms);
+
+/* Runs the loop until the server has stopped. Returns 0 or -errno. */
+HXFR_EXPORT int hxfr_host_run(struct hxfr_host *host);
+
+/* Requests a clean stop: the server stops accepting (listeners closed, its
+ * socket files removed), stops reading requests, finishes or fails the
+ * frames in flight within shutdown_timeout_ms, flushes what it can and
+ * closes every client. Async-signal-safe and callable from any thread (it
+ * only writes to an eventfd). */
+HXFR_EXPORT void hxfr_host_stop(struct hxfr_host *host);
+
+/* Whole-server counters. */
+struct hxfr_host_stats {
+    uint32_t listeners;
+    uint32_t clients;              /* connected now */
+    uint32_t sessions;             /* alive now */
+    uint64_t clients_accepted;     /* since start */
+    uint64_t clients_rejected;     /* answered BUSY */
+    uint64_t frames_encoded;
+    uint64_t frames_failed;        /* answered with ERROR */
+    uint64_t encoded_bytes;        /* access-unit bytes sent */
+    uint64_t pixel_bytes_copied;   /* socket -> frame buffer copies */
+    uint64_t errors_sent;
+};
+
+/* Fills *out. Returns 0. Callback-safe. */
+HXFR_EXPORT int hxfr_host_get_stats(struct hxfr_host *host, struct hxfr_host_stats *out);
+
+/* One session's counters. The interval_* fields cover the time since the
+ * previous hxfr_host_foreach_session() call with reset_interval (or since
+ * the session started). */
+struct hxfr_host_session_stats {
+    uint64_t client_id;            /* as in the log lines */
+    uint16_t session_id;
+    uint32_t width, height, format; /* of the last frame */
+    char encoder[HXFR_ENCODER_NAME_LEN];
+    uint64_t frames;
+    uint64_t keyframes;
+    uint64_t encoded_bytes;
+    uint64_t pixel_bytes_copied;   /* this session's socket -> buffer bytes */
+    uint64_t client_pixel_bytes_copied; /* whole client's */
+    uint64_t interval_ns;
+    uint64_t interval_frames;
+    uint64_t interval_bytes;
+    double encode_ms_p50;          /* over the interval; 0 without frames */
+    double encode_ms_p99;
+};
+
+/* Calls cb for every live session (client order, then session order).
+ * stats is borrowed for the call. With reset_interval the interval
+ * counters restart after the call. Returns the number of sessions. */
+HXFR_EXPORT int hxfr_host_foreach_session(struct hxfr_host *host, bool reset_interval,
+                                          void (*cb)(void *opaque,
+                                                     const struct hxfr_host_session_stats *s),
+                                          void *opaque);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

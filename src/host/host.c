@@ -1,0 +1,566 @@
+/* The server object and its event loop: listeners, the worker completion
+ * eventfd, the stop eventfd and a housekeeping timer, all on one epoll fd
+ * that an embedder can poll from its own loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host-private.h"
+#include "transport/transport.h"
+
+uint64_t hxfr__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hxfr__now_ms(void)
+{
+    return hxfr__now_ns() / 1000000u;
+}
+
+void hxfr__log(struct hxfr_host *h, enum hxfr_host_log_level level, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    if (!h->cfg.log || level > h->cfg.log_level) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    h->cfg.log(h->cfg.log_opaque, level, line);
+}
+
+void hxfr_host_config_init(struct hxfr_host_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->log_level = HXFR_HOST_LOG_INFO;
+}
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1u;
+}
+
+/* The timer runs only while there is something to watch: clients (idle
+ * and linger deadlines) or a stop in progress. */
+void hxfr__host_update_timer(struct hxfr_host *h)
+{
+    bool want = h->nclients > 0 || h->stopping;
+    if (want == h->timer_armed) {
+        return;
+    }
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    if (want) {
+        its.it_interval.tv_nsec = HXFR_HOST_TICK_MS * 1000000L;
+        its.it_value = its.it_interval;
+    }
+    if (timerfd_settime(h->timer_fd, 0, &its, NULL) == 0) {
+        h->timer_armed = want;
+    }
+}
+
+static int watch_add(struct hxfr_host *h, int fd, void *ptr)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ptr};
+    return epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
+{
+    struct hxfr_host *h = calloc(1, sizeof(*h));
+    int err = 0;
+
+    if (!h) {
+        return NULL;
+    }
+    h->epfd = h->stop_efd = h->timer_fd = h->workers.efd = -1;
+    h->cfg = *cfg;
+    if (h->cfg.window == 0) {
+        h->cfg.window = HXFR_HOST_WINDOW_DEFAULT;
+    }
+    if (h->cfg.window > HXFR_HOST_WINDOW_MAX || h->cfg.encoder_threads < 0 ||
+        h->cfg.max_width > HXFR_MAX_DIM_HARD || h->cfg.max_height > HXFR_MAX_DIM_HARD) {
+        err = EINVAL;
+        goto fail;
+    }
+    if (h->cfg.max_width == 0) {
+        h->cfg.max_width = HXFR_MAX_DIM_DEFAULT;
+    }
+    if (h->cfg.max_height == 0) {
+        h->cfg.max_height = HXFR_MAX_DIM_DEFAULT;
+    }
+    if (h->cfg.max_clients == 0) {
+        h->cfg.max_clients = HXFR_HOST_MAX_CLIENTS_DEFAULT;
+    }
+    if (h->cfg.max_sessions == 0) {
+        h->cfg.max_sessions = HXFR_HOST_MAX_SESSIONS_DEFAULT;
+    }
+    if (h->cfg.max_output == 0) {
+        h->cfg.max_output = HXFR_HOST_MAX_OUTPUT_DEFAULT;
+    }
+    if (h->cfg.shutdown_timeout_ms == 0) {
+        h->cfg.shutdown_timeout_ms = HXFR_HOST_SHUTDOWN_DEFAULT_MS;
+    }
+    if (h->cfg.workers == 0) {
+        h->cfg.workers = online_cpus();
+    }
+    if (h->cfg.gop == 0) {
+        h->cfg.gop = HXFR_DEFAULT_GOP;
+    }
+    if ((h->cfg.resolver.acquire == NULL) != (h->cfg.resolver.release == NULL)) {
+        err = EINVAL;
+        goto fail;
+    }
+    /* The largest body a client may announce: a maximum-size frame at 4
+     * bytes per pixel. Anything bigger is refused before reading it. */
+    h->max_body = h->cfg.max_width * h->cfg.max_height * 4u;
+    h->encoder_name = strdup(cfg->encoder ? cfg->encoder : HXFR_DEFAULT_CODEC);
+    h->preset = cfg->preset ? strdup(cfg->preset) : NULL;
+    if (!h->encoder_name || (cfg->preset && !h->preset)) {
+        err = ENOMEM;
+        goto fail;
+    }
+    h->cfg.encoder = h->encoder_name;
+    h->cfg.preset = h->preset;
+
+    h->epfd = epoll_create1(EPOLL_CLOEXEC);
+    h->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    h->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (h->epfd < 0 || h->stop_efd < 0 || h->timer_fd < 0) {
+        err = errno;
+        goto fail;
+    }
+    h->stop_watch.kind = HXFR__WATCH_STOP;
+    h->timer_watch.kind = HXFR__WATCH_TIMER;
+    int r = hxfr__workers_init(&h->workers, h->cfg.workers);
+    if (r < 0) {
+        h->workers.efd = -1;
+        err = -r;
+        goto fail;
+    }
+    if ((r = watch_add(h, h->stop_efd, &h->stop_watch)) < 0 ||
+        (r = watch_add(h, h->timer_fd, &h->timer_watch)) < 0 ||
+        (r = watch_add(h, h->workers.efd, &h->workers.watch)) < 0) {
+        err = -r;
+        goto fail;
+    }
+    return h;
+
+fail:
+    hxfr_host_destroy(h);
+    errno = err ? err : ENOMEM;
+    return NULL;
+}
+
+static void listener_close(struct hxfr__listener *l)
+{
+    struct hxfr_host *h = l->host;
+    struct stat st;
+
+    epoll_ctl(h->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    close(l->fd);
+    /* Remove the socket file only if it is still the one we bound: another
+     * instance may have replaced it since. */
+    if (l->unlink_path[0] && stat(l->unlink_path, &st) == 0 && st.st_dev == l->dev &&
+        st.st_ino == l->ino) {
+        unlink(l->unlink_path);
+    }
+    hxfr__log(h, HXFR_HOST_LOG_INFO, "stopped listening on %s", l->uri);
+    free(l);
+}
+
+static void close_listeners(struct hxfr_host *h)
+{
+    for (int i = 0; i < h->nlisteners; i++) {
+        if (h->listeners[i]) {
+            listener_close(h->listeners[i]);
+            h->listeners[i] = NULL;
+        }
+    }
+    h->stats.listeners = 0;
+}
+
+static void free_dead(struct hxfr_host *h)
+{
+    while (h->dead) {
+        struct hxfr__client *c = h->dead;
+        h->dead = c->next;
+        free(c);
+    }
+}
+
+static void close_all_clients(struct hxfr_host *h, const char *why)
+{
+    while (h->clients) {
+        hxfr__client_close(h->clients, why);
+    }
+}
+
+void hxfr_host_destroy(struct hxfr_host *h)
+{
+    if (!h) {
+        return;
+    }
+    close_all_clients(h, "server destroyed");
+    close_listeners(h);
+    if (h->workers.threads) {
+        hxfr__workers_finish(&h->workers);
+        /* Every frame that was at the workers is on the done list now; the
+         * sessions they belong to are zombies (their clients are gone). */
+        struct hxfr__frame *f = h->workers.done_head;
+        h->workers.done_head = h->workers.done_tail = NULL;
+        while (f) {
+            struct hxfr__frame *next = f->next;
+            hxfr__session_complete(f->session, f);
+            f = next;
+        }
+    } else if (h->workers.efd >= 0) {
+        close(h->workers.efd);
+    }
+    while (h->zombies) {
+        struct hxfr__session *s = h->zombies;
+        h->zombies = s->next;
+        hxfr__session_destroy(s);
+    }
+    free_dead(h);
+    if (h->timer_fd >= 0) {
+        close(h->timer_fd);
+    }
+    if (h->stop_efd >= 0) {
+        close(h->stop_efd);
+    }
+    if (h->epfd >= 0) {
+        close(h->epfd);
+    }
+    free(h->encoder_name);
+    free(h->preset);
+    free(h);
+}
+
+static int add_listener(struct hxfr_host *h, int fd, const struct hxfr_uri *u)
+{
+    if (h->nlisteners >= HXFR_HOST_MAX_LISTENERS) {
+        close(fd);
+        return -EMFILE;
+    }
+    struct hxfr__listener *l = calloc(1, sizeof(*l));
+    if (!l) {
+        close(fd);
+        return -ENOMEM;
+    }
+    l->watch.kind = HXFR__WATCH_LISTENER;
+    l->host = h;
+    l->fd = fd;
+    if (hxfr__socket_bound_uri(fd, l->uri, sizeof(l->uri)) < 0) {
+        if (!u || hxfr__uri_format(u, l->uri, sizeof(l->uri)) < 0) {
+            snprintf(l->uri, sizeof(l->uri), "fd:%d", fd);
+        }
+    }
+    struct stat st;
+    if (u && u->kind == HXFR_TRANSPORT_UNIX && strlen(u->path) < sizeof(l->unlink_path) &&
+        stat(u->path, &st) == 0) {
+        snprintf(l->unlink_path, sizeof(l->unlink_path), "%s", u->path);
+        l->dev = st.st_dev;
+        l->ino = st.st_ino;
+    }
+    int r = watch_add(h, fd, l);
+    if (r < 0) {
+        close(fd);
+        free(l);
+        return r;
+    }
+    int idx = h->nlisteners++;
+    h->listeners[idx] = l;
+    h->stats.listeners++;
+    hxfr__log(h, HXFR_HOST_LOG_INFO, "listening on %s", l->uri);
+    return idx;
+}
+
+int hxfr_host_listen(struct hxfr_host *h, const char *uri, char *bound, size_t len)
+{
+    struct hxfr_uri u;
+
+    if (h->stopping) {
+        return -ESHUTDOWN;
+    }
+    int r = hxfr__uri_parse(uri, true, &u);
+    if (r < 0) {
+        return r;
+    }
+    int fd = hxfr__transport_listen(&u);
+    if (fd < 0) {
+        return fd;
+    }
+    int idx = add_listener(h, fd, &u);
+    if (idx >= 0 && bound && len > 0) {
+        snprintf(bound, len, "%s", h->listeners[idx]->uri);
+    }
+    return idx;
+}
+
+int hxfr_host_listen_fd(struct hxfr_host *h, int fd)
+{
+    if (fd < 0) {
+        return -EBADF;
+    }
+    if (h->stopping) {
+        close(fd);
+        return -ESHUTDOWN;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return add_listener(h, fd, NULL);
+}
+
+int hxfr_host_listener_uri(struct hxfr_host *h, int index, char *buf, size_t len)
+{
+    if (index < 0 || index >= h->nlisteners || !h->listeners[index]) {
+        return -ENOENT;
+    }
+    int n = snprintf(buf, len, "%s", h->listeners[index]->uri);
+    return (size_t)n >= len ? -ENOSPC : n;
+}
+
+int hxfr_host_get_fd(struct hxfr_host *h)
+{
+    return h->epfd;
+}
+
+void hxfr_host_stop(struct hxfr_host *h)
+{
+    uint64_t one = 1;
+    /* Only write(2): async-signal-safe. */
+    ssize_t n = write(h->stop_efd, &one, sizeof(one));
+    (void)n;
+}
+
+static void on_listener(struct hxfr__listener *l)
+{
+    struct hxfr_host *h = l->host;
+
+    /* A bounded batch per wakeup keeps one busy listener from starving
+     * the clients; epoll is level-triggered, the rest comes next round. */
+    for (int i = 0; i < 16 && !h->stopping; i++) {
+        int fd = hxfr__transport_accept(l->fd);
+        if (fd == -EAGAIN || fd == -EWOULDBLOCK) {
+            return;
+        }
+        if (fd < 0) {
+            if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO) {
+                continue;
+            }
+            hxfr__log(h, HXFR_HOST_LOG_ERROR, "accept on %s failed: %s", l->uri,
+                      strerror(-fd));
+            return;
+        }
+        int r = hxfr__client_accept(h, fd, l->uri);
+        if (r < 0) {
+            hxfr__log(h, HXFR_HOST_LOG_ERROR, "cannot set up a client on %s: %s", l->uri,
+                      strerror(-r));
+        }
+    }
+}
+
+static void on_completions(struct hxfr_host *h)
+{
+    struct hxfr__frame *f = hxfr__workers_take_done(&h->workers);
+
+    while (f) {
+        struct hxfr__frame *next = f->next;
+        f->next = NULL;
+        hxfr__session_complete(f->session, f);
+        f = next;
+    }
+    /* Completions free window slots: clients that were paused go on. */
+    struct hxfr__client *c = h->clients;
+    while (c) {
+        struct hxfr__client *cn = c->next;
+        hxfr__client_resume(c);
+        c = cn;
+    }
+}
+
+static bool sessions_busy(struct hxfr_host *h)
+{
+    if (h->workers.running > 0 || h->zombies) {
+        return true;
+    }
+    for (struct hxfr__client *c = h->clients; c; c = c->next) {
+        for (struct hxfr__session *s = c->sessions; s; s = s->next) {
+            if (s->queue_head || s->running) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void begin_stop(struct hxfr_host *h)
+{
+    uint64_t v;
+    ssize_t n = read(h->stop_efd, &v, sizeof(v));
+    (void)n;
+    if (h->stopping) {
+        return;
+    }
+    hxfr__log(h, HXFR_HOST_LOG_INFO, "stopping: %u clients, finishing frames in flight",
+              h->nclients);
+    h->stopping = true;
+    h->stop_deadline_ms = hxfr__now_ms() + h->cfg.shutdown_timeout_ms;
+    close_listeners(h);
+    for (struct hxfr__client *c = h->clients; c; c = c->next) {
+        hxfr__client_stop_reading(c);
+    }
+    hxfr__host_update_timer(h);
+}
+
+/* While stopping: done once no frame is queued or encoding and every
+ * client's output is flushed, or once the deadline passed and the frames
+ * at the workers are back. */
+static bool stop_done(struct hxfr_host *h)
+{
+    if (!h->deadline_passed && hxfr__now_ms() >= h->stop_deadline_ms) {
+        h->deadline_passed = true;
+        hxfr__log(h, HXFR_HOST_LOG_WARN, "shutdown timeout: failing frames still queued");
+        for (struct hxfr__client *c = h->clients; c; c = c->next) {
+            for (struct hxfr__session *s = c->sessions; s; s = s->next) {
+                hxfr__session_fail_queued(s, HXFR_STATUS_SHUTTING_DOWN,
+                                          "server shutting down");
+            }
+        }
+    }
+    if (sessions_busy(h)) {
+        return false;
+    }
+    if (!h->deadline_passed) {
+        for (struct hxfr__client *c = h->clients; c; c = c->next) {
+            if (c->out_head && !c->cut) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void on_timer(struct hxfr_host *h)
+{
+    uint64_t v;
+    ssize_t n = read(h->timer_fd, &v, sizeof(v));
+    (void)n;
+    uint64_t now = hxfr__now_ms();
+    struct hxfr__client *c = h->clients;
+    while (c) {
+        struct hxfr__client *cn = c->next;
+        hxfr__client_tick(c, now);
+        c = cn;
+    }
+}
+
+int hxfr_host_dispatch(struct hxfr_host *h, int timeout_ms)
+{
+    struct epoll_event ev[32];
+
+    if (h->stopped) {
+        return 1;
+    }
+    int n = epoll_wait(h->epfd, ev, 32, timeout_ms);
+    if (n < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    for (int i = 0; i < n; i++) {
+        struct hxfr__watch *w = ev[i].data.ptr;
+        switch (w->kind) {
+        case HXFR__WATCH_LISTENER:
+            on_listener((struct hxfr__listener *)w);
+            break;
+        case HXFR__WATCH_CLIENT:
+            hxfr__client_on_event((struct hxfr__client *)w, ev[i].events);
+            break;
+        case HXFR__WATCH_WORKERS:
+            on_completions(h);
+            break;
+        case HXFR__WATCH_STOP:
+            begin_stop(h);
+            break;
+        case HXFR__WATCH_TIMER:
+            on_timer(h);
+            break;
+        }
+        /* A listener closed by begin_stop() may still have an event later
+         * in this batch: stop handling the batch after a stop began. */
+        if (h->stopping && w->kind == HXFR__WATCH_STOP) {
+            break;
+        }
+    }
+    int ret = 0;
+    if (h->stopping && stop_done(h)) {
+        close_all_clients(h, "server stopped");
+        h->stopped = true;
+        hxfr__host_update_timer(h);
+        hxfr__log(h, HXFR_HOST_LOG_INFO, "stopped");
+        ret = 1;
+    }
+    free_dead(h);
+    return ret;
+}
+
+int hxfr_host_run(struct hxfr_host *h)
+{
+    for (;;) {
+        int r = hxfr_host_dispatch(h, -1);
+        if (r < 0) {
+            return r;
+        }
+        if (r > 0) {
+            return 0;
+        }
+    }
+}
+
+int hxfr_host_get_stats(struct hxfr_host *h, struct hxfr_host_stats *out)
+{
+    *out = h->stats;
+    out->clients = h->nclients;
+    return 0;
+}
+
+int hxfr_host_foreach_session(struct hxfr_host *h, bool reset_interval,
+                              void (*cb)(void *opaque, const struct hxfr_host_session_stats *s),
+                              void *opaque)
+{
+    int count = 0;
+    struct hxfr_host_session_stats st;
+
+    for (struct hxfr__client *c = h->clients; c; c = c->next) {
+        for (struct hxfr__session *s = c->sessions; s; s = s->next) {
+            hxfr__session_stats(s, &st, reset_interval);
+            if (cb) {
+                cb(opaque, &st);
+            }
+            count++;
+        }
+    }
+    return count;
+}
