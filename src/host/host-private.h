@@ -206,6 +206,7 @@ struct hxfr__listener {
     char unlink_path[128];         /* socket file we created, or "" */
     dev_t dev;
     ino_t ino;
+    bool resting;                  /* out of epoll after EMFILE */
 };
 
 /* Worker pool: a job queue and a completion queue behind one mutex. */
@@ -237,6 +238,7 @@ struct hxfr_host {
 
     struct hxfr__listener *listeners[HXFR_HOST_MAX_LISTENERS];
     int nlisteners;
+    int listeners_resting;
 
     struct hxfr__client *clients;
     unsigned nclients;

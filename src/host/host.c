@@ -61,7 +61,7 @@ static unsigned online_cpus(void)
  * and linger deadlines) or a stop in progress. */
 void hxfr__host_update_timer(struct hxfr_host *h)
 {
-    bool want = h->nclients > 0 || h->stopping;
+    bool want = h->nclients > 0 || h->stopping || h->listeners_resting > 0;
     if (want == h->timer_armed) {
         return;
     }
@@ -174,7 +174,11 @@ static void listener_close(struct hxfr__listener *l)
     struct hxfr_host *h = l->host;
     struct stat st;
 
-    epoll_ctl(h->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    if (!l->resting) {
+        epoll_ctl(h->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    } else {
+        h->listeners_resting--;
+    }
     close(l->fd);
     /* Remove the socket file only if it is still the one we bound: another
      * instance may have replaced it since. */
@@ -373,6 +377,14 @@ static void on_listener(struct hxfr__listener *l)
             }
             hxfr__log(h, HXFR_HOST_LOG_ERROR, "accept on %s failed: %s", l->uri,
                       strerror(-fd));
+            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS) {
+                /* The connection stays pending and epoll would report it
+                 * again at once: rest the listener until the next tick. */
+                epoll_ctl(h->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+                l->resting = true;
+                h->listeners_resting++;
+                hxfr__host_update_timer(h);
+            }
             return;
         }
         int r = hxfr__client_accept(h, fd, l->uri);
@@ -470,6 +482,14 @@ static void on_timer(struct hxfr_host *h)
     ssize_t n = read(h->timer_fd, &v, sizeof(v));
     (void)n;
     uint64_t now = hxfr__now_ms();
+    for (int i = 0; i < h->nlisteners; i++) {
+        struct hxfr__listener *l = h->listeners[i];
+        if (l && l->resting && watch_add(h, l->fd, l) == 0) {
+            l->resting = false;
+            h->listeners_resting--;
+        }
+    }
+    hxfr__host_update_timer(h);
     struct hxfr__client *c = h->clients;
     while (c) {
         struct hxfr__client *cn = c->next;
@@ -519,7 +539,7 @@ int hxfr_host_dispatch(struct hxfr_host *h, int timeout_ms)
         close_all_clients(h, "server stopped");
         h->stopped = true;
         hxfr__host_update_timer(h);
-        hxfr__log(h, HXFR_HOST_LOG_INFO, "stopped");
+        hxfr__log(h, HXFR_HOST_LOG_INFO, "shutdown complete");
         ret = 1;
     }
     free_dead(h);

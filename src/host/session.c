@@ -6,6 +6,7 @@
  * number of workers; different sessions encode in parallel.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
