@@ -137,10 +137,11 @@ scenario_vsock() {
         rc=1
     fi
     kill $hxfrd_pid 2>/dev/null
-    wait $hxfrd_pid
+    hxfrd_rc=0
+    wait $hxfrd_pid || hxfrd_rc=$?
     echo "@@HXFR-LOG-BEGIN hxfrd@@"
     cat /tmp/hxfrd.log
-    echo "@@HXFR-LOG-END hxfrd@@"
+    echo "@@HXFR-LOG-END hxfrd $hxfrd_rc@@"
     [ $rc -eq 0 ] || return 1
     send_output /tmp/out.h264
 }
