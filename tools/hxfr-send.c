@@ -123,7 +123,8 @@ static void usage(FILE *f)
         "                    (default BGRA; y4m sources are always I420)\n"
         "  --fps N           frames per second on an absolute schedule (no drift);\n"
         "                    0 sends as fast as the host accepts (default 30)\n"
-        "  --frames N        frames to send (default 300, or --duration x fps)\n"
+        "  --frames N        frames to send (default 300 without --duration; 0 = no\n"
+        "                    limit: until --duration ends, the source ends or Ctrl-C)\n"
         "  --duration S      stop after S seconds (whichever of --frames/--duration\n"
         "                    ends first when both are given)\n"
         "  --window N        frames in flight, 1..%u (default 4)\n"
@@ -587,6 +588,22 @@ static void progress(struct app *app, uint64_t start_ns)
             s->errors ? "  (errors)" : "");
 }
 
+/* Prints s with what JSON requires escaped (the uri and the output path
+ * are user input, the encoder name comes from the host). */
+static void json_string(const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\') {
+            printf("\\%c", ch);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            printf("\\u%04x", ch);
+        } else {
+            putchar(ch);
+        }
+    }
+}
+
 static void summary(struct app *app, double secs, const struct hxfr_config_resp *cr,
                     const char *uri)
 {
@@ -616,21 +633,14 @@ static void summary(struct app *app, double secs, const struct hxfr_config_resp 
                ", \"errors\": %" PRIu64 ", \"reconnects\": %" PRIu64 ", \"connect\": \"",
                s->ok, s->submitted, secs, fps, p50, p90, p99, max, s->bytes, kbps,
                s->keyframes, s->errors, s->reconnects);
-        /* The uri is user input: escape what JSON requires. */
-        for (const char *p = uri; *p; p++) {
-            unsigned char ch = (unsigned char)*p;
-            if (ch == '"' || ch == '\\') {
-                printf("\\%c", ch);
-            } else if (ch < 0x20) {
-                printf("\\u%04x", ch);
-            } else {
-                putchar(ch);
-            }
-        }
+        json_string(uri);
         printf("\", \"width\": %u, \"height\": %u, \"format\": \"%s\", \"window\": %u, "
-               "\"encoder\": \"%s\", \"output\": \"%s\"}\n",
-               app->a.width, app->a.height, hxfr_format_name(app->a.format), app->a.window,
-               cr->encoder[0] ? cr->encoder : "", strchr(app->a.output, '"') ? "" : app->a.output);
+               "\"encoder\": \"", app->a.width, app->a.height, hxfr_format_name(app->a.format),
+               app->a.window);
+        json_string(cr->encoder);
+        printf("\", \"output\": \"");
+        json_string(app->a.output);
+        printf("\"}\n");
         fflush(stdout);
     }
 }
