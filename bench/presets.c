@@ -121,7 +121,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                           .variant = HXFR_PATTERN_DESKTOP, .format = HXFR_FORMAT_ARGB8888};
     snprintf(o->presets, sizeof(o->presets), "ultrafast,superfast,veryfast,faster");
     snprintf(o->threads, sizeof(o->threads), "1,2");
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             return -1;
@@ -153,7 +153,6 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else {
             return -1;
         }
-        i++;
     }
     if (o->frames < 1 || o->variant < 0 || o->format == 0 || o->width == 0 ||
         o->height == 0 || o->width > HXFR_MAX_DIM_HARD || o->height > HXFR_MAX_DIM_HARD ||

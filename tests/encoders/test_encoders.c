@@ -492,3 +492,88 @@ TEST(convert_all_formats)
     free(nv12);
     free(ref.buf);
 }
+
+/* The stream path of avcheck: all access units concatenated and fed in
+ * odd-sized pieces decode to the same number of frames, with the same
+ * IDR bookkeeping; a small ring keeps only the newest frames. */
+TEST_T(avcheck_stream_feed_and_ring, 120)
+{
+    struct hxfr_encoder *enc = open_x264(320, 240, 8);
+    struct frame f;
+    frame_alloc(&f, HXFR_FORMAT_ARGB8888, 320, 240, 0);
+    size_t cap = 1 << 20, len = 0;
+    uint8_t *stream = malloc(cap);
+    CHECK(stream);
+    for (int i = 0; i < 20; i++) {
+        frame_render(&f, HXFR_PATTERN_DESKTOP, (uint64_t)i);
+        struct hxfr_packet pkt;
+        CHECK_EQ(hxfr__encoder_encode(enc, &f.img, i, false, &pkt), 0);
+        CHECK(len + pkt.size <= cap);
+        memcpy(stream + len, pkt.data, pkt.size);
+        len += pkt.size;
+    }
+    struct hxfr_avcheck *dec = hxfr_avcheck_new(3);
+    CHECK(dec);
+    size_t pos = 0, step = 1;
+    int got = 0;
+    while (pos < len) {
+        size_t n = step < len - pos ? step : len - pos;
+        int r = hxfr_avcheck_feed(dec, stream + pos, n);
+        CHECK(r >= 0);
+        got += r;
+        pos += n;
+        step = step * 3 + 7 > 5000 ? 1 : step * 3 + 7;
+    }
+    int r = hxfr_avcheck_finish(dec);
+    CHECK(r >= 0);
+    got += r;
+    CHECK_EQ(got, 20);
+    CHECK_EQ(hxfr_avcheck_frame_count(dec), 20);
+    CHECK_EQ(hxfr_avcheck_idr_count(dec), 3); /* frames 0, 8, 16 */
+    CHECK_EQ(hxfr_avcheck_idr_missing_params(dec), 0);
+    CHECK(hxfr_avcheck_frame(dec, 16) == NULL);
+    for (uint64_t i = 17; i < 20; i++) {
+        const struct hxfr_avcheck_frame *d = hxfr_avcheck_frame(dec, i);
+        CHECK(d);
+        CHECK_EQ(d->number, i);
+        double y, all;
+        CHECK_EQ(hxfr_avcheck_psnr_pattern(d, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, i, &y,
+                                           &all), 0);
+        CHECK(all >= 35.0);
+    }
+    CHECK(hxfr_avcheck_frame(dec, 20) == NULL);
+    CHECK(hxfr_avcheck_last(dec) == hxfr_avcheck_frame(dec, 19));
+    CHECK_EQ(hxfr_avcheck_feed(dec, stream, len), -EINVAL); /* finished */
+    hxfr_avcheck_destroy(dec);
+    free(stream);
+    free(f.buf);
+    hxfr__encoder_destroy(enc);
+}
+
+/* The configured bitrate is a ceiling (VBV): a busy screen at a low cap
+ * stays within cap x duration + one buffer. */
+TEST_T(bitrate_cap, 120)
+{
+    const uint32_t cap = 400000;
+    struct hxfr_encoder_config cfg = {.width = 640, .height = 360, .bitrate = cap,
+                                      .preset = "ultrafast", .realtime = true, .threads = 1};
+    struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
+    CHECK(enc);
+    CHECK_EQ(enc->config.bitrate, cap);
+    struct frame f;
+    frame_alloc(&f, HXFR_FORMAT_XRGB8888, 640, 360, 0);
+    uint64_t bits = 0;
+    const int frames = 120;
+    for (int i = 0; i < frames; i++) {
+        frame_render(&f, HXFR_PATTERN_BUSY, (uint64_t)i);
+        struct hxfr_packet pkt;
+        CHECK_EQ(hxfr__encoder_encode(enc, &f.img, i, false, &pkt), 0);
+        bits += pkt.size * 8;
+    }
+    double limit = (double)cap * frames / 60 + cap;
+    printf("# busy 640x360 at a %u bit/s cap: %.0f bit/s over %d frames (limit %.0f bits)\n",
+           cap, (double)bits * 60 / frames, frames, limit);
+    CHECK((double)bits <= limit * 1.1);
+    free(f.buf);
+    hxfr__encoder_destroy(enc);
+}
