@@ -386,6 +386,38 @@ TEST(golden_i420_rows)
     close(srv);
 }
 
+/* NV12 with a padded luma stride whose UV plane has the same stride: two
+ * blocks, sent as they are, padding included, stride on the wire. */
+TEST(nv12_blocks_keep_stride)
+{
+    struct rec rec = {0};
+    int srv;
+    struct hxfr_client *c = pair_client(&rec, 4, &srv);
+    uint8_t y[6 * 4], uv[6 * 2];
+    for (size_t i = 0; i < sizeof(y); i++) {
+        y[i] = (uint8_t)i;
+    }
+    for (size_t i = 0; i < sizeof(uv); i++) {
+        uv[i] = (uint8_t)(0x80 + i);
+    }
+    struct hxfr_client_frame f = {
+        .format = HXFR_FORMAT_NV12,
+        .width = 4,
+        .height = 4,
+        .planes = {y, uv},
+        .strides = {6, 6},
+    };
+    CHECK_EQ(hxfr_client_submit(c, &f, 0), 0);
+    uint8_t got[12 + 44 + sizeof(y) + sizeof(uv)];
+    read_full(srv, got, sizeof(got));
+    CHECK_EQ(hxfr_get_u32(got + 8), 44 + sizeof(y) + sizeof(uv));
+    CHECK_EQ(hxfr_get_u32(got + 12 + 16), 6);
+    CHECK_MEM(got + 56, y, sizeof(y));
+    CHECK_MEM(got + 56 + sizeof(y), uv, sizeof(uv));
+    hxfr_client_destroy(c);
+    close(srv);
+}
+
 TEST(bad_geometry_sends_nothing)
 {
     struct rec rec = {0};

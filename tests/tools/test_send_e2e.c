@@ -94,7 +94,9 @@ static int send_wait(struct run *r)
     r->out = slurp(r->out_path, NULL);
     r->err = slurp(r->err_path, NULL);
     CHECK(r->out && r->err);
-    fprintf(stderr, "# hxfr-send stderr:\n%s# stdout: %s", r->err, r->out);
+    size_t n = strlen(r->out);
+    fprintf(stderr, "# hxfr-send stderr:\n%s# stdout: %s%s", r->err, r->out,
+            n && r->out[n - 1] == '\n' ? "" : "\n");
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -319,5 +321,31 @@ TEST_T(reconnect_after_host_restart, 120)
     CHECK_EQ(hxfr_avcheck_idr_missing_params(av), 0);
     hxfr_avcheck_destroy(av);
     run_free(&r);
+    hxfr_test_daemon_free(&d);
+}
+
+/* Every input format reaches the encoder with the right colours. */
+TEST_T(every_format, 120)
+{
+    struct hxfr_test_daemon d;
+    CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, NULL), 0);
+    static const char *const names[] = {"BGRA", "BGRx", "RGBA", "RGBx", "NV12", "I420"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct run r;
+        const char *args[] = {"--connect", d.unix_uri, "--size", "320x240", "--fps", "0",
+                              "--frames", "5", "--bitrate", "6M", "--format", names[i], NULL};
+        send_start(&r, d.dir, args);
+        CHECK_EQ(send_wait(&r), 0);
+        struct hxfr_avcheck *av = decode_file(r.h264_path, 5);
+        CHECK_EQ(hxfr_avcheck_frame_count(av), 5);
+        double all = 0;
+        CHECK_EQ(hxfr_avcheck_psnr_pattern(hxfr_avcheck_frame(av, 4), HXFR_PATTERN_DESKTOP,
+                                           hxfr_format_from_name(names[i]), 4, NULL, &all), 0);
+        fprintf(stderr, "# %s: PSNR %.2f dB\n", names[i], all);
+        CHECK(all >= 35.0);
+        hxfr_avcheck_destroy(av);
+        run_free(&r);
+    }
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
     hxfr_test_daemon_free(&d);
 }
