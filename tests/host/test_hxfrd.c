@@ -3,12 +3,14 @@
  * size changes, several clients and sessions, pipelining, TCP, a client
  * vanishing, statistics, encoder failure and clean shutdown. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -674,3 +676,65 @@ TEST(help_and_list_encoders)
     CHECK(run_hxfrd(badlisten, out, sizeof(out)) != 0);
 }
 
+
+TEST(systemd_socket_activation)
+{
+    /* The test plays systemd: it binds the socket, hands it over as fd 3
+     * with LISTEN_PID/LISTEN_FDS, and keeps the file (hxfrd must not
+     * remove a socket it did not create). */
+    char dir[] = "/tmp/hxfrd-sd-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    struct hxfr_test_daemon d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.unix_path, sizeof(d.unix_path), "%s/sd.sock", dir);
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, d.unix_path, strlen(d.unix_path) + 1);
+    CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    CHECK_EQ(listen(lfd, 8), 0);
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        char pidbuf[32], readybuf[16];
+        dup2(lfd, 3);
+        if (p[1] == 3) {
+            _exit(126);
+        }
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+        setenv("LISTEN_PID", pidbuf, 1);
+        setenv("LISTEN_FDS", "1", 1);
+        snprintf(readybuf, sizeof(readybuf), "%d", p[1]);
+        close(p[0]);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execl(getenv("HXFRD"), "hxfrd", "--ready-fd", readybuf, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    close(lfd);
+    char buf[512];
+    size_t have = 0;
+    ssize_t r;
+    while ((r = read(p[0], buf + have, sizeof(buf) - 1 - have)) > 0) {
+        have += (size_t)r;
+    }
+    buf[have] = '\0';
+    close(p[0]);
+    char want[256];
+    snprintf(want, sizeof(want), "unix:%s\n", d.unix_path);
+    CHECK(strcmp(buf, want) == 0); /* only the activated socket, no default */
+    d.pid = pid;
+    int fd = hxfr_test_daemon_connect(&d, false);
+    CHECK(fd >= 0);
+    CHECK_EQ(ping_ok(fd), 0);
+    close(fd);
+    kill(pid, SIGTERM);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(access(d.unix_path, F_OK), 0);
+    unlink(d.unix_path);
+    rmdir(dir);
+}

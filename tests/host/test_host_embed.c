@@ -1,0 +1,334 @@
+/* libhxfr-host embedded in a process the way a VMM uses it: its own loop
+ * thread polling hxfr_host_get_fd() and calling hxfr_host_dispatch(), a
+ * resource resolver, hxfr_host_stop() from another thread, statistics.
+ * Also unit tests of the library's pure helpers. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <hxfr/host.h>
+
+#include "avcheck.h"
+#include "daemon.h"
+#include "harness.h"
+#include "host/host-private.h"
+#include "hostutil.h"
+#include "pattern.h"
+
+struct vmm {
+    atomic_int acquires;
+    atomic_int releases;
+    char log[16384];
+    size_t log_len;
+};
+
+static int vmm_acquire(void *opaque, uint32_t id, const struct hxfr_frame_request *req,
+                       struct hxfr_host_pixels *out)
+{
+    struct vmm *v = opaque;
+    (void)req;
+    if (id == 8) {
+        return -ENOTSUP;
+    }
+    if (id != 7 && id != 9) {
+        return -ENOENT;
+    }
+    struct test_frame *f = malloc(sizeof(*f));
+    if (!f || test_frame_make(f, HXFR_FORMAT_ARGB8888, 128, 96, 0, 3) < 0) {
+        free(f);
+        return -ENOMEM;
+    }
+    memset(out, 0, sizeof(*out));
+    out->format = HXFR_FORMAT_ARGB8888;
+    out->width = id == 9 ? 0 : 128; /* 9: a broken resource */
+    out->height = 96;
+    out->planes[0] = f->data;
+    out->strides[0] = f->g.stride[0];
+    out->handle = f;
+    atomic_fetch_add(&v->acquires, 1);
+    return 0;
+}
+
+static void vmm_release(void *opaque, struct hxfr_host_pixels *px)
+{
+    struct vmm *v = opaque;
+    struct test_frame *f = px->handle;
+    test_frame_free(f);
+    free(f);
+    atomic_fetch_add(&v->releases, 1);
+}
+
+static void vmm_log(void *opaque, enum hxfr_host_log_level level, const char *msg)
+{
+    struct vmm *v = opaque;
+    int n = snprintf(v->log + v->log_len, sizeof(v->log) - v->log_len, "%d %s\n", (int)level,
+                     msg);
+    if (n > 0 && v->log_len + (size_t)n < sizeof(v->log)) {
+        v->log_len += (size_t)n;
+    }
+}
+
+static void *loop_thread(void *arg)
+{
+    struct hxfr_host *h = arg;
+    for (;;) {
+        struct pollfd p = {.fd = hxfr_host_get_fd(h), .events = POLLIN};
+        if (poll(&p, 1, -1) < 0) {
+            continue;
+        }
+        int r = hxfr_host_dispatch(h, 0);
+        if (r != 0) {
+            return (void *)(intptr_t)r;
+        }
+    }
+}
+
+static int connect_unix(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(a.sun_path)) {
+        close(fd);
+        return -ENAMETOOLONG;
+    }
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        close(fd);
+        return -errno;
+    }
+    return fd;
+}
+
+static void send_resource_frame(int fd, uint32_t id, int64_t pts)
+{
+    struct hxfr_msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = HXFR_MSG_FRAME_REQUEST;
+    m.hdr.session_id = 1;
+    m.u.frame_request.resource_id = id;
+    m.u.frame_request.width = 128;
+    m.u.frame_request.height = 96;
+    m.u.frame_request.format = HXFR_FORMAT_ARGB8888;
+    m.u.frame_request.pts = pts;
+    CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
+}
+
+TEST(embedded_resolver_dispatch_and_stop)
+{
+    static struct vmm v;
+    char dir[] = "/tmp/hxfr-embed-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char uri[256], path[200], bound[300];
+    snprintf(path, sizeof(path), "%s/h.sock", dir);
+    snprintf(uri, sizeof(uri), "unix:%s", path);
+
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.log = vmm_log;
+    cfg.log_opaque = &v;
+    cfg.resolver.acquire = vmm_acquire;
+    cfg.resolver.release = vmm_release;
+    cfg.resolver.opaque = &v;
+    struct hxfr_host *h = hxfr_host_new(&cfg);
+    CHECK(h != NULL);
+    CHECK_EQ(hxfr_host_listen(h, uri, bound, sizeof(bound)), 0);
+    CHECK(strcmp(bound, uri) == 0);
+    /* A second server on a live socket is refused, the file stays. */
+    CHECK_EQ(hxfr_host_listen(h, uri, NULL, 0), -EADDRINUSE);
+    CHECK_EQ(hxfr_host_listen(h, "tcp:127.0.0.1:0", bound, sizeof(bound)), 1);
+    CHECK(strncmp(bound, "tcp:127.0.0.1:", 14) == 0 && strcmp(bound, "tcp:127.0.0.1:0") != 0);
+    CHECK_EQ(hxfr_host_listen(h, "nonsense:x", NULL, 0) < 0, 1);
+
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, loop_thread, h), 0);
+
+    int fd = connect_unix(path);
+    CHECK(fd >= 0);
+    struct hxfr_avcheck *av = hxfr_avcheck_new(1);
+    for (int i = 0; i < 6; i++) {
+        send_resource_frame(fd, 7, 500 + i);
+        struct hxfr_msg m;
+        uint8_t *au = NULL;
+        size_t len = 0;
+        CHECK_EQ(expect_msg(fd, HXFR_MSG_FRAME_RESPONSE, &m, &au, &len), 0);
+        CHECK_EQ(m.u.frame_response.pts, 500 + i);
+        CHECK_EQ(hxfr_avcheck_decode_au(av, au, len), 1);
+        free(au);
+        double all = 0;
+        CHECK_EQ(hxfr_avcheck_psnr_pattern(hxfr_avcheck_last(av), HXFR_PATTERN_DESKTOP,
+                                           HXFR_FORMAT_ARGB8888, 3, NULL, &all),
+                 0);
+        CHECK(all >= 35.0);
+    }
+    hxfr_avcheck_destroy(av);
+    send_resource_frame(fd, 42, 0);
+    CHECK_EQ(expect_error(fd, HXFR_STATUS_RESOURCE_NOT_FOUND), 0);
+    send_resource_frame(fd, 8, 0);
+    CHECK_EQ(expect_error(fd, HXFR_STATUS_NOT_GPU_TEXTURE), 0);
+    send_resource_frame(fd, 9, 0);
+    CHECK_EQ(expect_error(fd, HXFR_STATUS_BAD_GEOMETRY), 0);
+    /* Frames in flight when the client goes away are released too. */
+    for (int i = 0; i < 4; i++) {
+        send_resource_frame(fd, 7, i);
+    }
+    close(fd);
+
+    /* Stop from this (non-loop) thread; the loop thread sees it through the
+     * fd and returns 1 once everything is finished. */
+    hxfr_host_stop(h);
+    void *ret = NULL;
+    pthread_join(t, &ret);
+    CHECK_EQ((intptr_t)ret, 1);
+    CHECK(access(path, F_OK) != 0); /* socket file removed */
+
+    struct hxfr_host_stats st;
+    CHECK_EQ(hxfr_host_get_stats(h, &st), 0);
+    CHECK(st.frames_encoded >= 6);
+    CHECK_EQ(st.clients, 0);
+    CHECK_EQ(st.pixel_bytes_copied, 0); /* resolver frames are never copied */
+    CHECK(st.errors_sent >= 3);
+    hxfr_host_destroy(h);
+    CHECK_EQ(atomic_load(&v.acquires), atomic_load(&v.releases));
+    CHECK(atomic_load(&v.acquires) >= 7);
+    CHECK(strstr(v.log, "client 1 connected") != NULL);
+    CHECK(strstr(v.log, "shutdown complete") != NULL);
+    rmdir(dir);
+}
+
+static struct hxfr_host *session_stats_host;
+static int stats_calls;
+static void on_stats(void *opaque, const struct hxfr_host_session_stats *s)
+{
+    (void)opaque;
+    stats_calls++;
+    CHECK_EQ(s->session_id, 5);
+    CHECK_EQ(s->frames, 3);
+    CHECK_EQ(s->interval_frames, 3);
+    CHECK_EQ(s->width, 64);
+    CHECK_EQ(s->pixel_bytes_copied, 3u * 64u * 64u * 4u);
+    CHECK(s->encode_ms_p50 > 0.0 && s->encode_ms_p99 >= s->encode_ms_p50);
+    CHECK(strcmp(s->encoder, "libx264") == 0);
+}
+
+TEST(run_in_thread_with_stats_and_destroy_without_stop)
+{
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.workers = 1;
+    struct hxfr_host *h = hxfr_host_new(&cfg);
+    CHECK(h != NULL);
+    char bound[300];
+    CHECK_EQ(hxfr_host_listen(h, "tcp:127.0.0.1:0", bound, sizeof(bound)), 0);
+    session_stats_host = h;
+    struct hxfr_test_daemon d;
+    memset(&d, 0, sizeof(d));
+    d.tcp_port = (uint16_t)atoi(strrchr(bound, ':') + 1);
+    int fd = hxfr_test_daemon_connect(&d, true);
+    CHECK(fd >= 0);
+    struct test_frame f;
+    CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(send_frame(fd, 5, &f, i, false), 0);
+    }
+    /* Drive the loop from this thread until the three answers are out. */
+    int got = 0;
+    while (got < 3) {
+        CHECK_EQ(hxfr_host_dispatch(h, 100), 0);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        while (poll(&p, 1, 0) == 1 && got < 3) {
+            CHECK_EQ(expect_msg(fd, HXFR_MSG_FRAME_RESPONSE, NULL, NULL, NULL), 0);
+            got++;
+        }
+    }
+    CHECK_EQ(hxfr_host_foreach_session(h, true, on_stats, NULL), 1);
+    CHECK_EQ(stats_calls, 1);
+    /* Frames in flight at destroy time: destroy waits for them and frees
+     * everything (ASan checks for leaks). */
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(send_frame(fd, 5, &f, 10 + i, false), 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        hxfr_host_dispatch(h, 10);
+    }
+    hxfr_host_destroy(h);
+    test_frame_free(&f);
+    close(fd);
+}
+
+TEST(config_rejects_bad_values)
+{
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.window = 65;
+    CHECK(hxfr_host_new(&cfg) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    hxfr_host_config_init(&cfg);
+    cfg.max_width = 8193;
+    CHECK(hxfr_host_new(&cfg) == NULL);
+    hxfr_host_config_init(&cfg);
+    cfg.resolver.acquire = vmm_acquire; /* without release */
+    CHECK(hxfr_host_new(&cfg) == NULL);
+    hxfr_host_destroy(NULL);
+}
+
+TEST(percentile_nearest_rank)
+{
+    uint32_t s[100];
+    for (uint32_t i = 0; i < 100; i++) {
+        s[i] = 100 - i; /* unsorted on purpose */
+    }
+    CHECK_EQ(hxfr__percentile(s, 0, 50), 0);
+    CHECK_EQ(hxfr__percentile(s, 100, 50), 50);
+    CHECK_EQ(hxfr__percentile(s, 100, 99), 99);
+    CHECK_EQ(hxfr__percentile(s, 100, 100), 100);
+    CHECK_EQ(hxfr__percentile(s, 100, 0), 1);
+    uint32_t one = 7;
+    CHECK_EQ(hxfr__percentile(&one, 1, 99), 7);
+    CHECK_EQ(s[0], 100); /* input untouched */
+}
+
+TEST(frame_response_units_from_annexb)
+{
+    const uint8_t au[] = {0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9, 9, 9};
+    struct hxfr__outbuf *b = hxfr__frame_response_build(3, 111, 110, true, au, sizeof(au));
+    CHECK(b != NULL);
+    struct hxfr_header h;
+    hxfr_header_decode(b->data, &h);
+    CHECK_EQ(hxfr_header_validate(&h, 0), 0);
+    CHECK_EQ(h.type, HXFR_MSG_FRAME_RESPONSE);
+    CHECK_EQ(h.session_id, 3);
+    CHECK_EQ(h.payload_size, b->len - HXFR_HEADER_SIZE);
+    struct hxfr_msg m;
+    CHECK_EQ(hxfr_msg_decode(&h, b->data + HXFR_HEADER_SIZE, HXFR_FRAME_RESPONSE_SIZE, &m), 0);
+    CHECK_EQ(m.u.frame_response.pts, 111);
+    CHECK_EQ(m.u.frame_response.dts, 110);
+    CHECK_EQ(m.u.frame_response.is_keyframe, 1);
+    CHECK_EQ(m.u.frame_response.nal_count, 3);
+    const uint8_t *units = b->data + HXFR_HEADER_SIZE + HXFR_FRAME_RESPONSE_SIZE;
+    size_t ulen = b->len - HXFR_HEADER_SIZE - HXFR_FRAME_RESPONSE_SIZE;
+    CHECK_EQ(hxfr_units_validate(units, ulen, 3), 0);
+    /* Units, concatenated, are the access unit again. */
+    uint8_t back[sizeof(au)];
+    size_t pos = 0, n = 0;
+    const uint8_t *u;
+    uint32_t us;
+    while (hxfr_units_next(units, ulen, &pos, &u, &us) == 1) {
+        memcpy(back + n, u, us);
+        n += us;
+    }
+    CHECK_EQ(n, sizeof(au));
+    CHECK_MEM(back, au, sizeof(au));
+    hxfr__outbuf_unref(b);
+
+    /* No start code at all: nothing to send. */
+    const uint8_t junk[] = {1, 2, 3};
+    CHECK(hxfr__frame_response_build(1, 0, 0, false, junk, sizeof(junk)) == NULL);
+}
