@@ -45,17 +45,26 @@ struct hxfr_uri {
 };
 
 /* Parses s. for_listen selects listen-side defaults and forms (vsock:PORT).
- * Returns 0 or -EINVAL (malformed), -ENAMETOOLONG (path too long),
- * -EPROTONOSUPPORT (unknown scheme). */
+ * Ports are decimal 1..65535 (0 only for_listen: ephemeral); an IPv6 host
+ * needs brackets and is stored without them; an all-digit TCP host
+ * ("tcp:8080") is refused as ambiguous. vsock listen without a CID stores
+ * cid 0xFFFFFFFF (VMADDR_CID_ANY). tcp connect: HOST required, PORT
+ * defaults to 15937; vsock connect: "vsock:CID" takes port 5000. The whole
+ * struct is written (zero-filled) on success, untouched on failure.
+ * Returns 0 or -EINVAL (malformed), -ENAMETOOLONG (path or host too long),
+ * -EPROTONOSUPPORT (unknown scheme). docs/transports.md has the table. */
 int hxfr__uri_parse(const char *s, bool for_listen, struct hxfr_uri *out);
 
-/* Writes the canonical string of u into buf (always NUL-terminated).
- * Returns the length or -ENOSPC. */
+/* Writes the canonical string of u into buf (always NUL-terminated; empty
+ * when it does not fit, never a cut URI). Parsing the result with the same
+ * for_listen gives u back. Returns the length, -ENOSPC or -EINVAL (unknown
+ * kind). */
 int hxfr__uri_format(const struct hxfr_uri *u, char *buf, size_t len);
 
 /* The default daemon socket path: $XDG_RUNTIME_DIR/hxfr/hxfr.sock, or
  * /run/hxfr/hxfr.sock as root, or /tmp/hxfr-$UID/hxfr.sock as a last resort.
- * Returns 0 or -ENAMETOOLONG. */
+ * XDG_RUNTIME_DIR is used only if absolute (and not in setuid programs).
+ * Returns 0 or -ENAMETOOLONG (buf too small or the path over 107 bytes). */
 int hxfr__default_socket_path(char *buf, size_t len);
 
 /* Opens a non-blocking, close-on-exec listening socket for u.
