@@ -91,7 +91,8 @@ if [ "${HXFR_TEST_QUICK:-0}" != "1" ]; then
       -Davcodec=disabled -Dgstreamer=disabled -Dwebsockets=disabled -Dvm_tests=disabled \
       && ninja -C build/fuzz -j "$jobs" >build/fuzz.build.log 2>&1; then
     for bin in build/fuzz/fuzz/fuzz_*; do
-      [ -x "$bin" ] || continue
+      # meson puts a private directory (fuzz_NAME.p) beside each target.
+      [ -f "$bin" ] && [ -x "$bin" ] || continue
       name=$(basename "$bin")
       work=$(mktemp -d)
       [ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/"

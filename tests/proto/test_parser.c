@@ -480,3 +480,90 @@ TEST(max_body_default_and_clamp)
     hxfr_parser_init(&p, 100);
     CHECK_EQ(p.max_body, 100);
 }
+
+TEST(large_body_streams_through_without_buffering)
+{
+    /* A 1 MiB inline frame (512x512 BGRA) fed in 4 KiB reads: every byte
+     * of the body comes back as a pointer into the read that carried it. */
+    const uint32_t w = 512, h = 512, body_size = w * h * 4;
+    struct hxfr_msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = HXFR_MSG_FRAME_REQUEST;
+    m.hdr.flags = HXFR_FLAG_PIXEL_DATA;
+    m.u.frame_request.width = w;
+    m.u.frame_request.height = h;
+    m.u.frame_request.format = HXFR_FORMAT_ARGB8888;
+    m.u.frame_request.stride = w * 4;
+    size_t total = HXFR_HEADER_SIZE + 44 + body_size;
+    uint8_t *buf = malloc(total);
+    CHECK(buf != NULL);
+    CHECK_EQ(hxfr_msg_encode(&m, body_size, buf, total), HXFR_HEADER_SIZE + 44);
+    for (uint32_t i = 0; i < body_size; i++) {
+        buf[HXFR_HEADER_SIZE + 44 + i] = (uint8_t)(i * 7);
+    }
+    struct hxfr_parser p;
+    hxfr_parser_init(&p, body_size);
+    size_t off = 0, body_seen = 0;
+    bool got_msg = false;
+    while (off < total) {
+        size_t piece = total - off < 4096 ? total - off : 4096;
+        size_t used = 0;
+        for (;;) {
+            struct hxfr_parse_result res;
+            int r = hxfr_parser_feed(&p, buf + off + used, piece - used, &res);
+            CHECK(r >= 0);
+            if (res.event == HXFR_PARSE_NEED_MORE) {
+                used += (size_t)r;
+                break;
+            }
+            if (res.event == HXFR_PARSE_MESSAGE) {
+                CHECK(!got_msg);
+                got_msg = true;
+                CHECK_EQ(res.body_size, body_size);
+            } else {
+                CHECK(res.chunk == buf + off + used);
+                CHECK_EQ(res.chunk - (buf + HXFR_HEADER_SIZE + 44), body_seen);
+                body_seen += res.chunk_size;
+            }
+            used += (size_t)r;
+        }
+        CHECK_EQ(used, piece);
+        off += piece;
+    }
+    CHECK(got_msg);
+    CHECK_EQ(body_seen, body_size);
+    CHECK(hxfr_parser_idle(&p));
+    /* One byte above the configured maximum is refused at the header. */
+    hxfr_parser_init(&p, body_size - 1);
+    struct hxfr_parse_result res;
+    CHECK_EQ(hxfr_parser_feed(&p, buf, total, &res), -HXFR_ETOOBIG);
+    free(buf);
+}
+
+TEST(frame_response_units_through_parser)
+{
+    /* The golden FRAME_RESPONSE: parse it, then walk its units. */
+    const struct golden *g = &goldens[6];
+    CHECK_EQ(g->body_size, 17);
+    uint8_t buf[128];
+    size_t n = golden_bytes(g, buf, sizeof(buf));
+    struct collected c;
+    parse_cuts(buf, n, NULL, 0, false, &c);
+    CHECK_EQ(c.error, 0);
+    CHECK_EQ(c.count, 1);
+    CHECK_EQ(c.msgs[0].hdr.type, HXFR_MSG_FRAME_RESPONSE);
+    CHECK_EQ(hxfr_units_validate(c.bodies, c.body_len[0], c.msgs[0].u.frame_response.nal_count),
+             0);
+    size_t pos = 0;
+    const uint8_t *u;
+    uint32_t size;
+    CHECK_EQ(hxfr_units_next(c.bodies, c.body_len[0], &pos, &u, &size), 1);
+    static const uint8_t sps[] = {0, 0, 0, 1, 0x67};
+    static const uint8_t pps[] = {0, 0, 1, 0x68};
+    CHECK_EQ(size, 5);
+    CHECK_MEM(u, sps, 5);
+    CHECK_EQ(hxfr_units_next(c.bodies, c.body_len[0], &pos, &u, &size), 1);
+    CHECK_EQ(size, 4);
+    CHECK_MEM(u, pps, 4);
+    CHECK_EQ(hxfr_units_next(c.bodies, c.body_len[0], &pos, &u, &size), 0);
+}
