@@ -22,6 +22,7 @@
 
 #include <hxfr/proto.h>
 
+#include "annexb.h"
 #include "encoder.h"
 
 /* Caller pts values of frames in flight, indexed by our frame counter. */
@@ -259,7 +260,8 @@ static int open_context(struct av_encoder *e)
         if (pname) {
             opt(e, "profile", pname);
         }
-        opt(e, "forced-idr", "1");   /* nvenc, qsv */
+        opt(e, "forced-idr", "1");   /* nvenc */
+        opt(e, "forced_idr", "1");   /* qsv */
         opt(e, "zerolatency", "1");  /* nvenc */
         opt(e, "delay", "0");        /* nvenc: no output queue */
         opt(e, "rc-lookahead", "0"); /* nvenc */
@@ -376,58 +378,23 @@ fail:
     return NULL;
 }
 
-/* Finds the next Annex B start code at or after *i; returns the offset of
- * the NAL header byte, or n if none. */
-static size_t next_nal(const uint8_t *d, size_t n, size_t i)
-{
-    for (; i + 3 <= n; i++) {
-        if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
-            return i + 3;
-        }
-    }
-    return n;
-}
-
-/* Remembers the SPS and PPS of a keyframe, and reports whether they come
- * before its first IDR slice. Parameter sets are taken as the bytes from
- * the first SPS start code up to the first NAL that is neither SPS nor
- * PPS. */
+/* Remembers the run of SPS/PPS at the start of an Annex B buffer (a
+ * keyframe or extradata) if it holds both; reports whether they precede
+ * the buffer's IDR slice. */
 static int scan_keyframe(struct av_encoder *e, const uint8_t *d, size_t n, bool *has_params)
 {
-    bool sps = false, pps = false;
-    size_t ps_start = 0, ps_end = 0;
-    *has_params = false;
-    for (size_t h = next_nal(d, n, 0); h < n; h = next_nal(d, n, h)) {
-        unsigned type = d[h] & 0x1fu;
-        size_t start = h >= 4 && d[h - 4] == 0 ? h - 4 : h - 3;
-        if (type == 7 || type == 8) {
-            if (!sps && !pps) {
-                ps_start = start;
-            }
-            sps = sps || type == 7;
-            pps = pps || type == 8;
-            ps_end = 0;
-            continue;
-        }
-        if ((sps || pps) && ps_end == 0) {
-            ps_end = start;
-        }
-        if (type == 5) {
-            *has_params = sps && pps;
-            break;
-        }
-    }
-    if ((sps || pps) && ps_end == 0) {
-        ps_end = n; /* parameter sets only (extradata) */
-    }
-    if (sps && pps && ps_end > ps_start) {
-        uint8_t *p = realloc(e->params, ps_end - ps_start);
+    struct hxfr__annexb_info info;
+    hxfr__annexb_scan(d, n, &info);
+    *has_params = info.params_before_idr;
+    if (info.sps && info.pps && info.ps_end > info.ps_start) {
+        size_t len = info.ps_end - info.ps_start;
+        uint8_t *p = realloc(e->params, len);
         if (!p) {
             return -ENOMEM;
         }
-        memcpy(p, d + ps_start, ps_end - ps_start);
+        memcpy(p, d + info.ps_start, len);
         e->params = p;
-        e->params_size = ps_end - ps_start;
+        e->params_size = len;
     }
     return 0;
 }
@@ -516,6 +483,9 @@ static int av_encode(struct hxfr_encoder *base, const struct hxfr_image *img, in
                      bool force_idr, struct hxfr_packet *out)
 {
     struct av_encoder *e = (struct av_encoder *)base;
+    if (e && !e->ctx) {
+        return -EIO; /* a failed reopen after a drain left no encoder */
+    }
     if (!e || !img || !out || img->width != e->base.config.width ||
         img->height != e->base.config.height) {
         return -EINVAL;

@@ -9,6 +9,7 @@
 
 #include <hxfr/proto.h>
 
+#include "annexb.h"
 #include "avcheck.h"
 #include "encoder.h"
 #include "harness.h"
@@ -576,4 +577,39 @@ TEST_T(bitrate_cap, 120)
     CHECK((double)bits <= limit * 1.1);
     free(f.buf);
     hxfr__encoder_destroy(enc);
+}
+
+TEST(annexb_scan)
+{
+    /* AUD, SPS, PPS, SEI, IDR: the parameter run is SPS+PPS (4-byte start
+     * code of the SPS included, the SEI excluded). */
+    static const uint8_t au[] = {0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0x1f,
+                                 0, 0, 1, 0x68, 0xeb, 0, 0, 1, 0x06, 0x05, 0, 0, 1, 0x65,
+                                 0x88, 0x84};
+    struct hxfr__annexb_info i;
+    hxfr__annexb_scan(au, sizeof(au), &i);
+    CHECK(i.has_idr && i.params_before_idr && i.sps && i.pps);
+    CHECK_EQ(i.ps_start, 6);
+    CHECK_EQ(i.ps_end, 18);
+    /* IDR without parameter sets. */
+    hxfr__annexb_scan(au + 18, sizeof(au) - 18, &i);
+    CHECK(i.has_idr && !i.params_before_idr && !i.sps);
+    CHECK_EQ(i.ps_end, i.ps_start);
+    /* Only a PPS before the IDR. */
+    hxfr__annexb_scan(au + 13, sizeof(au) - 13, &i);
+    CHECK(i.has_idr && !i.params_before_idr && i.pps && !i.sps);
+    /* Parameter sets only (extradata): the run ends at the buffer's end. */
+    hxfr__annexb_scan(au + 6, 12, &i);
+    CHECK(!i.has_idr && i.sps && i.pps);
+    CHECK_EQ(i.ps_start, 0);
+    CHECK_EQ(i.ps_end, 12);
+    /* A P-slice only; empty and truncated buffers. */
+    static const uint8_t p[] = {0, 0, 1, 0x41, 0x9a};
+    hxfr__annexb_scan(p, sizeof(p), &i);
+    CHECK(!i.has_idr && !i.sps && !i.pps);
+    hxfr__annexb_scan(NULL, 0, &i);
+    CHECK(!i.has_idr);
+    static const uint8_t t[] = {0, 0, 1};
+    hxfr__annexb_scan(t, sizeof(t), &i);
+    CHECK(!i.has_idr && !i.sps);
 }
