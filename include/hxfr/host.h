@@ -174,6 +174,8 @@ struct hxfr_host_stats {
     uint64_t encoded_bytes;        /* access-unit bytes sent */
     uint64_t pixel_bytes_copied;   /* socket -> frame buffer copies */
     uint64_t errors_sent;
+    uint64_t frame_buffer_bytes;   /* pooled pixel buffers held now; at most
+                                      window x max frame size per client */
 };
 
 /* Fills *out. Returns 0. Callback-safe. */

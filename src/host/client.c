@@ -463,6 +463,28 @@ static int check_limits(struct hxfr_host *h, uint32_t format, uint32_t width, ui
     return 0;
 }
 
+/* A client's pooled buffers stay allocated between frames, spread over
+ * its sessions. Their sum is kept within window x the largest frame: before
+ * a buffer grows past that, idle buffers of the client's sessions are
+ * freed (only `window` frames are ever in use at once, so this always
+ * makes room). */
+static void client_trim_pools(struct hxfr__client *c, size_t need)
+{
+    size_t budget = (size_t)c->host->cfg.window * c->host->max_body;
+    for (struct hxfr__session *s = c->sessions; s && c->pool_bytes + need > budget;
+         s = s->next) {
+        for (unsigned i = 0; i < s->nframes && c->pool_bytes + need > budget; i++) {
+            struct hxfr__frame *f = &s->frames[i];
+            if (f->state == HXFR__FRAME_FREE && f->buf) {
+                c->pool_bytes -= f->cap;
+                free(f->buf);
+                f->buf = NULL;
+                f->cap = 0;
+            }
+        }
+    }
+}
+
 static void handle_frame_inline(struct hxfr__client *c, struct hxfr__session *s,
                                 const struct hxfr_msg *m, uint32_t body_size)
 {
@@ -493,9 +515,14 @@ static void handle_frame_inline(struct hxfr__client *c, struct hxfr__session *s,
     if (f->cap < g.size) {
         /* Grow only: a buffer keeps its pages across frames, so only a size
          * increase pays for fresh page faults. */
+        c->pool_bytes -= f->cap;
         free(f->buf);
+        f->buf = NULL;
+        f->cap = 0;
+        client_trim_pools(c, (size_t)g.size);
         f->buf = malloc((size_t)g.size);
         f->cap = f->buf ? (size_t)g.size : 0;
+        c->pool_bytes += f->cap;
         if (!f->buf) {
             hxfr__client_send_error(c, sid, HXFR_STATUS_INTERNAL,
                                     "out of memory for a %llu-byte frame",

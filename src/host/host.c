@@ -563,6 +563,10 @@ int hxfr_host_get_stats(struct hxfr_host *h, struct hxfr_host_stats *out)
 {
     *out = h->stats;
     out->clients = h->nclients;
+    out->frame_buffer_bytes = 0;
+    for (struct hxfr__client *c = h->clients; c; c = c->next) {
+        out->frame_buffer_bytes += c->pool_bytes;
+    }
     return 0;
 }
 

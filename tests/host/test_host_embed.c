@@ -263,6 +263,52 @@ TEST(run_in_thread_with_stats_and_destroy_without_stop)
     close(fd);
 }
 
+TEST(frame_buffers_bounded_per_client)
+{
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.window = 2;
+    cfg.max_width = 64;
+    cfg.max_height = 64;
+    struct hxfr_host *h = hxfr_host_new(&cfg);
+    CHECK(h != NULL);
+    char bound[300];
+    CHECK_EQ(hxfr_host_listen(h, "tcp:127.0.0.1:0", bound, sizeof(bound)), 0);
+    struct hxfr_test_daemon d;
+    memset(&d, 0, sizeof(d));
+    d.tcp_port = (uint16_t)atoi(strrchr(bound, ':') + 1);
+    int fd = hxfr_test_daemon_connect(&d, true);
+    CHECK(fd >= 0);
+    struct test_frame small, big;
+    CHECK_EQ(test_frame_make(&small, HXFR_FORMAT_ARGB8888, 16, 16, 0, 0), 0);
+    CHECK_EQ(test_frame_make(&big, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
+    /* Eight sessions, each first with a small and then a maximum-size
+     * frame: without trimming, 8 x 16 KiB would stay pooled. */
+    for (uint16_t sid = 1; sid <= 8; sid++) {
+        for (int k = 0; k < 2; k++) {
+            CHECK_EQ(send_frame(fd, sid, k ? &big : &small, sid * 10 + k, false), 0);
+            bool answered = false;
+            while (!answered) {
+                CHECK_EQ(hxfr_host_dispatch(h, 100), 0);
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, 0) == 1) {
+                    CHECK_EQ(expect_msg(fd, HXFR_MSG_FRAME_RESPONSE, NULL, NULL, NULL), 0);
+                    answered = true;
+                }
+            }
+            struct hxfr_host_stats st;
+            hxfr_host_get_stats(h, &st);
+            CHECK(st.frame_buffer_bytes <= 2u * 64u * 64u * 4u);
+            CHECK(st.frame_buffer_bytes >= 16u * 16u * 4u);
+        }
+    }
+    close(fd);
+    hxfr_host_destroy(h);
+    test_frame_free(&small);
+    test_frame_free(&big);
+}
+
 TEST(config_rejects_bad_values)
 {
     struct hxfr_host_config cfg;
