@@ -1,0 +1,211 @@
+/* hxfr-view: serves a web viewer for hxfr scanouts (see --help and
+ * docs/viewer.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hxfr-config.h>
+
+#include "view.h"
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: hxfr-view [OPTIONS]\n"
+        "\n"
+        "Serves a web page per hxfr scanout and relays the scanout's H.264 stream to\n"
+        "browsers over WebSocket; the page decodes it with WebCodecs onto a canvas.\n"
+        "One upstream subscription per watched scanout is shared by all its browsers.\n"
+        "\n"
+        "Options:\n"
+        "  -c, --connect URI       the hxfr host to subscribe to: unix:PATH, tcp:HOST:PORT,\n"
+        "                          vsock:CID:PORT or a path (default: the daemon's default\n"
+        "                          socket, $XDG_RUNTIME_DIR/hxfr/hxfr.sock)\n"
+        "  -H, --http HOST:PORT    where to serve HTTP and WebSocket (default %s).\n"
+        "                          Loopback only unless you say otherwise, e.g.\n"
+        "                          --http 0.0.0.0:8080 to let other machines watch.\n"
+        "                          Port 0 picks a free port (printed at startup).\n"
+        "  -s, --scanout N         offer scanout N (0..65535); repeat for several\n"
+        "                          (default: scanout 0)\n"
+        "      --max-browsers N    refuse WebSocket clients beyond N in total (default %u)\n"
+        "      --queue-frames N    frames queued per browser before it is considered\n"
+        "                          behind (1..%u, default %u)\n"
+        "      --queue-bytes N     bytes queued per browser likewise (default %u)\n"
+        "      --max-frame-bytes N largest access unit accepted from the host\n"
+        "                          (default %u)\n"
+        "  -v, --verbose           log every browser and upstream event\n"
+        "  -h, --help              this text\n"
+        "  -V, --version           print the version\n"
+        "\n"
+        "Routes: /            lists the scanouts (or redirects when there is one)\n"
+        "        /scanout/N   the viewer for scanout N\n"
+        "        /viewer.js   the viewer's script (embedded in this binary)\n"
+        "        /ws/N        the WebSocket stream of scanout N\n"
+        "\n"
+        "A browser that cannot keep up loses frames (its own only) and resumes at the\n"
+        "next keyframe; a new browser starts at a keyframe. When the host goes away the\n"
+        "gateway tells the browsers and reconnects with backoff; the page reconnects by\n"
+        "itself when the gateway restarts. Requests must name a loopback Host when\n"
+        "serving on loopback, and a WebSocket's Origin must match its Host.\n"
+        "The message format is described in docs/viewer.md.\n",
+        VIEW_DEFAULT_HTTP, VIEW_DEFAULT_MAX_BROWSERS, HXFR_VIEW_QUEUE_CAP,
+        VIEW_DEFAULT_QUEUE_FRAMES, VIEW_DEFAULT_QUEUE_BYTES, VIEW_DEFAULT_MAX_AU_BYTES);
+}
+
+static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-' || *s == '+') {
+        return -EINVAL;
+    }
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < min || v > max) {
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+enum {
+    OPT_MAX_BROWSERS = 256,
+    OPT_QUEUE_FRAMES,
+    OPT_QUEUE_BYTES,
+    OPT_MAX_FRAME_BYTES,
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"connect", required_argument, NULL, 'c'},
+        {"http", required_argument, NULL, 'H'},
+        {"scanout", required_argument, NULL, 's'},
+        {"max-browsers", required_argument, NULL, OPT_MAX_BROWSERS},
+        {"queue-frames", required_argument, NULL, OPT_QUEUE_FRAMES},
+        {"queue-bytes", required_argument, NULL, OPT_QUEUE_BYTES},
+        {"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME_BYTES},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct view_options opt = {
+        .http = VIEW_DEFAULT_HTTP,
+        .max_browsers = VIEW_DEFAULT_MAX_BROWSERS,
+        .queue_frames = VIEW_DEFAULT_QUEUE_FRAMES,
+        .queue_bytes = VIEW_DEFAULT_QUEUE_BYTES,
+        .max_au_bytes = VIEW_DEFAULT_MAX_AU_BYTES,
+    };
+    char default_socket[HXFR_URI_PATH_MAX];
+    char default_uri[HXFR_URI_PATH_MAX + 8];
+    unsigned long v;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:H:s:vhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            opt.connect = optarg;
+            break;
+        case 'H':
+            opt.http = optarg;
+            break;
+        case 's':
+            if (parse_ulong(optarg, 0, 65535, &v) < 0) {
+                fprintf(stderr, "hxfr-view: bad scanout '%s' (0..65535)\n", optarg);
+                return 2;
+            }
+            if (opt.n_scanouts == VIEW_MAX_SCANOUTS) {
+                fprintf(stderr, "hxfr-view: at most %u scanouts\n", VIEW_MAX_SCANOUTS);
+                return 2;
+            }
+            opt.scanouts[opt.n_scanouts++] = (uint16_t)v;
+            break;
+        case OPT_MAX_BROWSERS:
+            if (parse_ulong(optarg, 1, 4096, &v) < 0) {
+                fprintf(stderr, "hxfr-view: bad --max-browsers '%s' (1..4096)\n", optarg);
+                return 2;
+            }
+            opt.max_browsers = (unsigned)v;
+            break;
+        case OPT_QUEUE_FRAMES:
+            if (parse_ulong(optarg, 1, HXFR_VIEW_QUEUE_CAP, &v) < 0) {
+                fprintf(stderr, "hxfr-view: bad --queue-frames '%s' (1..%u)\n", optarg,
+                        HXFR_VIEW_QUEUE_CAP);
+                return 2;
+            }
+            opt.queue_frames = (unsigned)v;
+            break;
+        case OPT_QUEUE_BYTES:
+            if (parse_ulong(optarg, 1024, 1024ul * 1024 * 1024, &v) < 0) {
+                fprintf(stderr, "hxfr-view: bad --queue-bytes '%s'\n", optarg);
+                return 2;
+            }
+            opt.queue_bytes = v;
+            break;
+        case OPT_MAX_FRAME_BYTES:
+            if (parse_ulong(optarg, 4096, HXFR_MAX_BODY_HARD, &v) < 0) {
+                fprintf(stderr, "hxfr-view: bad --max-frame-bytes '%s'\n", optarg);
+                return 2;
+            }
+            opt.max_au_bytes = (uint32_t)v;
+            break;
+        case 'v':
+            opt.verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("hxfr-view %s\n", HXFR_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hxfr-view: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!opt.connect) {
+        if (hxfr__default_socket_path(default_socket, sizeof(default_socket)) < 0) {
+            fprintf(stderr, "hxfr-view: no default socket path; use --connect\n");
+            return 2;
+        }
+        snprintf(default_uri, sizeof(default_uri), "unix:%s", default_socket);
+        opt.connect = default_uri;
+    }
+    if (opt.n_scanouts == 0) {
+        opt.scanouts[opt.n_scanouts++] = 0;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    static struct view_gateway gw;
+    if (view_gateway_init(&gw, &opt) < 0) {
+        return 1;
+    }
+    printf("hxfr-view: serving http://%s:%d/ (upstream %s)\n", gw.http_host, gw.port,
+           opt.connect);
+    fflush(stdout);
+    int r = view_gateway_run(&gw, &stop_flag);
+    view_gateway_finish(&gw);
+    return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,360 @@
+/* Unit tests for hxfr-view's message formats: the frame header, the JSON
+ * text messages, the browser-input parser, request checks, the unit-list
+ * to Annex B rewrite and the per-browser queue. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <hxfr/proto.h>
+
+#include "viewmsg.h"
+
+static int parse_str(const char *s, bool binary, struct hxfr_view_input *in)
+{
+    return hxfr__view_input_parse((const uint8_t *)s, strlen(s), binary, in);
+}
+
+static struct hxfr_view_au *make_au(size_t size, bool key)
+{
+    struct hxfr_view_au *au = hxfr__view_au_new(16, size);
+    if (au) {
+        au->keyframe = key;
+        memset(au->msg, 0xAB, size);
+    }
+    return au;
+}
+
+#include "harness.h"
+
+TEST(frame_header_layout)
+{
+    struct hxfr_view_frame_header h = {
+        .type = HXFR_VIEW_TYPE_FRAME,
+        .flags = HXFR_VIEW_FLAG_KEYFRAME | HXFR_VIEW_FLAG_NEW_STREAM,
+        .seq = 0x01020304,
+        .scanout_id = 0x0506,
+        .pts = -2,
+        .recv_us = 0x1122334455667788,
+    };
+    uint8_t b[HXFR_VIEW_FRAME_HEADER_SIZE];
+    hxfr__view_frame_header_encode(b, &h);
+    static const uint8_t want[32] = {
+        0x48, 0x58, 0x46, 0x56, 1, 1, 0x03, 0x00, 0x04, 0x03, 0x02, 0x01, 0x06, 0x05, 32, 0,
+        0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+    };
+    CHECK_MEM(b, want, sizeof(want));
+
+    struct hxfr_view_frame_header d;
+    CHECK_EQ(hxfr__view_frame_header_decode(b, sizeof(b), &d), 32);
+    CHECK_EQ(d.flags, h.flags);
+    CHECK_EQ(d.seq, h.seq);
+    CHECK_EQ(d.scanout_id, h.scanout_id);
+    CHECK_EQ(d.pts, -2);
+    CHECK_EQ(d.recv_us, h.recv_us);
+}
+
+TEST(frame_header_decode_rejects)
+{
+    uint8_t b[40];
+    struct hxfr_view_frame_header h = {.type = 1}, d;
+    hxfr__view_frame_header_encode(b, &h);
+    CHECK_EQ(hxfr__view_frame_header_decode(b, 31, &d), -EBADMSG);
+    b[0] ^= 1;
+    CHECK_EQ(hxfr__view_frame_header_decode(b, 32, &d), -EBADMSG);
+    b[0] ^= 1;
+    b[4] = 2;
+    CHECK_EQ(hxfr__view_frame_header_decode(b, 32, &d), -EPROTONOSUPPORT);
+    b[4] = 1;
+    b[14] = 31; /* header_size below 32 */
+    CHECK_EQ(hxfr__view_frame_header_decode(b, 32, &d), -EBADMSG);
+    b[14] = 40; /* a longer header from a later version is skipped */
+    CHECK_EQ(hxfr__view_frame_header_decode(b, 40, &d), 40);
+    CHECK_EQ(hxfr__view_frame_header_decode(b, 39, &d), -EBADMSG);
+}
+
+TEST(input_valid)
+{
+    struct hxfr_view_input in;
+    CHECK_EQ(parse_str("keyframe", false, &in), 0);
+    CHECK_EQ(in.type, HXFR_VIEW_INPUT_KEYFRAME);
+    CHECK_EQ(parse_str("ping 0", false, &in), 0);
+    CHECK_EQ(in.type, HXFR_VIEW_INPUT_PING);
+    CHECK_EQ(in.token, 0);
+    CHECK_EQ(parse_str("ping 1234567890123456", false, &in), 0);
+    CHECK_EQ(in.token, 1234567890123456ull);
+    CHECK_EQ(parse_str("ping 9007199254740991", false, &in), 0);
+    CHECK_EQ(in.token, 9007199254740991ull);
+}
+
+TEST(input_malformed)
+{
+    struct hxfr_view_input in;
+    static const char *bad[] = {
+        "", "k", "keyfram", "keyframe ", " keyframe", "KEYFRAME", "keyframe\n", "keyframes",
+        "ping", "ping ", "ping x", "ping -1", "ping +1", "ping 01", "ping 1 ", "ping  1",
+        "ping 9007199254740992", "ping 12345678901234567", "ping 1\n", "ping\t1", "pong 1",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse_str(bad[i], false, &in) != -EINVAL) {
+            FAIL("accepted '%s'", bad[i]);
+        }
+    }
+    /* Embedded NUL. */
+    CHECK_EQ(hxfr__view_input_parse((const uint8_t *)"keyframe\0", 9, false, &in), -EINVAL);
+    /* Binary messages are never valid, whatever they hold. */
+    CHECK_EQ(parse_str("keyframe", true, &in), -EPROTO);
+    /* Size is checked first. */
+    uint8_t big[HXFR_VIEW_INPUT_MAX + 1];
+    memset(big, 'a', sizeof(big));
+    CHECK_EQ(hxfr__view_input_parse(big, sizeof(big), false, &in), -EMSGSIZE);
+    CHECK_EQ(hxfr__view_input_parse(big, sizeof(big), true, &in), -EMSGSIZE);
+    CHECK_EQ(hxfr__view_input_parse(big, HXFR_VIEW_INPUT_MAX, false, &in), -EINVAL);
+}
+
+TEST(json_escape)
+{
+    char out[64];
+    CHECK_EQ(hxfr__view_json_escape(out, sizeof(out), "a\"b\\c", 5), 7);
+    CHECK(strcmp(out, "a\\\"b\\\\c") == 0);
+    CHECK_EQ(hxfr__view_json_escape(out, sizeof(out), "\n\x01\xff", 3), 18);
+    CHECK(strcmp(out, "\\u000a\\u0001\\u00ff") == 0);
+    /* Never splits an escape when out of room. */
+    CHECK_EQ(hxfr__view_json_escape(out, 8, "ab\n", 3), 2);
+    CHECK(strcmp(out, "ab") == 0);
+    CHECK_EQ(hxfr__view_json_escape(out, 1, "abc", 3), 0);
+    CHECK_EQ(out[0], '\0');
+}
+
+TEST(text_messages)
+{
+    char out[HXFR_VIEW_TEXT_MAX];
+    CHECK(hxfr__view_status_format(out, sizeof(out), 3, "unavailable", "no \"scanout\"\n", 400) >
+          0);
+    CHECK(strcmp(out, "{\"type\":\"status\",\"scanout\":3,\"state\":\"unavailable\","
+                      "\"message\":\"no \\\"scanout\\\"\\u000a\",\"retry_ms\":400}") == 0);
+    CHECK(hxfr__view_pong_format(out, sizeof(out), 42, -5) > 0);
+    CHECK(strcmp(out, "{\"type\":\"pong\",\"token\":42,\"time_us\":-5}") == 0);
+    CHECK(hxfr__view_hello_format(out, sizeof(out), 65535, 7) > 0);
+    CHECK(strstr(out, "\"scanout\":65535") != NULL);
+    CHECK_EQ(hxfr__view_pong_format(out, 10, 42, 5), -ENOSPC);
+    /* A long message is cut, never overflows, and stays one JSON object. */
+    char longmsg[2000];
+    memset(longmsg, '"', sizeof(longmsg) - 1);
+    longmsg[sizeof(longmsg) - 1] = '\0';
+    int n = hxfr__view_status_format(out, sizeof(out), 0, "disconnected", longmsg, 0);
+    CHECK(n > 0 && (size_t)n < sizeof(out));
+    CHECK_EQ(out[n - 1], '}');
+}
+
+TEST(path_scanout)
+{
+    uint16_t id = 9;
+    CHECK_EQ(hxfr__view_path_scanout("/ws/0", 5, "/ws/", &id), 0);
+    CHECK_EQ(id, 0);
+    CHECK_EQ(hxfr__view_path_scanout("/ws/65535", 9, "/ws/", &id), 0);
+    CHECK_EQ(id, 65535);
+    static const char *bad[] = {"/ws/", "/ws/65536", "/ws/00", "/ws/01", "/ws/1/", "/ws/1a",
+                                "/ws/-1", "/ws/ 1", "/ws/999999", "/wss/1", "/ws1", "/scanout/1",
+                                "/ws/../1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (hxfr__view_path_scanout(bad[i], strlen(bad[i]), "/ws/", &id) != -EINVAL) {
+            FAIL("accepted '%s'", bad[i]);
+        }
+    }
+    /* The length is what counts, not a NUL. */
+    CHECK_EQ(hxfr__view_path_scanout("/ws/12", 5, "/ws/", &id), 0);
+    CHECK_EQ(id, 1);
+}
+
+TEST(request_checks)
+{
+    /* Loopback: Host must be a loopback name with our port. */
+    CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", NULL, true, 8080), 0);
+    CHECK_EQ(hxfr__view_check_request("localhost:8080", NULL, true, 8080), 0);
+    CHECK_EQ(hxfr__view_check_request("LOCALHOST:8080", NULL, true, 8080), 0);
+    CHECK_EQ(hxfr__view_check_request("[::1]:8080", NULL, true, 8080), 0);
+    CHECK_EQ(hxfr__view_check_request("127.1.2.3:8080", NULL, true, 8080), 0);
+    CHECK_EQ(hxfr__view_check_request("localhost", NULL, true, 80), 0);
+    CHECK_EQ(hxfr__view_check_request(NULL, NULL, true, 8080), 0);
+    static const char *bad_hosts[] = {
+        "evil.com:8080", "127.0.0.1:8081", "localhost", "127.0.0.1", "127.0.0.1.evil.com:8080",
+        "localhost.evil.com:8080", "127.0.0.256:8080", "127.0.0:8080", "[::2]:8080",
+        "127.0.0.1:08080", "127.0.0.1:", "127.0.0.1:80800", "", "\x01", "127..0.1:8080",
+    };
+    for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+        if (hxfr__view_check_request(bad_hosts[i], NULL, true, 8080) != -EPERM) {
+            FAIL("accepted host '%s'", bad_hosts[i]);
+        }
+    }
+    /* Not loopback: any Host. */
+    CHECK_EQ(hxfr__view_check_request("viewer.example:8080", NULL, false, 8080), 0);
+    /* Origin must match Host exactly. */
+    CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "http://127.0.0.1:8080", true, 8080), 0);
+    CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "https://127.0.0.1:8080", true, 8080),
+             0);
+    CHECK_EQ(hxfr__view_check_request("a.example:80", "http://a.example:80", false, 80), 0);
+    CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "http://evil.com", true, 8080), -EPERM);
+    CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "null", true, 8080), -EPERM);
+    CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "http://localhost:8080", true, 8080),
+             -EPERM);
+    CHECK_EQ(hxfr__view_check_request(NULL, "http://127.0.0.1:8080", true, 8080), -EPERM);
+    CHECK_EQ(hxfr__view_check_request("a.example:80", "http://b.example:80", false, 80), -EPERM);
+}
+
+/* Builds a unit list from (size, bytes) pairs. */
+static size_t put_unit(uint8_t *p, const char *bytes, size_t n)
+{
+    hxfr_put_u32(p, (uint32_t)n);
+    memcpy(p + 4, bytes, n);
+    return 4 + n;
+}
+
+TEST(units_to_annexb)
+{
+    uint8_t buf[128];
+    size_t len = 0;
+    len += put_unit(buf + len, "\x00\x00\x00\x01\x67\x42", 6);
+    len += put_unit(buf + len, "\x00\x00\x01\x68", 4);
+    len += put_unit(buf + len, "\x65\x88\x84", 3); /* no start code */
+    long n = hxfr__view_units_to_annexb(buf, len, 3);
+    static const uint8_t want[] = {0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0, 0, 0, 1,
+                                   0x65, 0x88, 0x84};
+    CHECK_EQ(n, (long)sizeof(want));
+    CHECK_MEM(buf, want, sizeof(want));
+
+    /* Every unit lacking a start code still fits (4 bytes per size). */
+    len = 0;
+    for (int i = 0; i < 10; i++) {
+        len += put_unit(buf + len, "\x41\x9a", 2);
+    }
+    n = hxfr__view_units_to_annexb(buf, len, 10);
+    CHECK_EQ(n, 60);
+    for (int i = 0; i < 10; i++) {
+        CHECK_MEM(buf + i * 6, "\x00\x00\x00\x01\x41\x9a", 6);
+    }
+}
+
+TEST(units_malformed_untouched)
+{
+    uint8_t buf[64], copy[64];
+    size_t len = put_unit(buf, "\x00\x00\x01\x65", 4);
+    memcpy(copy, buf, sizeof(buf));
+    CHECK_EQ(hxfr__view_units_to_annexb(buf, len, 2), -EBADMSG);
+    CHECK_EQ(hxfr__view_units_to_annexb(buf, len, 0), -EBADMSG);
+    CHECK_EQ(hxfr__view_units_to_annexb(buf, len - 1, 1), -EBADMSG);
+    hxfr_put_u32(buf, 0xFFFFFFFF);
+    CHECK_EQ(hxfr__view_units_to_annexb(buf, len, 1), -EBADMSG);
+    hxfr_put_u32(buf, 4);
+    CHECK_MEM(buf, copy, len);
+    CHECK_EQ(hxfr__view_units_to_annexb(buf, 0, 0), 0);
+}
+
+TEST(au_refcount)
+{
+    struct hxfr_view_au *au = hxfr__view_au_new(16, 100);
+    CHECK(au != NULL);
+    CHECK(au->msg == au->storage + 16);
+    CHECK_EQ(au->refs, 1);
+    hxfr__view_au_ref(au);
+    CHECK_EQ(au->refs, 2);
+    hxfr__view_au_unref(au);
+    hxfr__view_au_unref(au);
+    hxfr__view_au_unref(NULL);
+    errno = 0;
+    CHECK(hxfr__view_au_new(16, SIZE_MAX - 8) == NULL);
+    CHECK_EQ(errno, EOVERFLOW);
+}
+
+TEST(queue_starts_at_keyframe)
+{
+    struct hxfr_view_queue q;
+    hxfr__view_queue_init(&q, 4, 1 << 20);
+    struct hxfr_view_au *p = make_au(10, false), *k = make_au(10, true);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_SKIPPED);
+    CHECK_EQ(q.count, 0);
+    CHECK_EQ(hxfr__view_queue_offer(&q, k), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(q.count, 2);
+    CHECK_EQ(q.bytes, 20);
+    CHECK(hxfr__view_queue_peek(&q) == k);
+    CHECK_EQ(k->refs, 2);
+    hxfr__view_queue_pop(&q);
+    CHECK_EQ(k->refs, 1);
+    CHECK(hxfr__view_queue_peek(&q) == p);
+    hxfr__view_queue_finish(&q);
+    CHECK_EQ(p->refs, 1);
+    hxfr__view_au_unref(p);
+    hxfr__view_au_unref(k);
+}
+
+TEST(queue_overflow_drops_to_keyframe)
+{
+    struct hxfr_view_queue q;
+    hxfr__view_queue_init(&q, 3, 1 << 20);
+    struct hxfr_view_au *p = make_au(10, false), *k = make_au(10, true);
+    CHECK_EQ(hxfr__view_queue_offer(&q, k), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_QUEUED);
+    /* Full: the fourth P-frame overflows, everything is dropped. */
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_OVERFLOW);
+    CHECK_EQ(q.count, 0);
+    CHECK_EQ(q.bytes, 0);
+    CHECK(q.want_key);
+    CHECK_EQ(q.dropped, 4);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_SKIPPED);
+    CHECK_EQ(hxfr__view_queue_offer(&q, k), HXFR_VIEW_OFFER_QUEUED);
+    CHECK(!q.want_key);
+    /* A keyframe that finds the queue full replaces it and is queued. */
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(hxfr__view_queue_offer(&q, k), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(q.count, 1);
+    CHECK(hxfr__view_queue_peek(&q) == k);
+    hxfr__view_queue_finish(&q);
+    CHECK_EQ(p->refs, 1);
+    CHECK_EQ(k->refs, 1);
+    hxfr__view_au_unref(p);
+    hxfr__view_au_unref(k);
+}
+
+TEST(queue_byte_limit)
+{
+    struct hxfr_view_queue q;
+    hxfr__view_queue_init(&q, 64, 100);
+    struct hxfr_view_au *p = make_au(40, false), *k = make_au(40, true), *big = make_au(500, true);
+    CHECK_EQ(hxfr__view_queue_offer(&q, k), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_OVERFLOW);
+    /* A keyframe above the byte limit still goes out on an empty queue. */
+    CHECK_EQ(hxfr__view_queue_offer(&q, big), HXFR_VIEW_OFFER_QUEUED);
+    CHECK_EQ(q.count, 1);
+    CHECK_EQ(hxfr__view_queue_offer(&q, p), HXFR_VIEW_OFFER_OVERFLOW);
+    hxfr__view_queue_resync(&q);
+    CHECK(q.want_key);
+    CHECK_EQ(q.count, 0);
+    hxfr__view_queue_finish(&q);
+    hxfr__view_au_unref(p);
+    hxfr__view_au_unref(k);
+    hxfr__view_au_unref(big);
+}
+
+TEST(queue_wraps)
+{
+    struct hxfr_view_queue q;
+    hxfr__view_queue_init(&q, 1000, SIZE_MAX);
+    CHECK_EQ(q.max_frames, HXFR_VIEW_QUEUE_CAP);
+    struct hxfr_view_au *k = make_au(1, true);
+    /* Many more pushes than the ring has slots, in and out. */
+    for (unsigned i = 0; i < 5 * HXFR_VIEW_QUEUE_CAP; i++) {
+        CHECK_EQ(hxfr__view_queue_offer(&q, k), HXFR_VIEW_OFFER_QUEUED);
+        if (i % 3 != 0) {
+            hxfr__view_queue_pop(&q);
+        }
+        CHECK(q.count <= HXFR_VIEW_QUEUE_CAP);
+    }
+    hxfr__view_queue_finish(&q);
+    CHECK_EQ(k->refs, 1);
+    hxfr__view_au_unref(k);
+}
