@@ -495,9 +495,9 @@ static void handle_frame_inline(struct hxfr__client *c, struct hxfr__session *s,
 
     int r = check_limits(h, req->format, req->width, req->height, req->stride, &g);
     if (r < 0) {
-        hxfr__client_send_error(c, sid, geometry_status(r), "frame %ux%u format 0x%08x stride %u: %s",
-                                req->width, req->height, req->format, req->stride,
-                                hxfr_strerror(r));
+        hxfr__client_send_error(c, sid, geometry_status(r),
+                                "frame %ux%u format 0x%08x stride %u: %s", req->width,
+                                req->height, req->format, req->stride, hxfr_strerror(r));
         return;
     }
     if ((uint64_t)body_size != g.size) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -122,6 +123,11 @@ int hxfr_test_daemon_start(struct hxfr_test_daemon *d, unsigned flags,
         goto fail;
     }
     if (pid == 0) {
+        /* A test that fails exits at once: take the daemon with it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1) {
+            _exit(127);
+        }
         int log = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (log >= 0) {
             dup2(log, 2);
