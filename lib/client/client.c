@@ -468,8 +468,13 @@ static int pump_once(struct hxfr_client *c)
         dst = c->body + c->body_len;
         cap = remaining;
     } else {
-        if (c->in_pos == c->in_len) {
-            c->in_pos = c->in_len = 0;
+        if (c->in_pos > 0) {
+            /* The parser takes all input it is given, so this is normally
+             * empty; keep unread bytes anyway so a read never gets a zero
+             * length (which would look like EOF). */
+            memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
+            c->in_len -= c->in_pos;
+            c->in_pos = 0;
         }
         dst = c->in + c->in_len;
         cap = IN_BUF_SIZE - c->in_len;
