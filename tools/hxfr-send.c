@@ -374,7 +374,10 @@ static int y4m_header(FILE *f, const char *path, struct args *a)
             }
             break;
         case 'C':
-            if (strncmp(tok + 1, "420", 3) != 0) {
+            /* 8-bit 4:2:0 only; the chroma siting variants share the
+             * layout, 10-bit ("420p10") and the others do not. */
+            if (strcmp(tok + 1, "420") != 0 && strcmp(tok + 1, "420jpeg") != 0 &&
+                strcmp(tok + 1, "420paldv") != 0 && strcmp(tok + 1, "420mpeg2") != 0) {
                 fprintf(stderr, "hxfr-send: %s: colour space %s is not supported "
                         "(4:2:0 only)\n", path, tok + 1);
                 return -EINVAL;

@@ -333,6 +333,21 @@ TEST(y4m_source)
     CHECK(strstr(err, "4:2:0") != NULL);
     free(out);
     free(err);
+    len = (size_t)sprintf((char *)file, "YUV4MPEG2 W%d H%d C420p10\nFRAME\n", W, H);
+    write_file(path, file, len);
+    CHECK_EQ(run_send(args2, &out, &err), 2);
+    CHECK(strstr(err, "4:2:0") != NULL);
+    free(out);
+    free(err);
+    /* --size that contradicts the file. */
+    len = (size_t)sprintf((char *)file, "YUV4MPEG2 W%d H%d\nFRAME\n", W, H);
+    write_file(path, file, len);
+    const char *args3[] = {"--connect", "unix:/nonexistent", "--source", src, "--size", "64x64",
+                           NULL};
+    CHECK_EQ(run_send(args3, &out, &err), 2);
+    CHECK(strstr(err, "--size") != NULL);
+    free(out);
+    free(err);
     remove_tmpdir();
 }
 
