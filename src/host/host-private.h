@@ -309,6 +309,9 @@ uint32_t hxfr__percentile(const uint32_t *samples, unsigned n, unsigned pct);
 int hxfr__workers_init(struct hxfr__workers *w, unsigned n);
 void hxfr__workers_finish(struct hxfr__workers *w);
 void hxfr__workers_push(struct hxfr__workers *w, struct hxfr__frame *f);
+/* Moves frames not yet picked up by a worker to the done list, failed
+ * with SHUTTING_DOWN (they come back through the eventfd). */
+void hxfr__workers_cancel_pending(struct hxfr__workers *w);
 /* Takes every finished frame (in completion order). */
 struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w);
 void hxfr__frame_encode(struct hxfr__frame *f);

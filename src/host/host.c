@@ -456,10 +456,16 @@ static bool stop_done(struct hxfr_host *h)
     if (!h->deadline_passed && hxfr__now_ms() >= h->stop_deadline_ms) {
         h->deadline_passed = true;
         hxfr__log(h, HXFR_HOST_LOG_WARN, "shutdown timeout: failing frames still queued");
+        hxfr__workers_cancel_pending(&h->workers);
+        /* Queued frames are failed in request order: now for sessions with
+         * nothing at the workers, otherwise when their running frame comes
+         * back (session_kick sees deadline_passed). */
         for (struct hxfr__client *c = h->clients; c; c = c->next) {
             for (struct hxfr__session *s = c->sessions; s; s = s->next) {
-                hxfr__session_fail_queued(s, HXFR_STATUS_SHUTTING_DOWN,
-                                          "server shutting down");
+                if (!s->running) {
+                    hxfr__session_fail_queued(s, HXFR_STATUS_SHUTTING_DOWN,
+                                              "server shutting down");
+                }
             }
         }
     }

@@ -124,6 +124,10 @@ static void session_kick(struct hxfr__session *s)
     if (s->running || !s->queue_head) {
         return;
     }
+    if (s->host->deadline_passed) {
+        hxfr__session_fail_queued(s, HXFR_STATUS_SHUTTING_DOWN, "server shutting down");
+        return;
+    }
     struct hxfr__frame *f = s->queue_head;
     s->queue_head = f->next;
     if (!s->queue_head) {

@@ -135,6 +135,28 @@ void hxfr__workers_push(struct hxfr__workers *w, struct hxfr__frame *f)
     pthread_mutex_unlock(&w->lock);
 }
 
+void hxfr__workers_cancel_pending(struct hxfr__workers *w)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->jobs_head) {
+        for (struct hxfr__frame *f = w->jobs_head; f; f = f->next) {
+            f->status = HXFR_STATUS_SHUTTING_DOWN;
+            snprintf(f->errmsg, sizeof(f->errmsg), "server shutting down");
+        }
+        if (w->done_tail) {
+            w->done_tail->next = w->jobs_head;
+        } else {
+            w->done_head = w->jobs_head;
+        }
+        w->done_tail = w->jobs_tail;
+        w->jobs_head = w->jobs_tail = NULL;
+        uint64_t one = 1;
+        ssize_t n = write(w->efd, &one, sizeof(one));
+        (void)n;
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
 struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w)
 {
     uint64_t v;

@@ -777,3 +777,45 @@ TEST(vsock_listener_opens_or_fails_clearly)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0);
     CHECK(strstr(buf, "AF_VSOCK is not available") != NULL);
 }
+
+TEST(sigterm_with_short_shutdown_timeout_fails_queued_frames)
+{
+    /* With a 1 ms bound, frames still queued when SIGTERM arrives are
+     * answered SHUTTING_DOWN (or finished, if the encoder was quicker);
+     * either way every answer is well-formed and the exit is clean. */
+    struct hxfr_test_daemon d;
+    const char *args[] = {"--shutdown-timeout", "1", "--workers", "1", "--window", "8", NULL};
+    start(&d, HXFR_TEST_DAEMON_UNIX, args);
+    struct test_frame f;
+    CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 1280, 720, 0, 0), 0);
+    int fds[3];
+    for (int c = 0; c < 3; c++) {
+        fds[c] = connect_ok(&d, false);
+        for (int i = 0; i < 8; i++) {
+            CHECK_EQ(send_frame(fds[c], (uint16_t)i, &f, i, false), 0);
+        }
+    }
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
+    fprintf(stderr, "# shutdown timeout reached: %d, frames failed: %d\n",
+            hxfr_test_daemon_log_count(&d, "shutdown timeout"),
+            hxfr_test_daemon_log_count(&d, "SHUTTING_DOWN"));
+    for (int c = 0; c < 3; c++) {
+        for (;;) {
+            struct hxfr_msg m;
+            int r = hxfr_test_recv_msg(fds[c], 5000, &m, NULL, NULL);
+            if (r != 1) {
+                CHECK(r == 0 || r == -ECONNRESET || r == -EPIPE);
+                break;
+            }
+            CHECK(m.hdr.type == HXFR_MSG_FRAME_RESPONSE || m.hdr.type == HXFR_MSG_ERROR ||
+                  m.hdr.type == HXFR_MSG_PONG);
+            if (m.hdr.type == HXFR_MSG_ERROR) {
+                CHECK_EQ(m.u.error.code, HXFR_STATUS_SHUTTING_DOWN);
+            }
+        }
+        close(fds[c]);
+    }
+    hxfr_test_daemon_free(&d);
+    test_frame_free(&f);
+}
