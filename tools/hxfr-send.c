@@ -52,6 +52,7 @@ struct args {
     bool reconnect;
     double duration;
     uint16_t session;
+    unsigned connect_timeout;
 };
 
 struct source {
@@ -95,6 +96,20 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
+/* The transports connect with a blocking connect(), which can take the
+ * kernel's SYN retry time (about two minutes) against an address that
+ * drops packets. A watchdog bounds the initial connection instead. */
+
+static void on_connect_watchdog(int sig)
+{
+    (void)sig;
+    static const char msg[] = "hxfr-send: the host did not answer while connecting; "
+                              "giving up\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)n;
+    _exit(EXIT_FATAL);
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -135,6 +150,8 @@ static void usage(FILE *f)
         "  --reconnect       if the host goes away, reconnect with backoff, re-send\n"
         "                    the configuration and continue with a keyframe\n"
         "  --session N       session id in every message header (default 0)\n"
+        "  --connect-timeout S  give up when connecting and configuring take longer\n"
+        "                    than S seconds (default 20; --reconnect adds 10)\n"
         "  --json            print the summary as one JSON object on stdout\n"
         "  --help            this text\n"
         "\n"
@@ -214,7 +231,8 @@ static int parse_bitrate(const char *s, uint32_t *out)
 static int parse_args(int argc, char **argv, struct args *a)
 {
     enum { O_CONNECT = 256, O_SOURCE, O_SIZE, O_FPS, O_FRAMES, O_WINDOW, O_OUTPUT, O_JSON,
-           O_FORMAT, O_BITRATE, O_GOP, O_RECONNECT, O_DURATION, O_SESSION, O_HELP };
+           O_FORMAT, O_BITRATE, O_GOP, O_RECONNECT, O_DURATION, O_SESSION, O_CONNECT_TIMEOUT,
+           O_HELP };
     static const struct option opts[] = {
         {"connect", required_argument, NULL, O_CONNECT},
         {"source", required_argument, NULL, O_SOURCE},
@@ -230,6 +248,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"reconnect", no_argument, NULL, O_RECONNECT},
         {"duration", required_argument, NULL, O_DURATION},
         {"session", required_argument, NULL, O_SESSION},
+        {"connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -241,6 +260,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         .fps = 30,
         .window = 4,
         .format = HXFR_FORMAT_ARGB8888,
+        .connect_timeout = 20,
     };
     bool have_frames = false;
     int opt;
@@ -299,6 +319,13 @@ static int parse_args(int argc, char **argv, struct args *a)
         case O_SESSION:
             r = parse_u64(optarg, UINT16_MAX, &v);
             a->session = (uint16_t)v;
+            break;
+        case O_CONNECT_TIMEOUT:
+            r = parse_u64(optarg, 3600, &v);
+            if (r == 0 && v == 0) {
+                r = -EINVAL;
+            }
+            a->connect_timeout = (unsigned)v;
             break;
         case O_HELP:
             usage(stdout);
@@ -716,15 +743,6 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     app.tty = isatty(STDERR_FILENO) == 1;
-    if (strcmp(a->output, "-") == 0) {
-        app.out = stdout;
-    } else {
-        app.out = fopen(a->output, "wb");
-        if (!app.out) {
-            fprintf(stderr, "hxfr-send: %s: %s\n", a->output, strerror(errno));
-            goto out;
-        }
-    }
 
     struct hxfr_client_options o;
     hxfr_client_options_init(&o);
@@ -739,6 +757,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "hxfr-send: %s\n", strerror(errno));
         goto out;
     }
+    struct sigaction wd = {.sa_handler = on_connect_watchdog};
+    sigaction(SIGALRM, &wd, NULL);
+    /* With --reconnect the first connection may also wait out the
+     * client's backoff (about 9 s); the watchdog allows for it. */
+    alarm(a->connect_timeout + (a->reconnect ? 10 : 0));
     r = hxfr_client_connect(c, a->connect);
     if (r < 0) {
         fprintf(stderr, "hxfr-send: cannot connect to %s: %s%s\n", a->connect, hxfr_strerror(r),
@@ -767,6 +790,20 @@ int main(int argc, char **argv)
                     hxfr_strerror(r));
         }
         goto out;
+    }
+
+    alarm(0);
+
+    /* The output is created only once the host has accepted the session, so
+     * a failed start leaves an earlier file alone. */
+    if (strcmp(a->output, "-") == 0) {
+        app.out = stdout;
+    } else {
+        app.out = fopen(a->output, "wb");
+        if (!app.out) {
+            fprintf(stderr, "hxfr-send: %s: %s\n", a->output, strerror(errno));
+            goto out;
+        }
     }
 
     uint64_t frame_ns = a->fps > 0 ? (uint64_t)llround(1e9 / a->fps) : 0;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +51,10 @@ static int run_send(const char *const *args, char **out, char **err)
         int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(o, 1);
         dup2(e, 2);
+        /* A run without --output writes out.h264 here, not in the build. */
+        if (chdir(tmpdir) < 0) {
+            _exit(126);
+        }
         const char *argv[32] = {bin};
         int n = 1;
         for (int i = 0; args[i] && n < 31; i++) {
@@ -423,5 +428,36 @@ TEST(host_vanishes_mid_run)
     CHECK(strstr(err, "lost the host") != NULL);
     free(out);
     free(err);
+    remove_tmpdir();
+}
+
+/* A host that never completes the TCP handshake (its accept queue is full,
+ * so the kernel drops our SYNs): --connect-timeout bounds the wait. */
+TEST(connect_watchdog)
+{
+    make_tmpdir();
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CHECK(listen(lfd, 0) == 0);
+    socklen_t sl = sizeof(sa);
+    CHECK(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
+    int fill[4];
+    for (int i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+    }
+    char uri[64];
+    snprintf(uri, sizeof(uri), "tcp:127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+    const char *args[] = {"--connect", uri, "--frames", "1", "--connect-timeout", "1", NULL};
+    char *out, *err;
+    CHECK_EQ(run_send(args, &out, &err), 1);
+    CHECK(strstr(err, "did not answer while connecting") != NULL);
+    free(out);
+    free(err);
+    for (int i = 0; i < 4; i++) {
+        close(fill[i]);
+    }
+    close(lfd);
     remove_tmpdir();
 }
