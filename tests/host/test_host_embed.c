@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -307,6 +309,56 @@ TEST(frame_buffers_bounded_per_client)
     hxfr_host_destroy(h);
     test_frame_free(&small);
     test_frame_free(&big);
+}
+
+TEST(tcp_clients_get_keepalive)
+{
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.workers = 1;
+    struct hxfr_host *h = hxfr_host_new(&cfg);
+    CHECK(h != NULL);
+    char bound[300];
+    CHECK_EQ(hxfr_host_listen(h, "tcp:127.0.0.1:0", bound, sizeof(bound)), 0);
+    struct hxfr_test_daemon d;
+    memset(&d, 0, sizeof(d));
+    d.tcp_port = (uint16_t)atoi(strrchr(bound, ':') + 1);
+    int fd = hxfr_test_daemon_connect(&d, true);
+    CHECK(fd >= 0);
+    CHECK_EQ(send_simple(fd, HXFR_MSG_PING, 0), 0);
+    for (int i = 0; i < 50; i++) {
+        hxfr_host_dispatch(h, 10);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1) {
+            break;
+        }
+    }
+    CHECK_EQ(expect_msg(fd, HXFR_MSG_PONG, NULL, NULL, NULL), 0);
+    /* Find the server's end of this connection among our own fds: its
+     * peer is our local address. */
+    struct sockaddr_in mine;
+    socklen_t len = sizeof(mine);
+    CHECK_EQ(getsockname(fd, (struct sockaddr *)&mine, &len), 0);
+    int found = 0;
+    for (int s = 3; s < 1024; s++) {
+        struct sockaddr_in peer;
+        socklen_t plen = sizeof(peer);
+        if (s == fd || getpeername(s, (struct sockaddr *)&peer, &plen) < 0 ||
+            peer.sin_family != AF_INET || peer.sin_port != mine.sin_port) {
+            continue;
+        }
+        int on = 0, idle = 0;
+        socklen_t olen = sizeof(on);
+        CHECK_EQ(getsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &on, &olen), 0);
+        olen = sizeof(idle);
+        CHECK_EQ(getsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &olen), 0);
+        CHECK_EQ(on, 1);
+        CHECK_EQ(idle, 60);
+        found++;
+    }
+    CHECK_EQ(found, 1);
+    close(fd);
+    hxfr_host_destroy(h);
 }
 
 TEST(config_rejects_bad_values)
