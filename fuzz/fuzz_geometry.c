@@ -9,20 +9,19 @@
 
 #include <hxfr/proto.h>
 
-#define REQUIRE(cond)                                                                   \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            __builtin_trap();                                                           \
-        }                                                                               \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Formats are mostly drawn from the known list so the fuzzer spends its
  * time past the format check; byte 0 >= 8 takes the raw fourcc instead. */
-static const uint32_t formats[] = {HXFR_FORMAT_ARGB8888, HXFR_FORMAT_XRGB8888,
-                                   HXFR_FORMAT_ABGR8888, HXFR_FORMAT_XBGR8888,
-                                   HXFR_FORMAT_NV12,     HXFR_FORMAT_I420,
+static const uint32_t formats[] = {HXFR_FORMAT_ARGB8888, HXFR_FORMAT_XRGB8888, HXFR_FORMAT_ABGR8888,
+                                   HXFR_FORMAT_XBGR8888, HXFR_FORMAT_NV12,     HXFR_FORMAT_I420,
                                    HXFR_FORMAT_NV12,     HXFR_FORMAT_I420};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -67,8 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *buf = malloc(g.size);
     REQUIRE(buf != NULL);
     for (uint32_t i = 0; i < g.num_planes; i++) {
-        uint64_t row = i == 0 ? (uint64_t)width * g.bpp
-                              : (format == HXFR_FORMAT_NV12 ? width : width / 2);
+        uint64_t row =
+            i == 0 ? (uint64_t)width * g.bpp : (format == HXFR_FORMAT_NV12 ? width : width / 2);
         REQUIRE(row <= g.stride[i]);
         for (uint32_t y = 0; y < g.plane_height[i]; y++) {
             memset(buf + g.offset[i] + (uint64_t)y * g.stride[i], (int)y, row);

@@ -12,11 +12,11 @@
 
 #include <hxfr/proto.h>
 
-#define REQUIRE(cond)                                                                   \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            __builtin_trap();                                                           \
-        }                                                                               \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,9 +36,9 @@ static uint8_t body[1 << 16];
 
 struct state {
     struct hxfr_parser parser;
-    struct hxfr_msg msg;  /* the message whose body is in progress */
+    struct hxfr_msg msg; /* the message whose body is in progress */
     uint32_t body_size;
-    uint32_t body_have;   /* bytes collected so far (chunks and advances) */
+    uint32_t body_have; /* bytes collected so far (chunks and advances) */
     uint32_t rand;
 };
 

@@ -7,8 +7,8 @@
 
 #include <hxfr/proto.h>
 
-HXFR_EXPORT int hxfr_units_next(const uint8_t *body, size_t len, size_t *pos,
-                                const uint8_t **unit, uint32_t *unit_size)
+HXFR_EXPORT int hxfr_units_next(const uint8_t *body, size_t len, size_t *pos, const uint8_t **unit,
+                                uint32_t *unit_size)
 {
     size_t at = *pos;
     if (at == len) {

@@ -51,8 +51,7 @@ HXFR_EXPORT uint32_t hxfr_format_from_name(const char *name)
         return 0;
     }
     for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-        if (strcasecmp(name, formats[i].name) == 0 ||
-            strcasecmp(name, formats[i].drm_name) == 0) {
+        if (strcasecmp(name, formats[i].name) == 0 || strcasecmp(name, formats[i].drm_name) == 0) {
             return formats[i].format;
         }
     }
@@ -89,8 +88,7 @@ static bool add_u32(uint64_t a, uint64_t b, uint64_t *out)
 }
 
 HXFR_EXPORT int hxfr_geometry_compute(uint32_t format, uint32_t width, uint32_t height,
-                                      uint32_t stride, uint32_t max_dim,
-                                      struct hxfr_geometry *out)
+                                      uint32_t stride, uint32_t max_dim, struct hxfr_geometry *out)
 {
     const struct format_info *f = format_info(format);
     if (!f) {

@@ -3,8 +3,9 @@
  * input; and the HOSTILE.md framing cases, each with its specific error. */
 #include <errno.h>
 #include <stdlib.h>
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
 #include <malloc.h>
+#define HAVE_MALLINFO2 1
 #endif
 
 #include <hxfr/proto.h>
@@ -364,7 +365,7 @@ TEST(hostile_undefined_flags)
 
 TEST(hostile_huge_payload_rejected_at_header)
 {
-#ifdef __GLIBC__
+#ifdef HAVE_MALLINFO2
     struct mallinfo2 before = mallinfo2();
 #endif
     int consumed = 0;
@@ -383,7 +384,7 @@ TEST(hostile_huge_payload_rejected_at_header)
     CHECK_EQ(HDR(HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 44 + 4097, 4096),
              -HXFR_ETOOBIG);
     CHECK_EQ(HDR(HXFR_MSG_FRAME_RESPONSE, 0, 24 + 4097, 4096), -HXFR_ETOOBIG);
-#ifdef __GLIBC__
+#ifdef HAVE_MALLINFO2
     /* Nothing was allocated on the way (the parser lives on the stack). */
     struct mallinfo2 after = mallinfo2();
     CHECK_EQ(after.uordblks, before.uordblks);
