@@ -11,6 +11,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -358,6 +359,76 @@ TEST(tcp_clients_get_keepalive)
     }
     CHECK_EQ(found, 1);
     close(fd);
+    hxfr_host_destroy(h);
+}
+
+TEST(out_of_fds_listener_rests_and_recovers)
+{
+    /* With a tiny fd limit the server's accept() fails with EMFILE while
+     * connections are pending. It must not spin on the listener, and once
+     * fds are free again it serves the pending connection. */
+    struct rlimit rl = {.rlim_cur = 40, .rlim_max = 40};
+    static struct vmm emfile_log;
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.log = vmm_log;
+    cfg.log_opaque = &emfile_log;
+    struct hxfr_host *h = hxfr_host_new(&cfg);
+    CHECK(h != NULL);
+    char bound[300];
+    CHECK_EQ(hxfr_host_listen(h, "tcp:127.0.0.1:0", bound, sizeof(bound)), 0);
+    struct hxfr_test_daemon d;
+    memset(&d, 0, sizeof(d));
+    d.tcp_port = (uint16_t)atoi(strrchr(bound, ':') + 1);
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    int fds[64];
+    int n = 0;
+    /* Each connection costs us two fds (both ends live in this process). */
+    while (n < 64) {
+        int fd = hxfr_test_daemon_connect(&d, true);
+        if (fd < 0) {
+            break;
+        }
+        fds[n++] = fd;
+        for (int i = 0; i < 3; i++) {
+            hxfr_host_dispatch(h, 0);
+        }
+    }
+    CHECK(n > 0 && n < 64);
+    /* Resting means the server's fd is not constantly readable: a
+     * listener left in epoll with a pending connection it cannot accept
+     * would make every one of these polls report readable. */
+    int readable = 0;
+    for (int i = 0; i < 1000; i++) {
+        struct pollfd p = {.fd = hxfr_host_get_fd(h), .events = POLLIN};
+        if (poll(&p, 1, 0) == 1) {
+            readable++;
+        }
+        CHECK_EQ(hxfr_host_dispatch(h, 0), 0);
+    }
+    CHECK(readable < 500);
+    CHECK(strstr(emfile_log.log, "Too many open files") != NULL);
+    /* Free some fds: the last connection (pending in the backlog) must get
+     * served once the listener is back (next tick, 250 ms). */
+    for (int i = 0; i < 4; i++) {
+        close(fds[i]);
+    }
+    int last = fds[n - 1];
+    CHECK_EQ(send_simple(last, HXFR_MSG_PING, 0), 0);
+    bool pong = false;
+    for (int i = 0; i < 300 && !pong; i++) {
+        hxfr_host_dispatch(h, 10);
+        struct pollfd p = {.fd = last, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1) {
+            CHECK_EQ(expect_msg(last, HXFR_MSG_PONG, NULL, NULL, NULL), 0);
+            pong = true;
+        }
+    }
+    CHECK(pong);
+    for (int i = 4; i < n; i++) {
+        close(fds[i]);
+    }
     hxfr_host_destroy(h);
 }
 
