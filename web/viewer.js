@@ -376,6 +376,7 @@
       resetState: 'none', // none -> posting -> done
       framesAtReset: 0,
       finished: false,
+      alive: 0,
     };
     for (const p of (params.get('probe') || '').split(';')) {
       const xy = p.split(',').map(Number);
@@ -444,6 +445,13 @@
 
     h.onFrame = function () {
       if (h.finished) {
+        // Afterwards a short "alive" report every 30 frames lets a test
+        // check that the page keeps decoding while it does other things.
+        if (st.framesDecoded % 30 === 0 && h.alive < 200) {
+          h.alive++;
+          post({ phase: 'alive', frames_decoded: st.framesDecoded, connects: st.connects,
+            resets: st.resets, gaps: st.gaps, errors: st.errors.length });
+        }
         return;
       }
       if (h.resetAt > 0 && h.resetState === 'none' && st.framesDecoded >= h.resetAt) {

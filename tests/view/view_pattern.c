@@ -5,8 +5,8 @@
  *       -pix_fmt bgra), for making an H.264 file with the ffmpeg CLI
  *   view-pattern probe VARIANT WIDTH HEIGHT MAX
  *       prints up to MAX lines "x y r g b": pixels of fixed colour in every
- *       frame (hxfr_pattern_probe), spread over the screen and over the
- *       distinct colours
+ *       frame (hxfr_pattern_probe), one per distinct colour first, then
+ *       spread over the screen
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,17 +44,17 @@ static int render(int variant, unsigned w, unsigned h, unsigned long count)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* Scans a grid (finest first pass, then refined) and keeps probe points,
- * preferring colours not seen yet so the check covers several regions. */
+/* Picks probe points: first one point for each distinct fixed colour (a
+ * fine scan, so small regions such as title bars are found too), then
+ * points spread over a coarse grid, until max. */
 static int probe(int variant, unsigned w, unsigned h, unsigned max)
 {
     enum { MAX_COLOURS = 64 };
     uint8_t seen[MAX_COLOURS][3];
     unsigned n_seen = 0, printed = 0;
     for (int pass = 0; pass < 2 && printed < max; pass++) {
-        unsigned step = w / 16 > 8 ? w / 16 : 8;
-        /* The second pass uses other grid points than the first. */
-        unsigned start = pass == 0 ? step / 2 : step / 4;
+        unsigned step = pass == 0 ? 3 : (w / 8 > 8 ? w / 8 : 8);
+        unsigned start = pass == 0 ? 0 : step / 3;
         for (unsigned y = start; y < h && printed < max; y += step) {
             for (unsigned x = start; x < w && printed < max; x += step) {
                 uint8_t rgb[3];
@@ -67,8 +67,7 @@ static int probe(int variant, unsigned w, unsigned h, unsigned max)
                         is_new = false;
                     }
                 }
-                /* First pass: one point per colour; second pass: any. */
-                if (pass == 0 && !is_new) {
+                if (pass == 0 && (!is_new || n_seen == MAX_COLOURS)) {
                     continue;
                 }
                 if (is_new && n_seen < MAX_COLOURS) {
