@@ -267,8 +267,8 @@ static int browser_writable(struct view_browser *b, struct lws *wsi)
     }
     if (b->hello_pending) {
         b->hello_pending = false;
-        r = write_text(wsi, text, hxfr__view_hello_format(text, sizeof(text), so->id,
-                                                          realtime_us()));
+        r = write_text(wsi, text,
+                       hxfr__view_hello_format(text, sizeof(text), so->id, realtime_us()));
     } else if (b->status_pending) {
         b->status_pending = false;
         r = write_text(wsi, text,
@@ -276,8 +276,8 @@ static int browser_writable(struct view_browser *b, struct lws *wsi)
                                                 so->status_msg, so->status_retry_ms));
     } else if (b->pong_pending) {
         b->pong_pending = false;
-        r = write_text(wsi, text, hxfr__view_pong_format(text, sizeof(text), b->pong_token,
-                                                         realtime_us()));
+        r = write_text(wsi, text,
+                       hxfr__view_pong_format(text, sizeof(text), b->pong_token, realtime_us()));
     } else {
         struct hxfr_view_au *au = hxfr__view_queue_peek(&b->queue);
         if (au) {
@@ -304,8 +304,8 @@ static int browser_writable(struct view_browser *b, struct lws *wsi)
 
 /* ---- HTTP ----------------------------------------------------------------- */
 
-static int http_respond(struct lws *wsi, struct view_browser *b, const char *type,
-                        const void *body, size_t len)
+static int http_respond(struct lws *wsi, struct view_browser *b, const char *type, const void *body,
+                        size_t len)
 {
     uint8_t buf[LWS_PRE + 1024];
     uint8_t *start = buf + LWS_PRE;
@@ -400,8 +400,7 @@ static int http_writable(struct view_browser *b, struct lws *wsi)
     }
     bool last = b->http_off + n == b->http_len;
     memcpy(buf + LWS_PRE, b->http_body + b->http_off, n);
-    if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) <
-        (int)n) {
+    if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n) {
         return -1;
     }
     b->http_off += n;
@@ -415,8 +414,8 @@ static int http_writable(struct view_browser *b, struct lws *wsi)
 
 /* ---- The protocol callback --------------------------------------------- */
 
-static int callback_view(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                         void *in, size_t len)
+static int callback_view(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
 {
     struct view_browser *b = user;
     struct view_gateway *gw = gateway_of(wsi);
@@ -492,8 +491,7 @@ static int build_index(struct view_gateway *gw)
                      "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
                      "<title>hxfr-view</title></head>\n<body><h1>hxfr-view</h1>\n<ul>\n");
     for (unsigned i = 0; i < gw->n_scanouts; i++) {
-        n += snprintf(s + n, cap - (size_t)n,
-                      "<li><a href=\"/scanout/%u\">scanout %u</a></li>\n",
+        n += snprintf(s + n, cap - (size_t)n, "<li><a href=\"/scanout/%u\">scanout %u</a></li>\n",
                       gw->scanouts[i].id, gw->scanouts[i].id);
     }
     n += snprintf(s + n, cap - (size_t)n, "</ul></body></html>\n");

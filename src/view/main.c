@@ -22,45 +22,45 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "Usage: hxfr-view [OPTIONS]\n"
-        "\n"
-        "Serves a web page per hxfr scanout and relays the scanout's H.264 stream to\n"
-        "browsers over WebSocket; the page decodes it with WebCodecs onto a canvas.\n"
-        "One upstream subscription per watched scanout is shared by all its browsers.\n"
-        "\n"
-        "Options:\n"
-        "  -c, --connect URI       the hxfr host to subscribe to: unix:PATH, tcp:HOST:PORT,\n"
-        "                          vsock:CID:PORT or a path (default: the daemon's default\n"
-        "                          socket, $XDG_RUNTIME_DIR/hxfr/hxfr.sock)\n"
-        "  -H, --http HOST:PORT    where to serve HTTP and WebSocket (default %s).\n"
-        "                          Loopback only unless you say otherwise, e.g.\n"
-        "                          --http 0.0.0.0:8080 to let other machines watch.\n"
-        "                          Port 0 picks a free port (printed at startup).\n"
-        "  -s, --scanout N         offer scanout N (0..65535); repeat for several\n"
-        "                          (default: scanout 0)\n"
-        "      --max-browsers N    refuse WebSocket clients beyond N in total (default %u)\n"
-        "      --queue-frames N    frames queued per browser before it is considered\n"
-        "                          behind (1..%u, default %u)\n"
-        "      --queue-bytes N     bytes queued per browser likewise (default %u)\n"
-        "      --max-frame-bytes N largest access unit accepted from the host\n"
-        "                          (default %u)\n"
-        "  -v, --verbose           log every browser and upstream event\n"
-        "  -h, --help              this text\n"
-        "  -V, --version           print the version\n"
-        "\n"
-        "Routes: /            lists the scanouts (or redirects when there is one)\n"
-        "        /scanout/N   the viewer for scanout N\n"
-        "        /viewer.js   the viewer's script (embedded in this binary)\n"
-        "        /ws/N        the WebSocket stream of scanout N\n"
-        "\n"
-        "A browser that cannot keep up loses frames (its own only) and resumes at the\n"
-        "next keyframe; a new browser starts at a keyframe. When the host goes away the\n"
-        "gateway tells the browsers and reconnects with backoff; the page reconnects by\n"
-        "itself when the gateway restarts. Requests must name a loopback Host when\n"
-        "serving on loopback, and a WebSocket's Origin must match its Host.\n"
-        "The message format is described in docs/viewer.md.\n",
-        VIEW_DEFAULT_HTTP, VIEW_DEFAULT_MAX_BROWSERS, HXFR_VIEW_QUEUE_CAP,
-        VIEW_DEFAULT_QUEUE_FRAMES, VIEW_DEFAULT_QUEUE_BYTES, VIEW_DEFAULT_MAX_AU_BYTES);
+            "Usage: hxfr-view [OPTIONS]\n"
+            "\n"
+            "Serves a web page per hxfr scanout and relays the scanout's H.264 stream to\n"
+            "browsers over WebSocket; the page decodes it with WebCodecs onto a canvas.\n"
+            "One upstream subscription per watched scanout is shared by all its browsers.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --connect URI       the hxfr host to subscribe to: unix:PATH, tcp:HOST:PORT,\n"
+            "                          vsock:CID:PORT or a path (default: the daemon's default\n"
+            "                          socket, $XDG_RUNTIME_DIR/hxfr/hxfr.sock)\n"
+            "  -H, --http HOST:PORT    where to serve HTTP and WebSocket (default %s).\n"
+            "                          Loopback only unless you say otherwise, e.g.\n"
+            "                          --http 0.0.0.0:8080 to let other machines watch.\n"
+            "                          Port 0 picks a free port (printed at startup).\n"
+            "  -s, --scanout N         offer scanout N (0..65535); repeat for several\n"
+            "                          (default: scanout 0)\n"
+            "      --max-browsers N    refuse WebSocket clients beyond N in total (default %u)\n"
+            "      --queue-frames N    frames queued per browser before it is considered\n"
+            "                          behind (1..%u, default %u)\n"
+            "      --queue-bytes N     bytes queued per browser likewise (default %u)\n"
+            "      --max-frame-bytes N largest access unit accepted from the host\n"
+            "                          (default %u)\n"
+            "  -v, --verbose           log every browser and upstream event\n"
+            "  -h, --help              this text\n"
+            "  -V, --version           print the version\n"
+            "\n"
+            "Routes: /            lists the scanouts (or redirects when there is one)\n"
+            "        /scanout/N   the viewer for scanout N\n"
+            "        /viewer.js   the viewer's script (embedded in this binary)\n"
+            "        /ws/N        the WebSocket stream of scanout N\n"
+            "\n"
+            "A browser that cannot keep up loses frames (its own only) and resumes at the\n"
+            "next keyframe; a new browser starts at a keyframe. When the host goes away the\n"
+            "gateway tells the browsers and reconnects with backoff; the page reconnects by\n"
+            "itself when the gateway restarts. Requests must name a loopback Host when\n"
+            "serving on loopback, and a WebSocket's Origin must match its Host.\n"
+            "The message format is described in docs/viewer.md.\n",
+            VIEW_DEFAULT_HTTP, VIEW_DEFAULT_MAX_BROWSERS, HXFR_VIEW_QUEUE_CAP,
+            VIEW_DEFAULT_QUEUE_FRAMES, VIEW_DEFAULT_QUEUE_BYTES, VIEW_DEFAULT_MAX_AU_BYTES);
 }
 
 static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
@@ -202,8 +202,7 @@ int main(int argc, char **argv)
     if (view_gateway_init(&gw, &opt) < 0) {
         return 1;
     }
-    printf("hxfr-view: serving http://%s:%d/ (upstream %s)\n", gw.http_host, gw.port,
-           opt.connect);
+    printf("hxfr-view: serving http://%s:%d/ (upstream %s)\n", gw.http_host, gw.port, opt.connect);
     fflush(stdout);
     int r = view_gateway_run(&gw, &stop_flag);
     view_gateway_finish(&gw);

@@ -220,8 +220,8 @@ static void connect_now(struct view_scanout *so)
     if (fd < 0) {
         so->state = VIEW_UP_WAIT_RETRY;
         uint32_t delay = so->backoff_ms;
-        so->backoff_ms = so->backoff_ms * 2 > VIEW_BACKOFF_MAX_MS ? VIEW_BACKOFF_MAX_MS
-                                                                 : so->backoff_ms * 2;
+        so->backoff_ms =
+            so->backoff_ms * 2 > VIEW_BACKOFF_MAX_MS ? VIEW_BACKOFF_MAX_MS : so->backoff_ms * 2;
         set_status(so, "disconnected", delay, "cannot connect to %s: %s", gw->opt.connect,
                    hxfr_strerror(fd));
         view_debug("scanout %u: connect: %s; retry in %u ms", so->id, hxfr_strerror(fd), delay);
@@ -320,8 +320,8 @@ static void upstream_closed(struct view_scanout *so)
     }
     so->reconnects++;
     uint32_t delay = so->backoff_ms;
-    so->backoff_ms = so->backoff_ms * 2 > VIEW_BACKOFF_MAX_MS ? VIEW_BACKOFF_MAX_MS
-                                                             : so->backoff_ms * 2;
+    so->backoff_ms =
+        so->backoff_ms * 2 > VIEW_BACKOFF_MAX_MS ? VIEW_BACKOFF_MAX_MS : so->backoff_ms * 2;
     set_state(so, VIEW_UP_WAIT_RETRY);
     char msg[sizeof(so->status_msg)];
     snprintf(msg, sizeof(msg), "%s", so->status_msg[0] ? so->status_msg : "connection lost");
@@ -470,8 +470,7 @@ static void on_frame_start(struct view_scanout *so, const struct hxfr_msg *m, ui
 {
     const struct hxfr_frame_response *fr = &m->u.frame_response;
     if (so->state != VIEW_UP_STREAMING || m->hdr.session_id != so->id) {
-        view_debug("scanout %u: ignoring FRAME_RESPONSE for session %u", so->id,
-                   m->hdr.session_id);
+        view_debug("scanout %u: ignoring FRAME_RESPONSE for session %u", so->id, m->hdr.session_id);
         return;
     }
     if (body == 0 || fr->nal_count == 0) {
@@ -615,8 +614,7 @@ static int on_writable(struct view_scanout *so)
             err = errno;
         }
         if (err) {
-            return close_with(so, "cannot connect to %s: %s", so->gw->opt.connect,
-                              strerror(err));
+            return close_with(so, "cannot connect to %s: %s", so->gw->opt.connect, strerror(err));
         }
         set_state(so, VIEW_UP_SUBSCRIBING);
         so->last_rx = mono_us();

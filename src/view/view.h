@@ -29,9 +29,9 @@
 #define VIEW_DEFAULT_MAX_AU_BYTES (32u * 1024u * 1024u)
 
 /* Upstream timing, in milliseconds. */
-#define VIEW_KEYFRAME_INTERVAL_MS 250u  /* at most one KEYFRAME_REQ per this */
-#define VIEW_BROWSER_KF_MS        1000u /* per browser, explicit requests */
-#define VIEW_OVERFLOW_KF_MAX_MS   8000u /* per browser, overflow backoff cap */
+#define VIEW_KEYFRAME_INTERVAL_MS 250u   /* at most one KEYFRAME_REQ per this */
+#define VIEW_BROWSER_KF_MS        1000u  /* per browser, explicit requests */
+#define VIEW_OVERFLOW_KF_MAX_MS   8000u  /* per browser, overflow backoff cap */
 #define VIEW_OVERFLOW_CALM_MS     10000u /* no overflow this long resets it */
 #define VIEW_BACKOFF_MIN_MS       100u
 #define VIEW_BACKOFF_MAX_MS       5000u
@@ -41,8 +41,8 @@
 #define VIEW_LINGER_MS            5000u /* keep an unwatched upstream this long */
 
 struct view_options {
-    const char *connect;      /* upstream URI */
-    const char *http;         /* HOST:PORT to serve on */
+    const char *connect; /* upstream URI */
+    const char *http;    /* HOST:PORT to serve on */
     uint16_t scanouts[VIEW_MAX_SCANOUTS];
     unsigned n_scanouts;
     unsigned max_browsers;
@@ -53,11 +53,11 @@ struct view_options {
 };
 
 enum view_up_state {
-    VIEW_UP_IDLE = 0,     /* nobody watches: no connection */
-    VIEW_UP_WAIT_RETRY,   /* failed; a reconnect is scheduled */
-    VIEW_UP_CONNECTING,   /* non-blocking connect in progress */
-    VIEW_UP_SUBSCRIBING,  /* SUBSCRIBE sent, waiting for SUBSCRIBE_RESP */
-    VIEW_UP_STREAMING,    /* receiving FRAME_RESPONSEs */
+    VIEW_UP_IDLE = 0,    /* nobody watches: no connection */
+    VIEW_UP_WAIT_RETRY,  /* failed; a reconnect is scheduled */
+    VIEW_UP_CONNECTING,  /* non-blocking connect in progress */
+    VIEW_UP_SUBSCRIBING, /* SUBSCRIBE sent, waiting for SUBSCRIBE_RESP */
+    VIEW_UP_STREAMING,   /* receiving FRAME_RESPONSEs */
 };
 
 struct view_gateway;
@@ -72,10 +72,10 @@ struct view_scanout {
     unsigned n_browsers;
 
     enum view_up_state state;
-    struct lws *wsi;          /* the adopted upstream socket, or NULL */
-    int fd;                   /* its descriptor while wsi is set */
-    bool closing;             /* a close was requested; ignore further input */
-    const char *fail_state;   /* status word to report when the close lands */
+    struct lws *wsi;        /* the adopted upstream socket, or NULL */
+    int fd;                 /* its descriptor while wsi is set */
+    bool closing;           /* a close was requested; ignore further input */
+    const char *fail_state; /* status word to report when the close lands */
     struct hxfr_parser parser;
 
     /* The FRAME_RESPONSE being received. */
@@ -97,8 +97,8 @@ struct view_scanout {
     bool need_ping;
     bool need_pong;
 
-    bool kf_wanted;           /* a keyframe request waits for the interval */
-    lws_usec_t kf_last;       /* when the last KEYFRAME_REQ was queued */
+    bool kf_wanted;     /* a keyframe request waits for the interval */
+    lws_usec_t kf_last; /* when the last KEYFRAME_REQ was queued */
     lws_sorted_usec_list_t kf_sul;
 
     uint32_t backoff_ms;
@@ -110,7 +110,7 @@ struct view_scanout {
     lws_usec_t last_ping;
 
     uint32_t seq;
-    bool new_stream;          /* flag the next AU as a new stream */
+    bool new_stream; /* flag the next AU as a new stream */
 
     /* What browsers are told (see hxfr__view_status_format). */
     const char *status_state;
@@ -159,10 +159,10 @@ struct view_gateway {
     struct view_options opt;
     struct lws_context *ctx;
     struct lws_vhost *vh;
-    int port;                 /* the HTTP port actually bound */
-    char http_host[72];       /* the bound address as a URL host */
-    bool loopback;            /* bound to a loopback address */
-    bool stopping;            /* the context is being destroyed */
+    int port;           /* the HTTP port actually bound */
+    char http_host[72]; /* the bound address as a URL host */
+    bool loopback;      /* bound to a loopback address */
+    bool stopping;      /* the context is being destroyed */
 
     struct hxfr_uri uri;
     struct sockaddr_storage addr;
@@ -172,20 +172,20 @@ struct view_gateway {
     unsigned n_scanouts;
     unsigned n_browsers;
 
-    char *index_html;         /* the "/" page when several scanouts exist */
+    char *index_html; /* the "/" page when several scanouts exist */
     size_t index_len;
 
-    uint8_t rbuf[64 * 1024];  /* upstream read buffer */
+    uint8_t rbuf[64 * 1024]; /* upstream read buffer */
 };
 
 /* Logging for the tool (the libraries do not log). */
 void view_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern bool view_verbose;
-#define view_debug(...)                                                                    \
-    do {                                                                                   \
-        if (view_verbose) {                                                                \
-            view_log(__VA_ARGS__);                                                         \
-        }                                                                                  \
+#define view_debug(...)                                                                            \
+    do {                                                                                           \
+        if (view_verbose) {                                                                        \
+            view_log(__VA_ARGS__);                                                                 \
+        }                                                                                          \
     } while (0)
 
 /* gateway.c */

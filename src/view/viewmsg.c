@@ -27,8 +27,7 @@ void hxfr__view_frame_header_encode(uint8_t out[HXFR_VIEW_FRAME_HEADER_SIZE],
     hxfr_put_u64(out + 24, (uint64_t)h->recv_us);
 }
 
-int hxfr__view_frame_header_decode(const uint8_t *msg, size_t len,
-                                   struct hxfr_view_frame_header *h)
+int hxfr__view_frame_header_decode(const uint8_t *msg, size_t len, struct hxfr_view_frame_header *h)
 {
     if (len < HXFR_VIEW_FRAME_HEADER_SIZE || hxfr_get_u32(msg) != HXFR_VIEW_MAGIC) {
         return -EBADMSG;
@@ -113,8 +112,7 @@ int hxfr__view_status_format(char *out, size_t cap, uint16_t scanout_id, const c
     char st[32];
     char msg[HXFR_VIEW_TEXT_MAX / 2];
     hxfr__view_json_escape(st, sizeof(st), state, strlen(state));
-    hxfr__view_json_escape(msg, sizeof(msg), message ? message : "",
-                           message ? strlen(message) : 0);
+    hxfr__view_json_escape(msg, sizeof(msg), message ? message : "", message ? strlen(message) : 0);
     int n = snprintf(out, cap,
                      "{\"type\":\"status\",\"scanout\":%u,\"state\":\"%s\","
                      "\"message\":\"%s\",\"retry_ms\":%" PRIu32 "}",
@@ -289,8 +287,8 @@ enum hxfr_view_offer hxfr__view_queue_offer(struct hxfr_view_queue *q, struct hx
         q->skipped++;
         return HXFR_VIEW_OFFER_SKIPPED;
     }
-    bool fits = q->count < q->max_frames && q->bytes <= q->max_bytes &&
-                au->size <= q->max_bytes - q->bytes;
+    bool fits =
+        q->count < q->max_frames && q->bytes <= q->max_bytes && au->size <= q->max_bytes - q->bytes;
     if (fits || q->count == 0) {
         q->want_key = false;
         queue_push(q, au);
@@ -439,8 +437,7 @@ static bool host_is_local(const char *host, unsigned port)
     return is_ipv4_loopback(host, name_len);
 }
 
-int hxfr__view_check_request(const char *host, const char *origin, bool loopback,
-                             unsigned port)
+int hxfr__view_check_request(const char *host, const char *origin, bool loopback, unsigned port)
 {
     if (host && loopback && !host_is_local(host, port)) {
         return -EPERM;

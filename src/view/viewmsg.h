@@ -100,7 +100,7 @@ int hxfr__view_pong_format(char *out, size_t cap, uint64_t token, int64_t time_u
  *                    that JavaScript numbers hold it exactly
  * Anything else, binary messages included, is malformed and closes that
  * browser. */
-#define HXFR_VIEW_INPUT_MAX 64u          /* longest valid message, bytes */
+#define HXFR_VIEW_INPUT_MAX 64u /* longest valid message, bytes */
 #define HXFR_VIEW_TOKEN_MAX 9007199254740991ull
 
 enum hxfr_view_input_type {
@@ -133,8 +133,7 @@ int hxfr__view_path_scanout(const char *path, size_t len, const char *prefix, ui
  * listening port (the port may be left out when it is 80). An Origin header
  * must be "http://" or "https://" followed by exactly the Host value (and
  * needs a Host header). Returns 0 or -EPERM. */
-int hxfr__view_check_request(const char *host, const char *origin, bool loopback,
-                             unsigned port);
+int hxfr__view_check_request(const char *host, const char *origin, bool loopback, unsigned port);
 
 /* ---- FRAME_RESPONSE units -> Annex B --------------------------------- */
 
@@ -154,8 +153,8 @@ struct hxfr_view_au {
     unsigned refs;
     bool keyframe;
     uint32_t seq;
-    size_t size;     /* message bytes at msg */
-    uint8_t *msg;    /* = storage + pre */
+    size_t size;  /* message bytes at msg */
+    uint8_t *msg; /* = storage + pre */
     uint8_t storage[];
 };
 
@@ -179,9 +178,9 @@ struct hxfr_view_queue {
     unsigned max_frames;
     size_t bytes;
     size_t max_bytes;
-    bool want_key;      /* drop everything up to the next keyframe */
-    uint64_t dropped;   /* AUs dropped on overflow (statistics) */
-    uint64_t skipped;   /* AUs skipped while waiting for a keyframe */
+    bool want_key;    /* drop everything up to the next keyframe */
+    uint64_t dropped; /* AUs dropped on overflow (statistics) */
+    uint64_t skipped; /* AUs skipped while waiting for a keyframe */
 };
 
 enum hxfr_view_offer {

@@ -230,8 +230,8 @@ static void client_queue(struct client *c, const void *data, size_t len)
 static void client_flush(struct client *c)
 {
     while (c->fd >= 0 && c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -301,8 +301,8 @@ static const uint8_t *next_au(bool force_idr, size_t *len, bool *idr)
     if (g.enc) {
         uint8_t *planes[3] = {g.pixels, NULL, NULL};
         uint32_t strides[3] = {g.width * 4, 0, 0};
-        if (hxfr_pattern_render(g.variant, HXFR_FORMAT_ARGB8888, g.width, g.height,
-                                g.frame_index, planes, strides) < 0) {
+        if (hxfr_pattern_render(g.variant, HXFR_FORMAT_ARGB8888, g.width, g.height, g.frame_index,
+                                planes, strides) < 0) {
             return NULL;
         }
         struct hxfr_image img = {
@@ -414,8 +414,8 @@ static void on_message(struct client *c, const struct hxfr_msg *m)
     case HXFR_MSG_SUBSCRIBE:
         log_line("SUBSCRIBE", m->u.subscribe.scanout_id);
         if (g.mode == MODE_ERROR) {
-            hxfr_msg_error(&r, m->hdr.session_id, HXFR_STATUS_NO_SCANOUT,
-                           "no scanout %u \"here\"", m->u.subscribe.scanout_id);
+            hxfr_msg_error(&r, m->hdr.session_id, HXFR_STATUS_NO_SCANOUT, "no scanout %u \"here\"",
+                           m->u.subscribe.scanout_id);
             send_msg(c, &r);
             return;
         }
@@ -488,10 +488,9 @@ static double now_s(void)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "Usage: fakehost --listen URI [--scanout N] [--fps F] [--log FILE]\n"
-            "                (--h264 FILE | --pattern NAME --size WxH) [--pad BYTES]\n"
-            "                [--mode normal|refuse|error|garbage|bad-units|huge]\n");
+    fprintf(stderr, "Usage: fakehost --listen URI [--scanout N] [--fps F] [--log FILE]\n"
+                    "                (--h264 FILE | --pattern NAME --size WxH) [--pad BYTES]\n"
+                    "                [--mode normal|refuse|error|garbage|bad-units|huge]\n");
 }
 
 int main(int argc, char **argv)

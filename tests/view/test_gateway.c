@@ -262,8 +262,7 @@ TEST(malformed_input_closes_only_that_browser)
         struct ws b;
         CHECK_EQ(ws_open(&b, e.port, "/ws/0", NULL, 0), 0);
         int r = bad[i].raw ? ws_send_raw(&b, bad[i].data, bad[i].len)
-                           : ws_send(&b, bad[i].opcode, bad[i].data, bad[i].len, true,
-                                     bad[i].mask);
+                           : ws_send(&b, bad[i].opcode, bad[i].data, bad[i].len, true, bad[i].mask);
         (void)r; /* the gateway may close before taking it all */
         if (!ws_wait_closed(&b, WAIT_MS)) {
             FAIL("the gateway kept a browser that sent %s", bad[i].name);

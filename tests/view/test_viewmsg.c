@@ -40,9 +40,9 @@ TEST(frame_header_layout)
     uint8_t b[HXFR_VIEW_FRAME_HEADER_SIZE];
     hxfr__view_frame_header_encode(b, &h);
     static const uint8_t want[32] = {
-        0x48, 0x58, 0x46, 0x56, 1, 1, 0x03, 0x00, 0x04, 0x03, 0x02, 0x01, 0x06, 0x05, 32, 0,
-        0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+        0x48, 0x58, 0x46, 0x56, 1,    1,    0x03, 0x00, 0x04, 0x03, 0x02,
+        0x01, 0x06, 0x05, 32,   0,    0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
     };
     CHECK_MEM(b, want, sizeof(want));
 
@@ -92,9 +92,27 @@ TEST(input_malformed)
 {
     struct hxfr_view_input in;
     static const char *bad[] = {
-        "", "k", "keyfram", "keyframe ", " keyframe", "KEYFRAME", "keyframe\n", "keyframes",
-        "ping", "ping ", "ping x", "ping -1", "ping +1", "ping 01", "ping 1 ", "ping  1",
-        "ping 9007199254740992", "ping 12345678901234567", "ping 1\n", "ping\t1", "pong 1",
+        "",
+        "k",
+        "keyfram",
+        "keyframe ",
+        " keyframe",
+        "KEYFRAME",
+        "keyframe\n",
+        "keyframes",
+        "ping",
+        "ping ",
+        "ping x",
+        "ping -1",
+        "ping +1",
+        "ping 01",
+        "ping 1 ",
+        "ping  1",
+        "ping 9007199254740992",
+        "ping 12345678901234567",
+        "ping 1\n",
+        "ping\t1",
+        "pong 1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (parse_str(bad[i], false, &in) != -EINVAL) {
@@ -155,9 +173,9 @@ TEST(path_scanout)
     CHECK_EQ(id, 0);
     CHECK_EQ(hxfr__view_path_scanout("/ws/65535", 9, "/ws/", &id), 0);
     CHECK_EQ(id, 65535);
-    static const char *bad[] = {"/ws/", "/ws/65536", "/ws/00", "/ws/01", "/ws/1/", "/ws/1a",
-                                "/ws/-1", "/ws/ 1", "/ws/999999", "/wss/1", "/ws1", "/scanout/1",
-                                "/ws/../1"};
+    static const char *bad[] = {"/ws/",   "/ws/65536",  "/ws/00",  "/ws/01",     "/ws/1/",
+                                "/ws/1a", "/ws/-1",     "/ws/ 1",  "/ws/999999", "/wss/1",
+                                "/ws1",   "/scanout/1", "/ws/../1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (hxfr__view_path_scanout(bad[i], strlen(bad[i]), "/ws/", &id) != -EINVAL) {
             FAIL("accepted '%s'", bad[i]);
@@ -179,9 +197,21 @@ TEST(request_checks)
     CHECK_EQ(hxfr__view_check_request("localhost", NULL, true, 80), 0);
     CHECK_EQ(hxfr__view_check_request(NULL, NULL, true, 8080), 0);
     static const char *bad_hosts[] = {
-        "evil.com:8080", "127.0.0.1:8081", "localhost", "127.0.0.1", "127.0.0.1.evil.com:8080",
-        "localhost.evil.com:8080", "127.0.0.256:8080", "127.0.0:8080", "[::2]:8080",
-        "127.0.0.1:08080", "127.0.0.1:", "127.0.0.1:80800", "", "\x01", "127..0.1:8080",
+        "evil.com:8080",
+        "127.0.0.1:8081",
+        "localhost",
+        "127.0.0.1",
+        "127.0.0.1.evil.com:8080",
+        "localhost.evil.com:8080",
+        "127.0.0.256:8080",
+        "127.0.0:8080",
+        "[::2]:8080",
+        "127.0.0.1:08080",
+        "127.0.0.1:",
+        "127.0.0.1:80800",
+        "",
+        "\x01",
+        "127..0.1:8080",
     };
     for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
         if (hxfr__view_check_request(bad_hosts[i], NULL, true, 8080) != -EPERM) {
@@ -192,8 +222,7 @@ TEST(request_checks)
     CHECK_EQ(hxfr__view_check_request("viewer.example:8080", NULL, false, 8080), 0);
     /* Origin must match Host exactly. */
     CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "http://127.0.0.1:8080", true, 8080), 0);
-    CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "https://127.0.0.1:8080", true, 8080),
-             0);
+    CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "https://127.0.0.1:8080", true, 8080), 0);
     CHECK_EQ(hxfr__view_check_request("a.example:80", "http://a.example:80", false, 80), 0);
     CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "http://evil.com", true, 8080), -EPERM);
     CHECK_EQ(hxfr__view_check_request("127.0.0.1:8080", "null", true, 8080), -EPERM);
@@ -219,8 +248,8 @@ TEST(units_to_annexb)
     len += put_unit(buf + len, "\x00\x00\x01\x68", 4);
     len += put_unit(buf + len, "\x65\x88\x84", 3); /* no start code */
     long n = hxfr__view_units_to_annexb(buf, len, 3);
-    static const uint8_t want[] = {0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0, 0, 0, 1,
-                                   0x65, 0x88, 0x84};
+    static const uint8_t want[] = {0,    0, 0, 1, 0x67, 0x42, 0,    0,   1,
+                                   0x68, 0, 0, 0, 1,    0x65, 0x88, 0x84};
     CHECK_EQ(n, (long)sizeof(want));
     CHECK_MEM(buf, want, sizeof(want));
 

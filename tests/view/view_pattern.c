@@ -33,8 +33,8 @@ static int render(int variant, unsigned w, unsigned h, unsigned long count)
     for (unsigned long i = 0; i < count; i++) {
         uint8_t *planes[3] = {buf, NULL, NULL};
         uint32_t strides[3] = {w * 4, 0, 0};
-        if (hxfr_pattern_render((enum hxfr_pattern_variant)variant, HXFR_FORMAT_ARGB8888, w, h,
-                                i, planes, strides) < 0 ||
+        if (hxfr_pattern_render((enum hxfr_pattern_variant)variant, HXFR_FORMAT_ARGB8888, w, h, i,
+                                planes, strides) < 0 ||
             fwrite(buf, 1, size, stdout) != size) {
             free(buf);
             return 1;

@@ -14,13 +14,13 @@
 #include "wsclient.h"
 
 struct vt_env {
-    char dir[256];    /* temporary directory */
-    char sock[300];   /* the host double's socket */
-    char log[300];    /* its SUBSCRIBE / KEYFRAME_REQ log */
-    char h264[300];   /* H.264 file when the double has no encoder */
+    char dir[256];  /* temporary directory */
+    char sock[300]; /* the host double's socket */
+    char log[300];  /* its SUBSCRIBE / KEYFRAME_REQ log */
+    char h264[300]; /* H.264 file when the double has no encoder */
     pid_t host;
     pid_t view;
-    int port;         /* the gateway's HTTP port */
+    int port; /* the gateway's HTTP port */
 };
 
 /* Creates the temporary directory (and the H.264 file if needed). Returns

@@ -141,8 +141,8 @@ int ws_http_get(int port, const char *path, const char *host, char *body, size_t
         snprintf(hostbuf, sizeof(hostbuf), "127.0.0.1:%d", port);
         host = hostbuf;
     }
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     path, host);
     if (write_all(w.fd, req, (size_t)n) < 0) {
         goto out;
     }

@@ -18,10 +18,10 @@
 
 struct ws {
     int fd;
-    uint8_t *buf;     /* received, not yet parsed */
+    uint8_t *buf; /* received, not yet parsed */
     size_t len;
     size_t cap;
-    uint8_t *msg;     /* the last message returned by ws_recv */
+    uint8_t *msg; /* the last message returned by ws_recv */
     uint16_t close_code;
 };
 
