@@ -9,7 +9,8 @@ test hook (?report=...) it checks:
     reaches the host double as KEYFRAME_REQ, and decoding resumes;
   - hostile WebSocket clients sending garbage, oversized and binary messages
     afterwards are closed while the page keeps decoding on its one
-    connection.
+    connection;
+  - when the gateway restarts, the page reconnects and decodes again.
 
 Skips (exit 77) only when chromium is not installed. Bounded in time; kills
 everything it started.
@@ -340,6 +341,26 @@ def run(chromium, tmp, profile, procs, start, _):
         if alive[0].get('connects') != 1:
             fail('the page lost its connection while hostile clients were closed')
         log('page still decoding after the hostile clients: %s' % json.dumps(alive[0]))
+
+        # The gateway restarts (same port): the page reconnects by itself
+        # and decodes again.
+        view.send_signal(signal.SIGTERM)
+        if view.wait(timeout=10) != 0:
+            fail('hxfr-view did not exit cleanly on SIGTERM')
+        view.stdout.close()
+        restarted_at = max(a.get('frames_decoded', 0) for a in state['alive'])
+        view = procs.start([os.environ['HXFR_VIEW'], '--connect', 'unix:' + sock,
+                            '--http', '127.0.0.1:%d' % port], stdout=subprocess.DEVNULL)
+        while True:
+            with alive_lock:
+                again = [a for a in state['alive'] if a.get('connects', 0) >= 2 and
+                         a.get('frames_decoded', 0) >= restarted_at + 30]
+            if again:
+                break
+            if time.monotonic() - start > DEADLINE_S:
+                fail('the page did not resume after the gateway restarted')
+            time.sleep(0.05)
+        log('page resumed after a gateway restart: %s' % json.dumps(again[0]))
     finally:
         server.shutdown()
         server.server_close()
