@@ -34,6 +34,7 @@
 #define HXFR_HOST_CAPS     (HXFR_CAP_CONFIG_GOP)
 #define READ_BUDGET        (8u * 1024u * 1024u) /* bytes per wakeup, for fairness */
 #define IOV_BATCH          64
+#define ERROR_LOG_LIMIT    100u /* ERROR lines logged per client */
 
 struct hxfr__outbuf *hxfr__outbuf_new(size_t len)
 {
@@ -189,9 +190,10 @@ void hxfr__client_close(struct hxfr__client *c, const char *why)
         return;
     }
     hxfr__log(h, HXFR_HOST_LOG_INFO,
-              "client %llu disconnected: %s (%llu requests, %llu pixel bytes copied)",
+              "client %llu disconnected: %s (%llu requests, %llu errors, %llu pixel bytes "
+              "copied)",
               (unsigned long long)c->id, why, (unsigned long long)c->requests,
-              (unsigned long long)c->pixel_bytes_copied);
+              (unsigned long long)c->errors_sent, (unsigned long long)c->pixel_bytes_copied);
     epoll_ctl(h->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -374,8 +376,18 @@ void hxfr__client_send_error(struct hxfr__client *c, uint16_t session_id, int32_
     va_end(ap);
     hxfr_msg_error(&m, session_id, code, "%s", text);
     c->host->stats.errors_sent++;
-    hxfr__log(c->host, HXFR_HOST_LOG_WARN, "client %llu session %u: ERROR %s: %s",
-              (unsigned long long)c->id, (unsigned)session_id, hxfr_status_name(code), text);
+    c->errors_sent++;
+    /* One line per error, but a client cannot fill the disk with them. */
+    if (c->errors_sent <= ERROR_LOG_LIMIT) {
+        hxfr__log(c->host, HXFR_HOST_LOG_WARN, "client %llu session %u: ERROR %s: %s",
+                  (unsigned long long)c->id, (unsigned)session_id, hxfr_status_name(code),
+                  text);
+    }
+    if (c->errors_sent == ERROR_LOG_LIMIT) {
+        hxfr__log(c->host, HXFR_HOST_LOG_WARN,
+                  "client %llu: %u errors, further ERROR lines for it are not logged",
+                  (unsigned long long)c->id, ERROR_LOG_LIMIT);
+    }
     hxfr__client_send_msg(c, &m);
 }
 

@@ -196,6 +196,7 @@ struct hxfr__client {
     uint64_t last_activity_ms;
     uint64_t pixel_bytes_copied;
     uint64_t requests;
+    uint64_t errors_sent;
     size_t pool_bytes;             /* frame buffers held by its sessions */
 };
 

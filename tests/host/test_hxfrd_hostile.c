@@ -517,3 +517,28 @@ TEST(tcp_fatal_error_still_delivered)
     CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
     hxfr_test_daemon_free(&d);
 }
+
+TEST(error_flood_logging_is_bounded)
+{
+    struct hxfr_test_daemon d;
+    start(&d, NULL);
+    int fd = connect_ok(&d);
+    /* 300 requests a server never accepts: 300 ERRORs on the wire, but
+     * only the first 100 are logged. */
+    uint8_t b[HXFR_HEADER_SIZE * 300];
+    for (int i = 0; i < 300; i++) {
+        header_bytes(b + i * HXFR_HEADER_SIZE, HXFR_MAGIC, HXFR_MSG_PONG, 0, 0);
+    }
+    CHECK_EQ(hxfr_test_send_all(fd, b, sizeof(b)), 0);
+    for (int i = 0; i < 300; i++) {
+        CHECK_EQ(expect_error(fd, HXFR_STATUS_INVALID_MSG), 0);
+    }
+    CHECK_EQ(ping_ok(fd), 0);
+    close(fd);
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "ERROR INVALID_MSG"), 100);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "further ERROR lines"), 1);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "300 errors"), 1);
+    CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
+    hxfr_test_daemon_free(&d);
+}
