@@ -361,8 +361,13 @@ static void alive_cb(lws_sorted_usec_list_t *sul)
             upstream_fail(so, "upstream silent, reconnecting");
             return;
         }
-        if (quiet > (int64_t)VIEW_PING_IDLE_MS * US_PER_MS &&
-            now - so->last_ping > (int64_t)VIEW_PING_IDLE_MS * US_PER_MS) {
+        /* PING when the host has been quiet, and now and then anyway: a
+         * subscriber otherwise never sends anything, and a host may cut
+         * connections that stay silent. */
+        int64_t since_ping = now - so->last_ping;
+        if ((quiet > (int64_t)VIEW_PING_IDLE_MS * US_PER_MS &&
+             since_ping > (int64_t)VIEW_PING_IDLE_MS * US_PER_MS) ||
+            since_ping > (int64_t)VIEW_PING_EVERY_MS * US_PER_MS) {
             so->last_ping = now;
             so->need_ping = true;
             if (flush_output(so) < 0) {

@@ -36,9 +36,10 @@
 #define VIEW_BACKOFF_MIN_MS       100u
 #define VIEW_BACKOFF_MAX_MS       5000u
 #define VIEW_CONNECT_TIMEOUT_MS   5000u
-#define VIEW_PING_IDLE_MS         2000u /* send PING after this much silence */
-#define VIEW_DEAD_MS              8000u /* give up after this much silence */
-#define VIEW_LINGER_MS            5000u /* keep an unwatched upstream this long */
+#define VIEW_PING_IDLE_MS         2000u  /* send PING after this much silence */
+#define VIEW_PING_EVERY_MS        10000u /* and at least this often */
+#define VIEW_DEAD_MS              8000u  /* give up after this much silence */
+#define VIEW_LINGER_MS            5000u  /* keep an unwatched upstream this long */
 
 struct view_options {
     const char *connect; /* upstream URI */

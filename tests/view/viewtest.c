@@ -263,6 +263,45 @@ int vt_start_view(struct vt_env *e, const char *const *extra)
     return 0;
 }
 
+pid_t vt_spawn(const char *const *argv, const char *needle, int timeout_ms)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        return -1;
+    }
+    pid_t pid = spawn(argv, pfd[1]);
+    close(pfd[1]);
+    if (pid <= 0 || !needle) {
+        close(pfd[0]);
+        return pid;
+    }
+    char out[4096];
+    size_t len = 0;
+    int64_t deadline = vt_now_ms() + timeout_ms;
+    bool found = false;
+    while (!found && len < sizeof(out) - 1) {
+        struct pollfd p = {pfd[0], POLLIN, 0};
+        int left = (int)(deadline - vt_now_ms());
+        if (left <= 0 || poll(&p, 1, left) <= 0) {
+            break;
+        }
+        ssize_t r = read(pfd[0], out + len, sizeof(out) - 1 - len);
+        if (r <= 0) {
+            break;
+        }
+        len += (size_t)r;
+        out[len] = '\0';
+        found = strstr(out, needle) != NULL;
+    }
+    close(pfd[0]);
+    if (!found) {
+        fprintf(stderr, "%s did not print '%s'\n", argv[0], needle);
+        vt_stop(&pid);
+        return -1;
+    }
+    return pid;
+}
+
 int vt_log_count(struct vt_env *e, const char *prefix)
 {
     FILE *f = fopen(e->log, "r");

@@ -68,4 +68,9 @@ bool vt_has_nal(const uint8_t *data, size_t len, unsigned type);
 
 int64_t vt_now_ms(void);
 
+/* Starts argv (NULL-terminated) and, when needle is given, waits up to
+ * timeout_ms for a stdout line containing it. Returns the pid or -1. The
+ * process dies with the test; stop it with vt_stop(). */
+pid_t vt_spawn(const char *const *argv, const char *needle, int timeout_ms);
+
 #endif
