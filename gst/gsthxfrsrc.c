@@ -1,0 +1,468 @@
+/* hxfrsrc: subscribes to a scanout of an hxfr host and pushes each access
+ * unit the host sends as one buffer.
+ *
+ * All client calls happen on the streaming thread (create) or in
+ * start/stop, so the client needs no lock. create() polls the client fd
+ * together with an eventfd that unlock() signals, which makes flushing and
+ * state changes prompt even when the host sends nothing.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "gsthxfrsrc.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_hxfrsrc_debug);
+#define GST_CAT_DEFAULT gst_hxfrsrc_debug
+
+#define DEFAULT_ADDRESS   "vsock:2:5000"
+#define DEFAULT_SCANOUT   0u
+#define DEFAULT_RECONNECT FALSE
+#define DEFAULT_TIMEOUT   5000u
+/* Units read but not yet pushed; more means downstream is far behind, and
+ * the backlog is dropped up to the next IDR. */
+#define MAX_QUEUED_UNITS  64u
+#define RECONNECT_ATTEMPTS 10u
+/* A pts jump larger than this (or backwards) starts a new timeline. */
+#define MAX_PTS_JUMP (10 * GST_SECOND)
+
+enum {
+    PROP_0,
+    PROP_ADDRESS,
+    PROP_SCANOUT,
+    PROP_RECONNECT,
+    PROP_TIMEOUT,
+};
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, "
+                    "alignment = (string) au"));
+
+G_DEFINE_TYPE(GstHxfrSrc, gst_hxfrsrc, GST_TYPE_PUSH_SRC)
+
+static void clear_units(GstHxfrSrc *self)
+{
+    GstBuffer *b;
+    while ((b = g_queue_pop_head(&self->units))) {
+        gst_buffer_unref(b);
+    }
+}
+
+/* Client callback (streaming thread, inside dispatch): copy the unit. */
+static void on_stream(void *user_data, uint32_t scanout_id, const struct hxfr_client_result *res)
+{
+    GstHxfrSrc *self = user_data;
+    if (self->waiting_key && !res->keyframe) {
+        GST_DEBUG_OBJECT(self, "dropping a delta unit before the first IDR");
+        return;
+    }
+    if (g_queue_get_length(&self->units) >= MAX_QUEUED_UNITS) {
+        GST_WARNING_OBJECT(self, "%u units waiting: dropping them up to the next IDR",
+                           MAX_QUEUED_UNITS);
+        clear_units(self);
+        self->waiting_key = TRUE;
+        if (!res->keyframe) {
+            return;
+        }
+    }
+    self->waiting_key = FALSE;
+    GstBuffer *buf = gst_buffer_new_memdup(res->data, res->size);
+    GST_BUFFER_PTS(buf) = (GstClockTime)res->pts; /* host pts; mapped when pushed */
+    if (!res->keyframe) {
+        GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+    }
+    g_queue_push_tail(&self->units, buf);
+}
+
+static void on_event(void *user_data, const struct hxfr_client_event *ev)
+{
+    GstHxfrSrc *self = user_data;
+    if (ev->type == HXFR_CLIENT_EVENT_DISCONNECTED) {
+        GST_WARNING_OBJECT(self, "connection to the host lost: %s", hxfr_strerror(ev->err));
+    } else if (ev->type == HXFR_CLIENT_EVENT_REMOTE_ERROR) {
+        GST_WARNING_OBJECT(self, "host error %d (%s): %s", ev->remote_code,
+                           hxfr_status_name(ev->remote_code), ev->remote_message);
+    }
+}
+
+static void post_subscribe_error(GstHxfrSrc *self, int r, guint scanout, const gchar *address)
+{
+    if (r == -HXFR_EREMOTE) {
+        const char *msg = "";
+        int32_t code = hxfr_client_last_remote_error(self->client, &msg);
+        GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+                          ("The host at %s refused scanout %u: %s (host error %d, %s)", address,
+                           scanout, msg, code, hxfr_status_name(code)),
+                          ("SUBSCRIBE refused: code %d (%s), message \"%s\"", code,
+                           hxfr_status_name(code), msg));
+    } else {
+        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                          ("Subscribing to scanout %u at %s failed: %s", scanout, address,
+                           hxfr_strerror(r)),
+                          ("hxfr_client_subscribe returned %d", r));
+    }
+}
+
+static gboolean gst_hxfrsrc_start(GstBaseSrc *bsrc)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(bsrc);
+    struct hxfr_client_options o;
+    hxfr_client_options_init(&o);
+    GST_OBJECT_LOCK(self);
+    gchar *address = g_strdup(self->address);
+    guint scanout = self->scanout;
+    o.io_timeout_ms = (int)self->io_timeout_ms;
+    GST_OBJECT_UNLOCK(self);
+    /* Reconnects are driven here, one attempt at a time, so that unlock()
+     * can interrupt the backoff. */
+    o.reconnect = FALSE;
+    o.reconnect_attempts = 1;
+    o.on_stream = on_stream;
+    o.on_event = on_event;
+    o.user_data = self;
+
+    gboolean ok = FALSE;
+    self->client = hxfr_client_new(&o);
+    if (!self->client) {
+        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Cannot create the hxfr client"),
+                          ("hxfr_client_new: %s", g_strerror(errno)));
+        goto out;
+    }
+    int r = hxfr_client_connect(self->client, address);
+    if (r < 0) {
+        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                          ("Cannot reach the hxfr host at %s: %s", address, hxfr_strerror(r)),
+                          ("hxfr_client_connect(\"%s\") returned %d. Is hxfrd running and "
+                           "listening on that address (property 'address')?",
+                           address, r));
+        goto fail;
+    }
+    if (scanout > G_MAXUINT16) {
+        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Scanout %u is out of range", scanout),
+                          ("scanout ids are 16-bit on the wire"));
+        goto fail;
+    }
+    /* The first units may arrive together with the reply. */
+    self->waiting_key = TRUE;
+    self->have_base = FALSE;
+    r = hxfr_client_subscribe(self->client, scanout, -1);
+    if (r < 0) {
+        post_subscribe_error(self, r, scanout, address);
+        goto fail;
+    }
+    self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (self->wake_fd < 0) {
+        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot create an eventfd"),
+                          ("%s", g_strerror(errno)));
+        goto fail;
+    }
+    GST_INFO_OBJECT(self, "subscribed to scanout %u at %s", scanout,
+                    hxfr_client_uri(self->client));
+    g_atomic_int_set(&self->flushing, 0);
+    ok = TRUE;
+    goto out;
+
+fail:
+    hxfr_client_destroy(self->client);
+    self->client = NULL;
+out:
+    g_free(address);
+    return ok;
+}
+
+static gboolean gst_hxfrsrc_stop(GstBaseSrc *bsrc)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(bsrc);
+    hxfr_client_destroy(self->client);
+    self->client = NULL;
+    clear_units(self);
+    if (self->wake_fd >= 0) {
+        close(self->wake_fd);
+        self->wake_fd = -1;
+    }
+    return TRUE;
+}
+
+static gboolean gst_hxfrsrc_unlock(GstBaseSrc *bsrc)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(bsrc);
+    g_atomic_int_set(&self->flushing, 1);
+    if (self->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(self->wake_fd, &one, sizeof(one));
+        (void)n;
+    }
+    return TRUE;
+}
+
+static gboolean gst_hxfrsrc_unlock_stop(GstBaseSrc *bsrc)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(bsrc);
+    g_atomic_int_set(&self->flushing, 0);
+    if (self->wake_fd >= 0) {
+        uint64_t v;
+        ssize_t n = read(self->wake_fd, &v, sizeof(v));
+        (void)n;
+    }
+    return TRUE;
+}
+
+/* Waits for fd (if >= 0) or the wake-up eventfd, up to timeout_ms.
+ * Returns 1 if fd is readable (or hung up), 0 otherwise. */
+static int wait_readable(GstHxfrSrc *self, int fd, int timeout_ms)
+{
+    struct pollfd pfd[2] = {
+        {.fd = self->wake_fd, .events = POLLIN},
+        {.fd = fd, .events = POLLIN},
+    };
+    int n = poll(pfd, fd >= 0 ? 2 : 1, timeout_ms);
+    if (n <= 0) {
+        return 0;
+    }
+    return fd >= 0 && pfd[1].revents != 0;
+}
+
+/* Maps a host pts to running time: the first unit (and any unit whose pts
+ * jumps backwards or far ahead, as after a host restart) is stamped with
+ * the current running time; later ones keep the host's spacing. */
+static GstClockTime map_pts(GstHxfrSrc *self, gint64 host_pts, gboolean *discont)
+{
+    if (!self->have_base || host_pts < self->last_host_pts ||
+        (guint64)(host_pts - self->last_host_pts) > MAX_PTS_JUMP) {
+        GstClockTime now = 0;
+        GstClock *clock = gst_element_get_clock(GST_ELEMENT(self));
+        if (clock) {
+            GstClockTime t = gst_clock_get_time(clock);
+            GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
+            now = t > base ? t - base : 0;
+            gst_object_unref(clock);
+        }
+        /* Never step back: a new timeline starts after the last pts out
+         * (the host may have run ahead of our clock). */
+        if (self->have_base && now <= self->last_out) {
+            now = self->last_out + 1;
+        }
+        self->host_base = (guint64)host_pts;
+        self->running_base = now;
+        self->have_base = TRUE;
+        *discont = TRUE;
+    }
+    self->last_host_pts = host_pts;
+    self->last_out = self->running_base + ((guint64)host_pts - self->host_base);
+    return self->last_out;
+}
+
+static GstFlowReturn reconnect_with_backoff(GstHxfrSrc *self)
+{
+    guint delay = 50;
+    int r = -ENOTCONN;
+    for (guint i = 0; i < RECONNECT_ATTEMPTS; i++) {
+        if (g_atomic_int_get(&self->flushing)) {
+            return GST_FLOW_FLUSHING;
+        }
+        r = hxfr_client_reconnect(self->client);
+        if (r == 0) {
+            GST_INFO_OBJECT(self, "reconnected; waiting for an IDR");
+            self->waiting_key = TRUE;
+            return GST_FLOW_OK;
+        }
+        if (r == -HXFR_EREMOTE) {
+            break; /* the scanout is gone: retrying will not help */
+        }
+        GST_DEBUG_OBJECT(self, "reconnect attempt %u: %s", i + 1, hxfr_strerror(r));
+        wait_readable(self, -1, (int)delay);
+        delay = MIN(delay * 2, 2000u);
+    }
+    GST_OBJECT_LOCK(self);
+    gchar *address = g_strdup(self->address);
+    guint scanout = self->scanout;
+    GST_OBJECT_UNLOCK(self);
+    if (r == -HXFR_EREMOTE) {
+        post_subscribe_error(self, r, scanout, address);
+    } else {
+        GST_ELEMENT_ERROR(self, RESOURCE, READ,
+                          ("Lost the connection to the hxfr host at %s and could not "
+                           "reconnect: %s",
+                           address, hxfr_strerror(r)),
+                          ("%u attempts", RECONNECT_ATTEMPTS));
+    }
+    g_free(address);
+    return GST_FLOW_ERROR;
+}
+
+static GstFlowReturn gst_hxfrsrc_create(GstPushSrc *psrc, GstBuffer **outbuf)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(psrc);
+    for (;;) {
+        if (g_atomic_int_get(&self->flushing)) {
+            return GST_FLOW_FLUSHING;
+        }
+        GstBuffer *buf = g_queue_pop_head(&self->units);
+        if (buf) {
+            gboolean discont = FALSE;
+            GST_BUFFER_PTS(buf) = map_pts(self, (gint64)GST_BUFFER_PTS(buf), &discont);
+            GST_BUFFER_DTS(buf) = GST_BUFFER_PTS(buf);
+            if (discont) {
+                GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+            }
+            *outbuf = buf;
+            return GST_FLOW_OK;
+        }
+        int fd = hxfr_client_fd(self->client);
+        if (fd < 0) {
+            if (!self->reconnect) {
+                GST_ELEMENT_ERROR(self, RESOURCE, READ,
+                                  ("Lost the connection to the hxfr host"),
+                                  ("set reconnect=true to reconnect"));
+                return GST_FLOW_ERROR;
+            }
+            GstFlowReturn ret = reconnect_with_backoff(self);
+            if (ret != GST_FLOW_OK) {
+                return ret;
+            }
+            continue;
+        }
+        if (wait_readable(self, fd, -1)) {
+            int r = hxfr_client_dispatch(self->client, 0);
+            if (r < 0) {
+                GST_DEBUG_OBJECT(self, "dispatch: %s", hxfr_strerror(r));
+            }
+        }
+    }
+}
+
+static void gst_hxfrsrc_set_property(GObject *object, guint prop_id, const GValue *value,
+                                     GParamSpec *pspec)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(object);
+    GST_OBJECT_LOCK(self);
+    switch (prop_id) {
+    case PROP_ADDRESS:
+        g_free(self->address);
+        self->address = g_value_dup_string(value);
+        if (!self->address) {
+            self->address = g_strdup(DEFAULT_ADDRESS);
+        }
+        break;
+    case PROP_SCANOUT:
+        self->scanout = g_value_get_uint(value);
+        break;
+    case PROP_RECONNECT:
+        self->reconnect = g_value_get_boolean(value);
+        break;
+    case PROP_TIMEOUT:
+        self->io_timeout_ms = g_value_get_uint(value);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        break;
+    }
+    GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_hxfrsrc_get_property(GObject *object, guint prop_id, GValue *value,
+                                     GParamSpec *pspec)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(object);
+    GST_OBJECT_LOCK(self);
+    switch (prop_id) {
+    case PROP_ADDRESS:
+        g_value_set_string(value, self->address);
+        break;
+    case PROP_SCANOUT:
+        g_value_set_uint(value, self->scanout);
+        break;
+    case PROP_RECONNECT:
+        g_value_set_boolean(value, self->reconnect);
+        break;
+    case PROP_TIMEOUT:
+        g_value_set_uint(value, self->io_timeout_ms);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        break;
+    }
+    GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_hxfrsrc_finalize(GObject *object)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(object);
+    g_free(self->address);
+    G_OBJECT_CLASS(gst_hxfrsrc_parent_class)->finalize(object);
+}
+
+static void gst_hxfrsrc_class_init(GstHxfrSrcClass *klass)
+{
+    GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+    GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+    GstBaseSrcClass *bsrc_class = GST_BASE_SRC_CLASS(klass);
+    GstPushSrcClass *psrc_class = GST_PUSH_SRC_CLASS(klass);
+
+    gobject_class->set_property = gst_hxfrsrc_set_property;
+    gobject_class->get_property = gst_hxfrsrc_get_property;
+    gobject_class->finalize = gst_hxfrsrc_finalize;
+
+    const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                           GST_PARAM_MUTABLE_READY;
+    g_object_class_install_property(
+        gobject_class, PROP_ADDRESS,
+        g_param_spec_string(
+            "address", "Host address",
+            "Where the hxfr host listens: unix:PATH (UNIX socket), vsock:CID:PORT "
+            "(AF_VSOCK; the host is CID 2), tcp:HOST:PORT or serial:PATH. "
+            "Default: vsock:2:5000",
+            DEFAULT_ADDRESS, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_SCANOUT,
+        g_param_spec_uint(
+            "scanout", "Scanout id",
+            "The scanout (display output) to subscribe to, 0..65535; the stream starts "
+            "at an IDR. Default: 0",
+            0, G_MAXUINT16, DEFAULT_SCANOUT, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_RECONNECT,
+        g_param_spec_boolean(
+            "reconnect", "Reconnect",
+            "When the connection to the host is lost, reconnect (up to 10 attempts with "
+            "backoff from 50 ms to 2 s), subscribe again and resume at the next IDR. When "
+            "false a lost connection is an element error. Default: false",
+            DEFAULT_RECONNECT, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_TIMEOUT,
+        g_param_spec_uint(
+            "timeout", "Host timeout",
+            "Milliseconds to wait for the host to accept the connection handshake and "
+            "answer SUBSCRIBE before failing. Default: 5000",
+            1, G_MAXINT, DEFAULT_TIMEOUT, rw));
+
+    gst_element_class_add_static_pad_template(element_class, &src_template);
+    gst_element_class_set_static_metadata(
+        element_class, "hxfr scanout source", "Source/Video/Network",
+        "Subscribes to a scanout stream of an hxfr host (HXFR push mode) and outputs "
+        "its H.264 byte-stream access units, timestamped in running time",
+        "hxfr project");
+
+    bsrc_class->start = GST_DEBUG_FUNCPTR(gst_hxfrsrc_start);
+    bsrc_class->stop = GST_DEBUG_FUNCPTR(gst_hxfrsrc_stop);
+    bsrc_class->unlock = GST_DEBUG_FUNCPTR(gst_hxfrsrc_unlock);
+    bsrc_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_hxfrsrc_unlock_stop);
+    psrc_class->create = GST_DEBUG_FUNCPTR(gst_hxfrsrc_create);
+
+    GST_DEBUG_CATEGORY_INIT(gst_hxfrsrc_debug, "hxfrsrc", 0, "hxfr scanout source");
+}
+
+static void gst_hxfrsrc_init(GstHxfrSrc *self)
+{
+    self->address = g_strdup(DEFAULT_ADDRESS);
+    self->scanout = DEFAULT_SCANOUT;
+    self->reconnect = DEFAULT_RECONNECT;
+    self->io_timeout_ms = DEFAULT_TIMEOUT;
+    self->wake_fd = -1;
+    g_queue_init(&self->units);
+    gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
+    gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
+}

@@ -1,0 +1,43 @@
+/* hxfrsrc: a live source that subscribes to a scanout stream of an hxfr
+ * host (push mode) and outputs its H.264 access units. A thin wrapper over
+ * libhxfr-client. */
+#ifndef GST_HXFRSRC_H
+#define GST_HXFRSRC_H
+
+#include <gst/base/gstpushsrc.h>
+#include <gst/gst.h>
+
+#include <hxfr/client.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_HXFRSRC (gst_hxfrsrc_get_type())
+G_DECLARE_FINAL_TYPE(GstHxfrSrc, gst_hxfrsrc, GST, HXFRSRC, GstPushSrc)
+
+struct _GstHxfrSrc {
+    GstPushSrc parent;
+
+    /* Properties (object lock). */
+    gchar *address;
+    guint scanout;
+    gboolean reconnect;
+    guint io_timeout_ms;
+
+    /* Used only by the streaming thread (and start/stop). */
+    struct hxfr_client *client;
+    GQueue units;               /* GstBuffer*, pts = host pts, oldest first */
+    gboolean waiting_key;       /* drop units until the next IDR */
+    gboolean have_base;
+    guint64 host_base;          /* host pts that maps to running time ... */
+    GstClockTime running_base;  /* ... this one */
+    gint64 last_host_pts;
+    GstClockTime last_out;      /* last pts pushed */
+
+    /* unlock(): flushing flag plus an eventfd that wakes the poll. */
+    int wake_fd;
+    gint flushing;              /* atomic */
+};
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,864 @@
+/* vsockenc: H.264 encoding delegated to an hxfr host.
+ *
+ * Frames are pipelined: handle_frame() maps the input, submits it straight
+ * from the mapped planes (the client writes with scatter-gather, no copy)
+ * and returns; it waits only when max-in-flight frames are already out.
+ * A dispatcher thread polls the client's fd and reads responses as they
+ * arrive. The client callback (which runs in whichever thread is inside a
+ * client call) only copies each access unit into a queue. Only the
+ * dispatcher takes results off the queue and calls
+ * gst_video_encoder_finish_frame(): finish_frame() drops the stream lock
+ * while it pushes, so two pushing threads could reorder buffers.
+ *
+ * Lock order: stream lock, then client_lock, then results_lock. The
+ * dispatcher never holds client_lock while it takes the stream lock, and
+ * the streaming thread releases the stream lock while it waits for the
+ * dispatcher (backpressure, draining), so the two cannot deadlock.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "gsthxfrutil.h"
+#include "gstvsockenc.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_vsockenc_debug);
+#define GST_CAT_DEFAULT gst_vsockenc_debug
+
+#define DEFAULT_ADDRESS           "vsock:2:5000"
+#define DEFAULT_CID               2u
+#define DEFAULT_PORT              5000u
+#define DEFAULT_BITRATE           4000000u
+#define DEFAULT_KEYFRAME_INTERVAL 60u
+#define DEFAULT_MAX_IN_FLIGHT     4u
+#define DEFAULT_RECONNECT         FALSE
+#define DEFAULT_TIMEOUT           5000u
+
+enum {
+    PROP_0,
+    PROP_ADDRESS,
+    PROP_SOCKET_PATH,
+    PROP_CID,
+    PROP_PORT,
+    PROP_BITRATE,
+    PROP_KEYFRAME_INTERVAL,
+    PROP_MAX_IN_FLIGHT,
+    PROP_RECONNECT,
+    PROP_TIMEOUT,
+};
+
+#define SINK_FORMATS "{ BGRA, BGRx, RGBA, RGBx, NV12, I420 }"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-raw, format = (string) " SINK_FORMATS ", "
+                    "width = (int) [ 16, 8192 ], height = (int) [ 16, 8192 ], "
+                    "framerate = (fraction) [ 0/1, MAX ]"));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, "
+                    "alignment = (string) au"));
+
+G_DEFINE_TYPE(GstVsockEnc, gst_vsockenc, GST_TYPE_VIDEO_ENCODER)
+
+static void result_free(struct vsockenc_result *r)
+{
+    if (r->buffer) {
+        gst_buffer_unref(r->buffer);
+    }
+    g_free(r->remote_message);
+    g_free(r);
+}
+
+static void wake_dispatcher(GstVsockEnc *self)
+{
+    uint64_t one = 1;
+    if (self->wake_fd >= 0) {
+        /* A full counter still wakes the poll: the error can be ignored. */
+        ssize_t n = write(self->wake_fd, &one, sizeof(one));
+        (void)n;
+    }
+}
+
+/* Client callback (client_lock held, any thread): copy the result into the
+ * queue; the pixels of the access unit are only borrowed here. */
+static void on_frame(void *user_data, const struct hxfr_client_result *res)
+{
+    GstVsockEnc *self = user_data;
+    struct vsockenc_result *r = g_new0(struct vsockenc_result, 1);
+    r->frame_number = GPOINTER_TO_UINT(res->user);
+    r->status = res->status;
+    r->keyframe = res->keyframe;
+    if (res->status == 0) {
+        r->buffer = gst_buffer_new_memdup(res->data, res->size);
+    } else if (res->status == -HXFR_EREMOTE) {
+        r->remote_code = res->remote_code;
+        r->remote_message = g_strdup(res->remote_message);
+    }
+    g_mutex_lock(&self->results_lock);
+    g_queue_push_tail(&self->results, r);
+    g_mutex_unlock(&self->results_lock);
+    /* Results collected by the streaming thread (inside submit or flush)
+     * are pushed by the dispatcher too. */
+    wake_dispatcher(self);
+}
+
+static void on_event(void *user_data, const struct hxfr_client_event *ev)
+{
+    GstVsockEnc *self = user_data;
+    switch (ev->type) {
+    case HXFR_CLIENT_EVENT_DISCONNECTED:
+        GST_WARNING_OBJECT(self, "connection to the host lost: %s", hxfr_strerror(ev->err));
+        break;
+    case HXFR_CLIENT_EVENT_RECONNECTED:
+        GST_INFO_OBJECT(self, "reconnected after %u attempt(s); next frame is an IDR",
+                        ev->attempt);
+        /* The fd changed: the dispatcher must poll the new one. */
+        wake_dispatcher(self);
+        break;
+    case HXFR_CLIENT_EVENT_REMOTE_ERROR:
+        GST_WARNING_OBJECT(self, "host error %d (%s): %s", ev->remote_code,
+                           hxfr_status_name(ev->remote_code), ev->remote_message);
+        break;
+    }
+}
+
+/* Sets a sticky flow return unless an error is already recorded. */
+static void set_flow(GstVsockEnc *self, GstFlowReturn ret)
+{
+    gint old = g_atomic_int_get(&self->flow);
+    if (old == GST_FLOW_OK || (old == GST_FLOW_FLUSHING && ret < GST_FLOW_FLUSHING)) {
+        g_atomic_int_set(&self->flow, ret);
+    }
+}
+
+/* Updates the output caps from the SPS of a keyframe when the profile or
+ * level differs from what downstream was told. Stream lock held. */
+static void update_caps_from_sps(GstVsockEnc *self, GstBuffer *buf)
+{
+    GstMapInfo map;
+    if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
+        return;
+    }
+    struct hxfr_sps_info sps;
+    gboolean found = gst_hxfr_find_sps(map.data, map.size, &sps);
+    gst_buffer_unmap(buf, &map);
+    if (!found) {
+        GST_WARNING_OBJECT(self, "keyframe without an in-band SPS");
+        return;
+    }
+    if (!self->need_caps && sps.profile_idc == self->profile_idc &&
+        sps.level_idc == self->level_idc && sps.constraint_flags == self->constraint_flags) {
+        return;
+    }
+    self->profile_idc = sps.profile_idc;
+    self->level_idc = sps.level_idc;
+    self->constraint_flags = sps.constraint_flags;
+    self->need_caps = FALSE;
+    GstCaps *caps = gst_caps_new_simple("video/x-h264", "stream-format", G_TYPE_STRING,
+                                        "byte-stream", "alignment", G_TYPE_STRING, "au", NULL);
+    gchar level[8];
+    const gchar *profile = gst_hxfr_profile_name(&sps);
+    if (profile) {
+        gst_caps_set_simple(caps, "profile", G_TYPE_STRING, profile, NULL);
+    }
+    if (gst_hxfr_level_name(&sps, level, sizeof(level))) {
+        gst_caps_set_simple(caps, "level", G_TYPE_STRING, level, NULL);
+    }
+    gchar *str = gst_caps_to_string(caps);
+    GST_DEBUG_OBJECT(self, "host stream: profile_idc %d level_idc %d -> %s", sps.profile_idc,
+                     sps.level_idc, str);
+    g_free(str);
+    /* finish_frame() negotiates the new output state before it pushes. */
+    GstVideoCodecState *out =
+        gst_video_encoder_set_output_state(GST_VIDEO_ENCODER(self), caps, self->input_state);
+    gst_video_codec_state_unref(out);
+}
+
+/* Dispatcher only: finishes every queued result in order under the
+ * stream lock. Must not be called with client_lock held. */
+static void push_results(GstVsockEnc *self)
+{
+    GstVideoEncoder *enc = GST_VIDEO_ENCODER(self);
+    GST_VIDEO_ENCODER_STREAM_LOCK(enc);
+    for (;;) {
+        g_mutex_lock(&self->results_lock);
+        struct vsockenc_result *r = g_queue_pop_head(&self->results);
+        self->pushing = r != NULL;
+        g_mutex_unlock(&self->results_lock);
+        if (!r) {
+            break;
+        }
+        GstVideoCodecFrame *frame = gst_video_encoder_get_frame(enc, (int)r->frame_number);
+        if (!frame) {
+            /* Flushed meanwhile: nobody waits for it any more. */
+            result_free(r);
+            continue;
+        }
+        if (g_atomic_int_get(&self->flow) == GST_FLOW_ERROR) {
+            /* After an error nothing more goes downstream. */
+            gst_video_encoder_finish_frame(enc, frame);
+        } else if (r->status == 0) {
+            if (r->keyframe) {
+                GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT(frame);
+                update_caps_from_sps(self, r->buffer);
+            }
+            frame->output_buffer = r->buffer;
+            r->buffer = NULL;
+            GstFlowReturn ret = gst_video_encoder_finish_frame(enc, frame);
+            if (ret != GST_FLOW_OK) {
+                GST_DEBUG_OBJECT(self, "push returned %s", gst_flow_get_name(ret));
+                set_flow(self, ret);
+            }
+        } else if (r->status == -HXFR_EREMOTE) {
+            GST_ELEMENT_ERROR(self, STREAM, ENCODE,
+                              ("The host failed to encode a frame: %s (host error %d, %s)",
+                               r->remote_message, r->remote_code,
+                               hxfr_status_name(r->remote_code)),
+                              ("ERROR from the host for frame %u: code %d (%s), message \"%s\"",
+                               r->frame_number, r->remote_code,
+                               hxfr_status_name(r->remote_code), r->remote_message));
+            set_flow(self, GST_FLOW_ERROR);
+            gst_video_encoder_finish_frame(enc, frame); /* dropped: no output */
+        } else if (self->reconnect) {
+            GST_WARNING_OBJECT(self, "frame %u lost with the connection (%s); reconnecting",
+                               r->frame_number, hxfr_strerror(r->status));
+            gst_video_encoder_finish_frame(enc, frame);
+        } else {
+            GST_ELEMENT_ERROR(self, RESOURCE, READ,
+                              ("Lost the connection to the hxfr host: %s",
+                               hxfr_strerror(r->status)),
+                              ("frame %u failed with %d; set reconnect=true to reconnect",
+                               r->frame_number, r->status));
+            set_flow(self, GST_FLOW_ERROR);
+            gst_video_encoder_finish_frame(enc, frame);
+        }
+        result_free(r);
+        g_mutex_lock(&self->results_lock);
+        self->pushing = FALSE;
+        g_cond_broadcast(&self->results_cond);
+        g_mutex_unlock(&self->results_lock);
+    }
+    GST_VIDEO_ENCODER_STREAM_UNLOCK(enc);
+}
+
+/* Streaming thread, stream lock held: waits (with the stream lock
+ * released, so the dispatcher can push) until at most `limit` results are
+ * waiting to be pushed. Bounded by the host timeout. */
+static void wait_pushed(GstVsockEnc *self, guint limit)
+{
+    GstVideoEncoder *enc = GST_VIDEO_ENCODER(self);
+    gint64 deadline = g_get_monotonic_time() + (gint64)self->io_timeout_ms * 1000;
+    g_mutex_lock(&self->results_lock);
+    if (g_queue_get_length(&self->results) + (self->pushing ? 1u : 0u) <= limit) {
+        g_mutex_unlock(&self->results_lock);
+        return;
+    }
+    GST_VIDEO_ENCODER_STREAM_UNLOCK(enc);
+    while (g_queue_get_length(&self->results) + (self->pushing ? 1u : 0u) > limit &&
+           !g_atomic_int_get(&self->stopping)) {
+        if (!g_cond_wait_until(&self->results_cond, &self->results_lock, deadline)) {
+            GST_WARNING_OBJECT(self, "results not pushed within %u ms", self->io_timeout_ms);
+            break;
+        }
+    }
+    g_mutex_unlock(&self->results_lock);
+    GST_VIDEO_ENCODER_STREAM_LOCK(enc);
+}
+
+static gpointer dispatch_loop(gpointer data)
+{
+    GstVsockEnc *self = data;
+    while (!g_atomic_int_get(&self->stopping)) {
+        g_mutex_lock(&self->client_lock);
+        int fd = hxfr_client_fd(self->client);
+        g_mutex_unlock(&self->client_lock);
+        struct pollfd pfd[2] = {
+            {.fd = self->wake_fd, .events = POLLIN},
+            {.fd = fd, .events = POLLIN},
+        };
+        int n = poll(pfd, fd >= 0 ? 2 : 1, -1);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            GST_ERROR_OBJECT(self, "poll failed: %s", g_strerror(errno));
+            break;
+        }
+        if (pfd[0].revents & POLLIN) {
+            uint64_t v;
+            ssize_t r = read(self->wake_fd, &v, sizeof(v));
+            (void)r;
+        }
+        if (fd >= 0 && pfd[1].revents) {
+            g_mutex_lock(&self->client_lock);
+            /* The streaming thread may have reconnected meanwhile: only
+             * dispatch on the connection that was polled. */
+            if (hxfr_client_fd(self->client) == fd) {
+                int r = hxfr_client_dispatch(self->client, 0);
+                if (r < 0) {
+                    GST_DEBUG_OBJECT(self, "dispatch: %s", hxfr_strerror(r));
+                }
+            }
+            g_mutex_unlock(&self->client_lock);
+        }
+        push_results(self);
+    }
+    return NULL;
+}
+
+static gboolean gst_vsockenc_start(GstVideoEncoder *enc)
+{
+    GstVsockEnc *self = GST_VSOCKENC(enc);
+    struct hxfr_client_options o;
+    hxfr_client_options_init(&o);
+
+    GST_OBJECT_LOCK(self);
+    gchar *address = g_strdup(self->address);
+    o.window = self->max_in_flight;
+    o.reconnect = self->reconnect;
+    o.io_timeout_ms = (int)self->io_timeout_ms;
+    GST_OBJECT_UNLOCK(self);
+    o.on_frame = on_frame;
+    o.on_event = on_event;
+    o.user_data = self;
+
+    gboolean ok = FALSE;
+    struct hxfr_client *client = hxfr_client_new(&o);
+    if (!client) {
+        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Cannot create the hxfr client"),
+                          ("hxfr_client_new: %s", g_strerror(errno)));
+        goto out;
+    }
+    int r = hxfr_client_connect(client, address);
+    if (r < 0) {
+        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE,
+                          ("Cannot reach the hxfr host at %s: %s", address, hxfr_strerror(r)),
+                          ("hxfr_client_connect(\"%s\") returned %d. Is hxfrd running and "
+                           "listening on that address (property 'address')?",
+                           address, r));
+        hxfr_client_destroy(client);
+        goto out;
+    }
+    GST_INFO_OBJECT(self, "connected to %s (host caps 0x%x)", hxfr_client_uri(client),
+                    hxfr_client_server_caps(client));
+    self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (self->wake_fd < 0) {
+        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot create an eventfd"),
+                          ("%s", g_strerror(errno)));
+        hxfr_client_destroy(client);
+        goto out;
+    }
+    self->client = client;
+    self->configured = FALSE;
+    self->need_caps = TRUE;
+    self->profile_idc = self->level_idc = self->constraint_flags = 0;
+    g_atomic_int_set(&self->flow, GST_FLOW_OK);
+    g_atomic_int_set(&self->stopping, 0);
+    GError *err = NULL;
+    self->dispatcher = g_thread_try_new("vsockenc-dispatch", dispatch_loop, self, &err);
+    if (!self->dispatcher) {
+        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the dispatcher thread"),
+                          ("%s", err->message));
+        g_clear_error(&err);
+        hxfr_client_destroy(self->client);
+        self->client = NULL;
+        close(self->wake_fd);
+        self->wake_fd = -1;
+        goto out;
+    }
+    ok = TRUE;
+out:
+    g_free(address);
+    return ok;
+}
+
+static void drop_results(GstVsockEnc *self)
+{
+    g_mutex_lock(&self->results_lock);
+    struct vsockenc_result *r;
+    while ((r = g_queue_pop_head(&self->results))) {
+        result_free(r);
+    }
+    g_mutex_unlock(&self->results_lock);
+}
+
+static gboolean gst_vsockenc_stop(GstVideoEncoder *enc)
+{
+    GstVsockEnc *self = GST_VSOCKENC(enc);
+    if (self->dispatcher) {
+        g_atomic_int_set(&self->stopping, 1);
+        g_mutex_lock(&self->results_lock);
+        g_cond_broadcast(&self->results_cond);
+        g_mutex_unlock(&self->results_lock);
+        wake_dispatcher(self);
+        g_thread_join(self->dispatcher);
+        self->dispatcher = NULL;
+    }
+    g_mutex_lock(&self->client_lock);
+    hxfr_client_destroy(self->client);
+    self->client = NULL;
+    g_mutex_unlock(&self->client_lock);
+    drop_results(self);
+    if (self->wake_fd >= 0) {
+        close(self->wake_fd);
+        self->wake_fd = -1;
+    }
+    g_clear_pointer(&self->input_state, gst_video_codec_state_unref);
+    return TRUE;
+}
+
+/* Reports a failed client call as an element error. */
+static void post_client_error(GstVsockEnc *self, int r, const char *what)
+{
+    if (r == -HXFR_EREMOTE) {
+        const char *msg = "";
+        g_mutex_lock(&self->client_lock);
+        int32_t code = hxfr_client_last_remote_error(self->client, &msg);
+        gchar *m = g_strdup(msg);
+        g_mutex_unlock(&self->client_lock);
+        GST_ELEMENT_ERROR(self, STREAM, ENCODE,
+                          ("The host refused %s: %s (host error %d, %s)", what, m, code,
+                           hxfr_status_name(code)),
+                          ("ERROR from the host: code %d (%s), message \"%s\"", code,
+                           hxfr_status_name(code), m));
+        g_free(m);
+    } else if (r <= -HXFR_EBASE && r > -HXFR_EREMOTE) {
+        GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot send %s: %s", what, hxfr_strerror(r)),
+                          ("client error %d", r));
+    } else {
+        GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+                          ("Cannot send %s to the hxfr host: %s", what, hxfr_strerror(r)),
+                          ("client error %d%s", r,
+                           self->reconnect ? "" : "; set reconnect=true to reconnect"));
+    }
+}
+
+/* Waits for every frame in flight and for the dispatcher to push them.
+ * Stream lock held (released while waiting). */
+static int drain(GstVsockEnc *self)
+{
+    g_mutex_lock(&self->client_lock);
+    int r = hxfr_client_in_flight(self->client) > 0
+                ? hxfr_client_flush(self->client, (int)self->io_timeout_ms)
+                : 0;
+    g_mutex_unlock(&self->client_lock);
+    wait_pushed(self, 0);
+    return r;
+}
+
+static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState *state)
+{
+    GstVsockEnc *self = GST_VSOCKENC(enc);
+    const GstVideoInfo *info = &state->info;
+
+    if (gst_hxfr_format_from_video(GST_VIDEO_INFO_FORMAT(info)) == 0) {
+        GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Unsupported input format %s",
+                                                  GST_VIDEO_INFO_NAME(info)),
+                          (NULL));
+        return FALSE;
+    }
+    if (self->configured) {
+        /* Renegotiation: everything sent at the old size comes back first. */
+        int r = drain(self);
+        if (r < 0) {
+            GST_WARNING_OBJECT(self, "draining before reconfiguring: %s", hxfr_strerror(r));
+        }
+    }
+    GST_OBJECT_LOCK(self);
+    struct hxfr_client_config cfg = {
+        .width = (uint32_t)GST_VIDEO_INFO_WIDTH(info),
+        .height = (uint32_t)GST_VIDEO_INFO_HEIGHT(info),
+        .bitrate = self->bitrate,
+        .framerate_num = (uint32_t)MAX(GST_VIDEO_INFO_FPS_N(info), 0),
+        .framerate_den = (uint32_t)MAX(GST_VIDEO_INFO_FPS_D(info), 0),
+        .realtime = true,
+        .gop = self->keyframe_interval,
+    };
+    guint window = self->max_in_flight;
+    GST_OBJECT_UNLOCK(self);
+    if (cfg.framerate_num == 0) {
+        cfg.framerate_den = 0;
+    }
+    struct hxfr_config_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    g_mutex_lock(&self->client_lock);
+    int r = hxfr_client_configure(self->client, &cfg, &resp);
+    g_mutex_unlock(&self->client_lock);
+    wait_pushed(self, 0);
+    if (r < 0) {
+        post_client_error(self, r, "the encoder configuration");
+        return FALSE;
+    }
+    GST_INFO_OBJECT(self, "host encoder %s: %ux%u, %u bit/s, gop %u", resp.encoder, resp.width,
+                    resp.height, resp.bitrate, resp.gop);
+    self->configured = TRUE;
+    g_clear_pointer(&self->input_state, gst_video_codec_state_unref);
+    self->input_state = gst_video_codec_state_ref(state);
+    self->need_caps = TRUE;
+
+    GstCaps *caps = gst_caps_new_simple("video/x-h264", "stream-format", G_TYPE_STRING,
+                                        "byte-stream", "alignment", G_TYPE_STRING, "au", NULL);
+    GstVideoCodecState *out = gst_video_encoder_set_output_state(enc, caps, state);
+    gst_video_codec_state_unref(out);
+
+    /* Up to max-in-flight frames are inside the host at any time. */
+    GstClockTime latency = 0;
+    if (GST_VIDEO_INFO_FPS_N(info) > 0) {
+        latency = gst_util_uint64_scale(window * GST_SECOND, GST_VIDEO_INFO_FPS_D(info),
+                                        GST_VIDEO_INFO_FPS_N(info));
+    }
+    gst_video_encoder_set_latency(enc, latency, latency);
+    return TRUE;
+}
+
+static gboolean is_connection_error(int r)
+{
+    return r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN || r == -ETIMEDOUT ||
+           r == -ECONNREFUSED || r == -ENOENT || r == -EIO;
+}
+
+static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCodecFrame *frame)
+{
+    GstVsockEnc *self = GST_VSOCKENC(enc);
+    /* Backpressure: never let more than a window of finished frames wait
+     * for the dispatcher. */
+    wait_pushed(self, self->max_in_flight);
+    GstFlowReturn ret = g_atomic_int_get(&self->flow);
+    if (ret != GST_FLOW_OK) {
+        gst_video_encoder_finish_frame(enc, frame);
+        return ret;
+    }
+    if (!self->input_state) {
+        gst_video_encoder_finish_frame(enc, frame);
+        return GST_FLOW_NOT_NEGOTIATED;
+    }
+    GstVideoFrame vf;
+    if (!gst_video_frame_map(&vf, &self->input_state->info, frame->input_buffer,
+                             GST_MAP_READ)) {
+        GST_ELEMENT_ERROR(self, STREAM, ENCODE, ("Cannot map the input frame"), (NULL));
+        gst_video_encoder_finish_frame(enc, frame);
+        return GST_FLOW_ERROR;
+    }
+    struct hxfr_client_frame f = {
+        .format = gst_hxfr_format_from_video(GST_VIDEO_FRAME_FORMAT(&vf)),
+        .width = (uint32_t)GST_VIDEO_FRAME_WIDTH(&vf),
+        .height = (uint32_t)GST_VIDEO_FRAME_HEIGHT(&vf),
+        .pts = GST_CLOCK_TIME_IS_VALID(frame->pts) ? (int64_t)frame->pts : 0,
+        .duration = GST_CLOCK_TIME_IS_VALID(frame->duration) ? (int64_t)frame->duration : 0,
+        .force_keyframe = GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(frame),
+        .user = GUINT_TO_POINTER(frame->system_frame_number),
+    };
+    for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(&vf) && i < 3; i++) {
+        f.planes[i] = GST_VIDEO_FRAME_PLANE_DATA(&vf, i);
+        f.strides[i] = (uint32_t)GST_VIDEO_FRAME_PLANE_STRIDE(&vf, i);
+    }
+    if (f.force_keyframe) {
+        GST_DEBUG_OBJECT(self, "frame %u: keyframe requested", frame->system_frame_number);
+    }
+    /* The wait for window room is bounded: a host that stops answering
+     * fails the stream instead of hanging it. */
+    g_mutex_lock(&self->client_lock);
+    int r = hxfr_client_submit(self->client, &f, (int)self->io_timeout_ms);
+    if (r < 0 && self->reconnect && is_connection_error(r)) {
+        /* The frame was not accepted; the retry reconnects first and makes
+         * this frame an IDR. */
+        r = hxfr_client_submit(self->client, &f, (int)self->io_timeout_ms);
+    }
+    g_mutex_unlock(&self->client_lock);
+    gst_video_frame_unmap(&vf);
+
+    if (r < 0) {
+        /* Frames answered before this failure still go out first. */
+        wait_pushed(self, 0);
+        if (r == -EAGAIN) {
+            GST_ELEMENT_ERROR(self, RESOURCE, READ,
+                              ("The hxfr host did not answer within %u ms", self->io_timeout_ms),
+                              ("%u frames in flight", self->max_in_flight));
+        } else {
+            post_client_error(self, r, "a frame");
+        }
+        set_flow(self, GST_FLOW_ERROR);
+        gst_video_encoder_finish_frame(enc, frame);
+        return GST_FLOW_ERROR;
+    }
+    gst_video_codec_frame_unref(frame);
+    return g_atomic_int_get(&self->flow);
+}
+
+static GstFlowReturn gst_vsockenc_finish(GstVideoEncoder *enc)
+{
+    GstVsockEnc *self = GST_VSOCKENC(enc);
+    if (!self->client) {
+        return GST_FLOW_OK;
+    }
+    int r = drain(self);
+    GstFlowReturn ret = g_atomic_int_get(&self->flow);
+    if (r < 0 && ret == GST_FLOW_OK && !self->reconnect) {
+        GST_ELEMENT_ERROR(self, RESOURCE, READ,
+                          ("Draining the frames in flight failed: %s", hxfr_strerror(r)),
+                          (NULL));
+        ret = GST_FLOW_ERROR;
+    }
+    return ret;
+}
+
+static gboolean gst_vsockenc_flush(GstVideoEncoder *enc)
+{
+    GstVsockEnc *self = GST_VSOCKENC(enc);
+    if (self->client) {
+        g_mutex_lock(&self->client_lock);
+        if (hxfr_client_in_flight(self->client) > 0) {
+            hxfr_client_flush(self->client, (int)self->io_timeout_ms);
+        }
+        g_mutex_unlock(&self->client_lock);
+    }
+    drop_results(self);
+    g_atomic_int_set(&self->flow, GST_FLOW_OK);
+    return TRUE;
+}
+
+static gboolean gst_vsockenc_propose_allocation(GstVideoEncoder *enc, GstQuery *query)
+{
+    /* Strided and offset planes are sent as they are. */
+    gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, NULL);
+    return GST_VIDEO_ENCODER_CLASS(gst_vsockenc_parent_class)->propose_allocation(enc, query);
+}
+
+static void set_address(GstVsockEnc *self, gchar *address)
+{
+    g_free(self->address);
+    self->address = address;
+}
+
+static void gst_vsockenc_set_property(GObject *object, guint prop_id, const GValue *value,
+                                      GParamSpec *pspec)
+{
+    GstVsockEnc *self = GST_VSOCKENC(object);
+    GST_OBJECT_LOCK(self);
+    switch (prop_id) {
+    case PROP_ADDRESS:
+        set_address(self, g_value_dup_string(value));
+        if (!self->address) {
+            self->address = g_strdup(DEFAULT_ADDRESS);
+        }
+        break;
+    case PROP_SOCKET_PATH: {
+        const gchar *path = g_value_get_string(value);
+        if (path && *path) {
+            set_address(self, g_strdup_printf("unix:%s", path));
+        }
+        break;
+    }
+    case PROP_CID:
+    case PROP_PORT: {
+        guint cid = DEFAULT_CID, port = DEFAULT_PORT;
+        gst_hxfr_parse_vsock(self->address, &cid, &port);
+        if (prop_id == PROP_CID) {
+            cid = g_value_get_uint(value);
+        } else {
+            port = g_value_get_uint(value);
+        }
+        set_address(self, g_strdup_printf("vsock:%u:%u", cid, port));
+        break;
+    }
+    case PROP_BITRATE:
+        self->bitrate = g_value_get_uint(value);
+        break;
+    case PROP_KEYFRAME_INTERVAL:
+        self->keyframe_interval = g_value_get_uint(value);
+        break;
+    case PROP_MAX_IN_FLIGHT:
+        self->max_in_flight = g_value_get_uint(value);
+        break;
+    case PROP_RECONNECT:
+        self->reconnect = g_value_get_boolean(value);
+        break;
+    case PROP_TIMEOUT:
+        self->io_timeout_ms = g_value_get_uint(value);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        break;
+    }
+    GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_vsockenc_get_property(GObject *object, guint prop_id, GValue *value,
+                                      GParamSpec *pspec)
+{
+    GstVsockEnc *self = GST_VSOCKENC(object);
+    GST_OBJECT_LOCK(self);
+    switch (prop_id) {
+    case PROP_ADDRESS:
+        g_value_set_string(value, self->address);
+        break;
+    case PROP_SOCKET_PATH:
+        g_value_set_string(value, g_str_has_prefix(self->address, "unix:")
+                                      ? self->address + strlen("unix:")
+                                      : NULL);
+        break;
+    case PROP_CID:
+    case PROP_PORT: {
+        guint cid = DEFAULT_CID, port = DEFAULT_PORT;
+        gst_hxfr_parse_vsock(self->address, &cid, &port);
+        g_value_set_uint(value, prop_id == PROP_CID ? cid : port);
+        break;
+    }
+    case PROP_BITRATE:
+        g_value_set_uint(value, self->bitrate);
+        break;
+    case PROP_KEYFRAME_INTERVAL:
+        g_value_set_uint(value, self->keyframe_interval);
+        break;
+    case PROP_MAX_IN_FLIGHT:
+        g_value_set_uint(value, self->max_in_flight);
+        break;
+    case PROP_RECONNECT:
+        g_value_set_boolean(value, self->reconnect);
+        break;
+    case PROP_TIMEOUT:
+        g_value_set_uint(value, self->io_timeout_ms);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        break;
+    }
+    GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_vsockenc_finalize(GObject *object)
+{
+    GstVsockEnc *self = GST_VSOCKENC(object);
+    g_free(self->address);
+    g_mutex_clear(&self->client_lock);
+    g_mutex_clear(&self->results_lock);
+    g_cond_clear(&self->results_cond);
+    G_OBJECT_CLASS(gst_vsockenc_parent_class)->finalize(object);
+}
+
+static void gst_vsockenc_class_init(GstVsockEncClass *klass)
+{
+    GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+    GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+    GstVideoEncoderClass *venc_class = GST_VIDEO_ENCODER_CLASS(klass);
+
+    gobject_class->set_property = gst_vsockenc_set_property;
+    gobject_class->get_property = gst_vsockenc_get_property;
+    gobject_class->finalize = gst_vsockenc_finalize;
+
+    const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                           GST_PARAM_MUTABLE_READY;
+    g_object_class_install_property(
+        gobject_class, PROP_ADDRESS,
+        g_param_spec_string(
+            "address", "Host address",
+            "Where the hxfr host listens: unix:PATH (UNIX socket), vsock:CID:PORT "
+            "(AF_VSOCK; the host is CID 2), tcp:HOST:PORT (e.g. tcp:10.0.2.2:15937 "
+            "under QEMU user networking) or serial:PATH (virtio-serial port). "
+            "Default: vsock:2:5000",
+            DEFAULT_ADDRESS, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_SOCKET_PATH,
+        g_param_spec_string(
+            "socket-path", "UNIX socket path",
+            "Compatibility with the earlier element: setting it sets address to "
+            "unix:PATH; reading it gives the path when address is a unix: address, "
+            "otherwise NULL. Default: NULL",
+            NULL, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_CID,
+        g_param_spec_uint(
+            "cid", "vsock CID",
+            "Compatibility with the earlier element: setting it sets address to "
+            "vsock:CID:PORT (keeping the port). 2 is the host. Default: 2",
+            0, G_MAXUINT32, DEFAULT_CID, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_PORT,
+        g_param_spec_uint(
+            "port", "vsock port",
+            "Compatibility with the earlier element: setting it sets address to "
+            "vsock:CID:PORT (keeping the CID). Default: 5000",
+            0, G_MAXUINT32, DEFAULT_PORT, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_BITRATE,
+        g_param_spec_uint(
+            "bitrate", "Bitrate",
+            "Target bitrate in bit/s, sent to the host in CONFIG_REQ "
+            "(0 = the host's default). Default: 4000000",
+            0, G_MAXUINT32, DEFAULT_BITRATE, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_KEYFRAME_INTERVAL,
+        g_param_spec_uint(
+            "keyframe-interval", "Keyframe interval",
+            "Frames from one IDR to the next, sent to the host in CONFIG_REQ (keyframe "
+            "interval extension; 0 = the host's default). Default: 60",
+            0, G_MAXUINT32, DEFAULT_KEYFRAME_INTERVAL, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_MAX_IN_FLIGHT,
+        g_param_spec_uint(
+            "max-in-flight", "Frames in flight",
+            "Frames submitted to the host before waiting for the oldest answer "
+            "(pipelining depth, 1 = stop-and-wait). The reported latency is this many "
+            "frame durations. Default: 4",
+            1, HXFR_CLIENT_MAX_WINDOW, DEFAULT_MAX_IN_FLIGHT, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_RECONNECT,
+        g_param_spec_boolean(
+            "reconnect", "Reconnect",
+            "When the connection to the host is lost, reconnect (up to 10 attempts "
+            "with backoff from 50 ms to 2 s), send the configuration again and resume "
+            "with an IDR; the frames in flight are dropped. When false a lost "
+            "connection is an element error. Default: false",
+            DEFAULT_RECONNECT, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_TIMEOUT,
+        g_param_spec_uint(
+            "timeout", "Host timeout",
+            "Milliseconds to wait for the host to accept data or answer (configuration, "
+            "window room, draining at EOS) before failing with an element error. "
+            "Default: 5000",
+            1, G_MAXINT, DEFAULT_TIMEOUT, rw));
+
+    gst_element_class_add_static_pad_template(element_class, &sink_template);
+    gst_element_class_add_static_pad_template(element_class, &src_template);
+    gst_element_class_set_static_metadata(
+        element_class, "hxfr host H.264 encoder", "Codec/Encoder/Video",
+        "Encodes raw video to H.264 on the host: sends each frame over UNIX, vsock, "
+        "TCP or serial to an hxfr host (hxfrd, HXFR protocol) with several frames in "
+        "flight and outputs the byte-stream access units the host returns",
+        "hxfr project");
+
+    venc_class->start = GST_DEBUG_FUNCPTR(gst_vsockenc_start);
+    venc_class->stop = GST_DEBUG_FUNCPTR(gst_vsockenc_stop);
+    venc_class->set_format = GST_DEBUG_FUNCPTR(gst_vsockenc_set_format);
+    venc_class->handle_frame = GST_DEBUG_FUNCPTR(gst_vsockenc_handle_frame);
+    venc_class->finish = GST_DEBUG_FUNCPTR(gst_vsockenc_finish);
+    venc_class->flush = GST_DEBUG_FUNCPTR(gst_vsockenc_flush);
+    venc_class->propose_allocation = GST_DEBUG_FUNCPTR(gst_vsockenc_propose_allocation);
+
+    GST_DEBUG_CATEGORY_INIT(gst_vsockenc_debug, "vsockenc", 0, "hxfr host H.264 encoder");
+}
+
+static void gst_vsockenc_init(GstVsockEnc *self)
+{
+    self->address = g_strdup(DEFAULT_ADDRESS);
+    self->bitrate = DEFAULT_BITRATE;
+    self->keyframe_interval = DEFAULT_KEYFRAME_INTERVAL;
+    self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+    self->reconnect = DEFAULT_RECONNECT;
+    self->io_timeout_ms = DEFAULT_TIMEOUT;
+    self->wake_fd = -1;
+    g_mutex_init(&self->client_lock);
+    g_mutex_init(&self->results_lock);
+    g_cond_init(&self->results_cond);
+    g_queue_init(&self->results);
+}

@@ -1,0 +1,68 @@
+/* vsockenc: a GstVideoEncoder that hands raw frames to an hxfr host (hxfrd
+ * or a VMM embedding libhxfr-host) and outputs the H.264 access units the
+ * host returns. A thin wrapper over libhxfr-client. */
+#ifndef GST_VSOCKENC_H
+#define GST_VSOCKENC_H
+
+#include <gst/gst.h>
+#include <gst/video/gstvideoencoder.h>
+#include <gst/video/video.h>
+
+#include <hxfr/client.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_VSOCKENC (gst_vsockenc_get_type())
+G_DECLARE_FINAL_TYPE(GstVsockEnc, gst_vsockenc, GST, VSOCKENC, GstVideoEncoder)
+
+/* One finished (or failed) frame waiting to be pushed, produced by the
+ * client's on_frame callback and consumed by the dispatcher thread. */
+struct vsockenc_result {
+    guint frame_number;
+    int status;
+    gboolean keyframe;
+    GstBuffer *buffer;          /* NULL on failure */
+    gint32 remote_code;
+    gchar *remote_message;      /* owned; NULL unless status is remote */
+};
+
+struct _GstVsockEnc {
+    GstVideoEncoder parent;
+
+    /* Properties (protected by the object lock). */
+    gchar *address;
+    guint bitrate;
+    guint keyframe_interval;
+    guint max_in_flight;
+    gboolean reconnect;
+    guint io_timeout_ms;
+
+    /* The client and everything it touches: client_lock serializes every
+     * hxfr_client call between the streaming thread and the dispatcher. */
+    GMutex client_lock;
+    struct hxfr_client *client;
+    gboolean configured;
+    GstVideoCodecState *input_state;
+
+    /* Results from the client callback, oldest first (results_lock). */
+    GMutex results_lock;
+    GCond results_cond;     /* signalled after each pushed result */
+    GQueue results;
+    gboolean pushing;       /* the dispatcher holds a popped result */
+
+    /* Dispatcher thread: polls the client fd and a wake-up eventfd. */
+    GThread *dispatcher;
+    int wake_fd;
+    gint stopping;          /* atomic */
+    gint flow;              /* atomic GstFlowReturn: sticky error / flushing */
+
+    /* Output caps state: profile and level parsed from the last SPS. */
+    gint profile_idc;
+    gint level_idc;
+    gint constraint_flags;
+    gboolean need_caps;
+};
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,1026 @@
+/* The GStreamer plugin (vsockenc, hxfrsrc) end to end: real pipelines built
+ * with gst_parse_launch, checked through appsink, against the fake host
+ * (tests/gst/fakehost.c, which encodes with the real encoders) and, when it
+ * is built, the real hxfrd.
+ *
+ * Environment (set by meson): GST_PLUGIN_PATH (the plugin's build folder),
+ * GST_REGISTRY (a registry file in the build folder), HXFR_FAKEHOST, and
+ * HXFRD when the daemon is part of the build.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <hxfr/proto.h>
+
+#include "gsthxfrutil.h"
+
+/* ---- hosts ------------------------------------------------------------ */
+
+struct host {
+    pid_t pid;
+    char dir[64];
+    char sock[128];
+    char log[128];
+    char address[160];
+};
+
+/* Waits up to 20 s for one line on fd; returns its length or -1. */
+static int read_line(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (n + 1 < cap) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20000) <= 0) {
+            return -1;
+        }
+        ssize_t r = read(fd, buf + n, 1);
+        if (r <= 0) {
+            return -1;
+        }
+        if (buf[n] == '\n') {
+            break;
+        }
+        n++;
+    }
+    buf[n] = '\0';
+    return (int)n;
+}
+
+static void make_dir(struct host *h)
+{
+    snprintf(h->dir, sizeof(h->dir), "/tmp/hxfr-gst-XXXXXX");
+    if (!mkdtemp(h->dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    snprintf(h->sock, sizeof(h->sock), "%s/host.sock", h->dir);
+    snprintf(h->log, sizeof(h->log), "%s/host.log", h->dir);
+    snprintf(h->address, sizeof(h->address), "unix:%s", h->sock);
+}
+
+/* Starts the fake host with extra arguments (NULL-terminated). */
+static void fakehost_start(struct host *h, ...)
+{
+    const char *exe = getenv("HXFR_FAKEHOST");
+    if (!exe) {
+        fprintf(stderr, "HXFR_FAKEHOST not set\n");
+        exit(1);
+    }
+    make_dir(h);
+    const char *argv[32] = {exe, h->sock, "--log", h->log};
+    int argc = 4;
+    va_list ap;
+    va_start(ap, h);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && argc < 31) {
+        argv[argc++] = a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    int pfd[2];
+    if (pipe(pfd) < 0) {
+        exit(1);
+    }
+    h->pid = fork();
+    if (h->pid == 0) {
+        /* Never outlive the test (a failed CHECK exits without cleanup). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char line[64];
+    if (read_line(pfd[0], line, sizeof(line)) < 0 || strcmp(line, "READY") != 0) {
+        fprintf(stderr, "fake host did not start\n");
+        exit(1);
+    }
+    close(pfd[0]);
+}
+
+/* Starts the real hxfrd on a private socket; false if it is not built. */
+static bool hxfrd_start(struct host *h)
+{
+    const char *exe = getenv("HXFRD");
+    if (!exe || !*exe) {
+        return false;
+    }
+    make_dir(h);
+    int pfd[2];
+    if (pipe(pfd) < 0) {
+        exit(1);
+    }
+    char listen[200], ready[16];
+    snprintf(listen, sizeof(listen), "unix:%s", h->sock);
+    snprintf(ready, sizeof(ready), "%d", pfd[1]);
+    h->pid = fork();
+    if (h->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(pfd[0]);
+        execl(exe, exe, "--listen", listen, "--ready-fd", ready, "--workers", "1",
+              "--threads", "1", "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char line[256];
+    if (read_line(pfd[0], line, sizeof(line)) < 0) {
+        fprintf(stderr, "hxfrd did not become ready\n");
+        exit(1);
+    }
+    close(pfd[0]);
+    return true;
+}
+
+static void host_stop(struct host *h)
+{
+    if (h->pid > 0) {
+        kill(h->pid, SIGTERM);
+        waitpid(h->pid, NULL, 0);
+        h->pid = 0;
+    }
+    unlink(h->sock);
+    unlink(h->log);
+    rmdir(h->dir);
+}
+
+static void host_kill(struct host *h)
+{
+    if (h->pid > 0) {
+        kill(h->pid, SIGKILL);
+        waitpid(h->pid, NULL, 0);
+        h->pid = 0;
+    }
+}
+
+/* Reads the fake host's log into buf. */
+static void read_log(const struct host *h, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(h->log, "r");
+    if (f) {
+        size_t n = fread(buf, 1, cap - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+}
+
+/* ---- pipelines ------------------------------------------------------- */
+
+#define MAX_S 512
+
+struct run {
+    int n;
+    GstClockTime pts[MAX_S];
+    bool delta[MAX_S];
+    bool discont[MAX_S];
+    bool idr[MAX_S];   /* an IDR slice (NAL type 5) in the buffer */
+    bool sps[MAX_S];
+    int width[MAX_S];
+    int height[MAX_S];
+    uint8_t rgb[MAX_S][3]; /* centre pixel when the sink gets RGBx */
+    bool eos;
+    bool error;
+    char err[512];
+    char dbg[1024];
+};
+
+static void scan_nals(const uint8_t *d, size_t n, bool *idr, bool *sps)
+{
+    *idr = *sps = false;
+    for (size_t i = 0; i + 3 < n; i++) {
+        if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
+            int t = d[i + 3] & 0x1f;
+            *idr = *idr || t == 5;
+            *sps = *sps || t == 7;
+        }
+    }
+}
+
+static void record(struct run *r, GstSample *s)
+{
+    if (r->n >= MAX_S) {
+        return;
+    }
+    int i = r->n++;
+    GstBuffer *b = gst_sample_get_buffer(s);
+    GstCaps *caps = gst_sample_get_caps(s);
+    r->pts[i] = GST_BUFFER_PTS(b);
+    r->delta[i] = GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+    r->discont[i] = GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT);
+    GstStructure *st = caps ? gst_caps_get_structure(caps, 0) : NULL;
+    if (st) {
+        gst_structure_get_int(st, "width", &r->width[i]);
+        gst_structure_get_int(st, "height", &r->height[i]);
+    }
+    GstMapInfo map;
+    if (!gst_buffer_map(b, &map, GST_MAP_READ)) {
+        return;
+    }
+    if (st && gst_structure_has_name(st, "video/x-h264")) {
+        scan_nals(map.data, map.size, &r->idr[i], &r->sps[i]);
+    } else if (st && r->width[i] > 0) {
+        GstVideoInfo info;
+        if (gst_video_info_from_caps(&info, caps) &&
+            GST_VIDEO_INFO_FORMAT(&info) == GST_VIDEO_FORMAT_RGBx) {
+            size_t off = (size_t)(r->height[i] / 2) * GST_VIDEO_INFO_PLANE_STRIDE(&info, 0) +
+                         (size_t)(r->width[i] / 2) * 4;
+            if (off + 3 <= map.size) {
+                memcpy(r->rgb[i], map.data + off, 3);
+            }
+        }
+    }
+    gst_buffer_unmap(b, &map);
+}
+
+/* Checks the bus for an error or EOS (non-blocking). */
+static void poll_bus(GstElement *pipe, struct run *r)
+{
+    GstBus *bus = gst_element_get_bus(pipe);
+    GstMessage *m;
+    while ((m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR | GST_MESSAGE_EOS))) {
+        if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR && !r->error) {
+            GError *e = NULL;
+            gchar *dbg = NULL;
+            gst_message_parse_error(m, &e, &dbg);
+            r->error = true;
+            snprintf(r->err, sizeof(r->err), "%s", e ? e->message : "");
+            snprintf(r->dbg, sizeof(r->dbg), "%s", dbg ? dbg : "");
+            g_clear_error(&e);
+            g_free(dbg);
+        } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
+            r->eos = true;
+        }
+        gst_message_unref(m);
+    }
+    gst_object_unref(bus);
+}
+
+/* Pulls samples from appsink "sink" until EOS, an error, `max` samples or
+ * timeout_s seconds. */
+static void collect(GstElement *pipe, struct run *r, int max, int timeout_s)
+{
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe), "sink");
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    while (!r->error && r->n < max && g_get_monotonic_time() < deadline) {
+        GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 50 * GST_MSECOND);
+        if (s) {
+            record(r, s);
+            gst_sample_unref(s);
+            continue;
+        }
+        poll_bus(pipe, r);
+        if (gst_app_sink_is_eos(GST_APP_SINK(sink))) {
+            r->eos = true;
+            break;
+        }
+    }
+    poll_bus(pipe, r);
+    gst_object_unref(sink);
+}
+
+/* Runs a whole pipeline description to EOS or error. */
+static GstElement *launch(const char *desc)
+{
+    GError *err = NULL;
+    GstElement *pipe = gst_parse_launch(desc, &err);
+    if (!pipe) {
+        fprintf(stderr, "parse error: %s\n", err ? err->message : "?");
+        exit(1);
+    }
+    return pipe;
+}
+
+static void run_desc(const char *desc, struct run *r, int max, int timeout_s)
+{
+    GstElement *pipe = launch(desc);
+    GstStateChangeReturn sr = gst_element_set_state(pipe, GST_STATE_PLAYING);
+    if (sr != GST_STATE_CHANGE_FAILURE) {
+        collect(pipe, r, max, timeout_s);
+    } else {
+        poll_bus(pipe, r);
+    }
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+}
+
+static void init_gst(void)
+{
+    gst_init(NULL, NULL);
+}
+
+#include "harness.h"
+
+/* ---- element metadata and properties ---------------------------------- */
+
+static void check_blurbs(GstElement *e)
+{
+    guint n;
+    GParamSpec **ps = g_object_class_list_properties(G_OBJECT_GET_CLASS(e), &n);
+    int own = 0;
+    for (guint i = 0; i < n; i++) {
+        if (ps[i]->owner_type != G_OBJECT_TYPE(e)) {
+            continue;
+        }
+        own++;
+        const gchar *blurb = g_param_spec_get_blurb(ps[i]);
+        if (!blurb || !strstr(blurb, "Default: ")) {
+            FAIL("property %s: blurb without its default: %s", ps[i]->name,
+                 blurb ? blurb : "(null)");
+        }
+        CHECK(strlen(g_param_spec_get_nick(ps[i])) > 0);
+    }
+    CHECK(own >= 3);
+    g_free(ps);
+    GstElementFactory *f = gst_element_get_factory(e);
+    CHECK(strlen(gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_LONGNAME)) > 0);
+    CHECK(strlen(gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_DESCRIPTION)) > 40);
+    CHECK(strlen(gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_KLASS)) > 0);
+}
+
+TEST(properties_and_metadata)
+{
+    init_gst();
+    GstElement *e = gst_element_factory_make("vsockenc", NULL);
+    CHECK(e != NULL);
+    check_blurbs(e);
+    gchar *addr;
+    guint bitrate, kfi, mif, cid, port;
+    gboolean rc;
+    g_object_get(e, "address", &addr, "bitrate", &bitrate, "keyframe-interval", &kfi,
+                 "max-in-flight", &mif, "reconnect", &rc, "cid", &cid, "port", &port, NULL);
+    CHECK(strcmp(addr, "vsock:2:5000") == 0);
+    g_free(addr);
+    CHECK_EQ(bitrate, 4000000);
+    CHECK_EQ(kfi, 60);
+    CHECK_EQ(mif, 4);
+    CHECK(!rc);
+    CHECK_EQ(cid, 2);
+    CHECK_EQ(port, 5000);
+    /* The compatibility properties rewrite the address. */
+    g_object_set(e, "cid", 3u, NULL);
+    g_object_set(e, "port", 6000u, NULL);
+    g_object_get(e, "address", &addr, NULL);
+    CHECK(strcmp(addr, "vsock:3:6000") == 0);
+    g_free(addr);
+    g_object_set(e, "socket-path", "/run/x.sock", NULL);
+    gchar *path;
+    g_object_get(e, "address", &addr, "socket-path", &path, NULL);
+    CHECK(strcmp(addr, "unix:/run/x.sock") == 0);
+    CHECK(strcmp(path, "/run/x.sock") == 0);
+    g_free(addr);
+    g_free(path);
+    gst_object_unref(e);
+
+    e = gst_element_factory_make("hxfrsrc", NULL);
+    CHECK(e != NULL);
+    check_blurbs(e);
+    CHECK(gst_base_src_is_live(GST_BASE_SRC(e)));
+    guint scanout;
+    g_object_get(e, "address", &addr, "scanout", &scanout, NULL);
+    CHECK(strcmp(addr, "vsock:2:5000") == 0);
+    CHECK_EQ(scanout, 0);
+    g_free(addr);
+    gst_object_unref(e);
+}
+
+TEST(sps_to_caps_strings)
+{
+    /* 00 00 00 01 67 <profile> <constraints> <level> */
+    const uint8_t cb31[] = {0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x67, 66, 0xc0, 31, 0xAA};
+    struct hxfr_sps_info s;
+    char lvl[8];
+    CHECK(gst_hxfr_find_sps(cb31, sizeof(cb31), &s));
+    CHECK_EQ(s.profile_idc, 66);
+    CHECK(strcmp(gst_hxfr_profile_name(&s), "constrained-baseline") == 0);
+    CHECK(gst_hxfr_level_name(&s, lvl, sizeof(lvl)));
+    CHECK(strcmp(lvl, "3.1") == 0);
+    const uint8_t high4[] = {0, 0, 1, 0x67, 100, 0x00, 40};
+    CHECK(gst_hxfr_find_sps(high4, sizeof(high4), &s));
+    CHECK(strcmp(gst_hxfr_profile_name(&s), "high") == 0);
+    CHECK(gst_hxfr_level_name(&s, lvl, sizeof(lvl)));
+    CHECK(strcmp(lvl, "4") == 0);
+    const uint8_t main1b[] = {0, 0, 1, 0x67, 77, 0x10, 11};
+    CHECK(gst_hxfr_find_sps(main1b, sizeof(main1b), &s));
+    CHECK(strcmp(gst_hxfr_profile_name(&s), "main") == 0);
+    CHECK(gst_hxfr_level_name(&s, lvl, sizeof(lvl)));
+    CHECK(strcmp(lvl, "1b") == 0);
+    /* Truncated, absent, unknown. */
+    const uint8_t cut[] = {0, 0, 1, 0x67, 100};
+    CHECK(!gst_hxfr_find_sps(cut, sizeof(cut), &s));
+    const uint8_t none[] = {0, 0, 1, 0x65, 1, 2, 3};
+    CHECK(!gst_hxfr_find_sps(none, sizeof(none), &s));
+    s.level_idc = 33;
+    CHECK(!gst_hxfr_level_name(&s, lvl, sizeof(lvl)));
+    s.profile_idc = 1;
+    CHECK(gst_hxfr_profile_name(&s) == NULL);
+    guint cid = 0, port = 0;
+    gst_hxfr_parse_vsock("vsock:7:1234", &cid, &port);
+    CHECK_EQ(cid, 7);
+    CHECK_EQ(port, 1234);
+    gst_hxfr_parse_vsock("vsock:x:1", &cid, &port);
+    gst_hxfr_parse_vsock("unix:/a", &cid, &port);
+    CHECK_EQ(cid, 7);
+    CHECK_EQ(gst_hxfr_format_from_video(GST_VIDEO_FORMAT_BGRx), HXFR_FORMAT_XRGB8888);
+    CHECK_EQ(gst_hxfr_format_from_video(GST_VIDEO_FORMAT_RGBA), HXFR_FORMAT_ABGR8888);
+    CHECK_EQ(gst_hxfr_format_from_video(GST_VIDEO_FORMAT_YUY2), 0);
+}
+
+/* ---- vsockenc ----------------------------------------------------------- */
+
+/* 120 frames of 1280x720 BGRx: all decoded, in order, pts preserved, and
+ * the output caps carry the profile and level of the host's SPS. */
+static void encode_720p(struct host *h)
+{
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=120 pattern=ball ! "
+             "video/x-raw,format=BGRx,width=1280,height=720,framerate=30/1 ! "
+             "vsockenc name=enc address=%s ! h264parse ! avdec_h264 ! "
+             "appsink name=sink sync=false",
+             h->address);
+    GstElement *pipe = launch(desc);
+    CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    struct run *r = g_new0(struct run, 1);
+    collect(pipe, r, MAX_S, 60);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK(r->eos);
+    CHECK_EQ(r->n, 120);
+    for (int i = 0; i < r->n; i++) {
+        CHECK_EQ(r->pts[i], gst_util_uint64_scale(i, GST_SECOND, 30));
+        CHECK_EQ(r->width[i], 1280);
+        CHECK_EQ(r->height[i], 720);
+    }
+    GstElement *enc = gst_bin_get_by_name(GST_BIN(pipe), "enc");
+    GstPad *src = gst_element_get_static_pad(enc, "src");
+    GstCaps *caps = gst_pad_get_current_caps(src);
+    CHECK(caps != NULL);
+    GstStructure *st = gst_caps_get_structure(caps, 0);
+    const gchar *profile = gst_structure_get_string(st, "profile");
+    const gchar *level = gst_structure_get_string(st, "level");
+    CHECK(profile != NULL && level != NULL);
+    CHECK(strcmp(gst_structure_get_string(st, "stream-format"), "byte-stream") == 0);
+    CHECK(strcmp(gst_structure_get_string(st, "alignment"), "au") == 0);
+    /* Latency: max-in-flight (4) frames of 1/30 s. */
+    GstQuery *q = gst_query_new_latency();
+    CHECK(gst_pad_query(src, q));
+    GstClockTime min_lat, max_lat;
+    gboolean live;
+    gst_query_parse_latency(q, &live, &min_lat, &max_lat);
+    CHECK(min_lat >= gst_util_uint64_scale(4, GST_SECOND, 30));
+    gst_query_unref(q);
+    gst_caps_unref(caps);
+    gst_object_unref(src);
+    gst_object_unref(enc);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+    g_free(r);
+}
+
+TEST_T(encode_720p_fakehost, 120)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, NULL);
+    encode_720p(&h);
+    char log[4096];
+    read_log(&h, log, sizeof(log));
+    /* bitrate and keyframe-interval really went to the host. */
+    CHECK(strstr(log, "config 1280 720 4000000 60") != NULL);
+    host_stop(&h);
+}
+
+TEST_T(encode_720p_hxfrd, 120)
+{
+    init_gst();
+    struct host h;
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    encode_720p(&h);
+    host_stop(&h);
+}
+
+/* Every sink format, small frames: a solid red picture must come back red
+ * (a swapped R/B or a wrong plane layout would not). */
+static void every_format(struct host *h)
+{
+    static const char *formats[] = {"BGRA", "BGRx", "RGBA", "RGBx", "NV12", "I420"};
+    for (size_t f = 0; f < G_N_ELEMENTS(formats); f++) {
+        char desc[1024];
+        snprintf(desc, sizeof(desc),
+                 "videotestsrc num-buffers=8 pattern=red ! "
+                 "video/x-raw,format=%s,width=64,height=48,framerate=30/1 ! "
+                 "vsockenc address=%s ! h264parse ! avdec_h264 ! videoconvert ! "
+                 "video/x-raw,format=RGBx ! appsink name=sink sync=false",
+                 formats[f], h->address);
+        struct run *r = g_new0(struct run, 1);
+        run_desc(desc, r, MAX_S, 30);
+        if (r->error) {
+            FAIL("%s: pipeline error: %s (%s)", formats[f], r->err, r->dbg);
+        }
+        if (r->n != 8) {
+            FAIL("%s: %d frames decoded, want 8", formats[f], r->n);
+        }
+        for (int i = 0; i < r->n; i++) {
+            CHECK_EQ(r->width[i], 64);
+            CHECK_EQ(r->height[i], 48);
+            if (r->rgb[i][0] < 200 || r->rgb[i][1] > 60 || r->rgb[i][2] > 60) {
+                FAIL("%s: frame %d centre is %u,%u,%u, want red", formats[f], i, r->rgb[i][0],
+                     r->rgb[i][1], r->rgb[i][2]);
+            }
+        }
+        g_free(r);
+    }
+}
+
+TEST_T(every_sink_format_fakehost, 120)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, NULL);
+    every_format(&h);
+    host_stop(&h);
+}
+
+TEST_T(every_sink_format_hxfrd, 120)
+{
+    init_gst();
+    struct host h;
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    every_format(&h);
+    host_stop(&h);
+}
+
+/* Pushes one BGRx frame of w x h (grey level v) with pts i/30 s. */
+static void push_frame(GstElement *appsrc, int w, int h, int i)
+{
+    gsize size = (gsize)w * h * 4;
+    GstBuffer *b = gst_buffer_new_allocate(NULL, size, NULL);
+    gst_buffer_memset(b, 0, (guint8)(i * 7), size);
+    GST_BUFFER_PTS(b) = gst_util_uint64_scale(i, GST_SECOND, 30);
+    GST_BUFFER_DURATION(b) = gst_util_uint64_scale(1, GST_SECOND, 30);
+    CHECK_EQ(gst_app_src_push_buffer(GST_APP_SRC(appsrc), b), GST_FLOW_OK);
+}
+
+static void set_size(GstElement *appsrc, int w, int h)
+{
+    GstCaps *caps = gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, "BGRx", "width",
+                                        G_TYPE_INT, w, "height", G_TYPE_INT, h, "framerate",
+                                        GST_TYPE_FRACTION, 30, 1, NULL);
+    gst_app_src_set_caps(GST_APP_SRC(appsrc), caps);
+    gst_caps_unref(caps);
+}
+
+/* The input size changes mid-stream: the encoder drains, reconfigures the
+ * host and the decoder sees both sizes in order. */
+static void renegotiate(struct host *h)
+{
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "appsrc name=src format=time ! vsockenc address=%s ! h264parse ! avdec_h264 ! "
+             "appsink name=sink sync=false",
+             h->address);
+    GstElement *pipe = launch(desc);
+    GstElement *src = gst_bin_get_by_name(GST_BIN(pipe), "src");
+    set_size(src, 64, 48);
+    CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    for (int i = 0; i < 6; i++) {
+        push_frame(src, 64, 48, i);
+    }
+    set_size(src, 96, 64);
+    for (int i = 6; i < 12; i++) {
+        push_frame(src, 96, 64, i);
+    }
+    gst_app_src_end_of_stream(GST_APP_SRC(src));
+    struct run *r = g_new0(struct run, 1);
+    collect(pipe, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK_EQ(r->n, 12);
+    for (int i = 0; i < 12; i++) {
+        CHECK_EQ(r->width[i], i < 6 ? 64 : 96);
+        CHECK_EQ(r->height[i], i < 6 ? 48 : 64);
+        CHECK_EQ(r->pts[i], gst_util_uint64_scale(i, GST_SECOND, 30));
+    }
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(pipe);
+    g_free(r);
+}
+
+TEST_T(renegotiate_size_fakehost, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, NULL);
+    renegotiate(&h);
+    char log[4096];
+    read_log(&h, log, sizeof(log));
+    CHECK(strstr(log, "config 64 48 ") != NULL);
+    CHECK(strstr(log, "config 96 64 ") != NULL);
+    host_stop(&h);
+}
+
+TEST_T(renegotiate_size_hxfrd, 60)
+{
+    init_gst();
+    struct host h;
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    renegotiate(&h);
+    host_stop(&h);
+}
+
+/* An upstream force-key-unit event makes the next frame an IDR; with a
+ * long keyframe-interval no other frame after the first is one. */
+static void force_key_unit(struct host *h)
+{
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "appsrc name=src format=time ! vsockenc address=%s keyframe-interval=1000 ! "
+             "appsink name=sink sync=false",
+             h->address);
+    GstElement *pipe = launch(desc);
+    GstElement *src = gst_bin_get_by_name(GST_BIN(pipe), "src");
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe), "sink");
+    set_size(src, 64, 48);
+    CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    struct run *r = g_new0(struct run, 1);
+    for (int i = 0; i < 16; i++) {
+        if (i == 10) {
+            GstEvent *ev = gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE,
+                                                                       TRUE, 1);
+            CHECK(gst_element_send_event(sink, ev));
+        }
+        push_frame(src, 64, 48, i);
+        /* Wait for this frame's access unit before going on. */
+        GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
+        if (!s) {
+            poll_bus(pipe, r);
+            FAIL("no output for frame %d (%s)", i, r->err);
+        }
+        record(r, s);
+        gst_sample_unref(s);
+    }
+    CHECK_EQ(r->n, 16);
+    for (int i = 0; i < 16; i++) {
+        bool key = i == 0 || i == 10;
+        if (r->delta[i] == key || r->idr[i] != key || r->sps[i] != key) {
+            FAIL("frame %d: delta %d idr %d sps %d, want keyframe %d", i, r->delta[i],
+                 r->idr[i], r->sps[i], key);
+        }
+        CHECK_EQ(r->pts[i], gst_util_uint64_scale(i, GST_SECOND, 30));
+    }
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(src);
+    gst_object_unref(pipe);
+    g_free(r);
+}
+
+TEST_T(force_key_unit_fakehost, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, NULL);
+    force_key_unit(&h);
+    char log[4096];
+    read_log(&h, log, sizeof(log));
+    CHECK(strstr(log, "force 10") != NULL);
+    host_stop(&h);
+}
+
+TEST_T(force_key_unit_hxfrd, 60)
+{
+    init_gst();
+    struct host h;
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    force_key_unit(&h);
+    host_stop(&h);
+}
+
+/* keyframe-interval and bitrate reach the host: IDRs every 10 frames. */
+TEST_T(keyframe_interval_and_bitrate, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=25 ! video/x-raw,format=I420,width=64,height=48 ! "
+             "vsockenc address=%s keyframe-interval=10 bitrate=1000000 max-in-flight=8 ! "
+             "appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK_EQ(r->n, 25);
+    CHECK(!r->delta[0] && !r->delta[10] && !r->delta[20]);
+    CHECK(r->idr[0] && r->idr[10] && r->idr[20]);
+    CHECK(r->delta[1] && r->delta[9] && r->delta[11]);
+    char log[4096];
+    read_log(&h, log, sizeof(log));
+    CHECK(strstr(log, "config 64 48 1000000 10") != NULL);
+    g_free(r);
+    host_stop(&h);
+}
+
+/* No host: start fails with a clear error naming the address, no hang. */
+TEST_T(host_absent_fails_start, 30)
+{
+    init_gst();
+    struct run *r = g_new0(struct run, 1);
+    run_desc("videotestsrc num-buffers=5 ! video/x-raw,width=64,height=48 ! "
+             "vsockenc address=unix:/nonexistent-hxfr/host.sock ! fakesink",
+             r, MAX_S, 10);
+    CHECK(r->error);
+    CHECK(strstr(r->err, "Cannot reach the hxfr host at unix:/nonexistent-hxfr/host.sock") !=
+          NULL);
+    g_free(r);
+    /* vsock has no route on this machine (no loopback): same, promptly. */
+    r = g_new0(struct run, 1);
+    run_desc("videotestsrc num-buffers=5 ! video/x-raw,width=64,height=48 ! "
+             "vsockenc cid=2 port=5999 ! fakesink",
+             r, MAX_S, 10);
+    CHECK(r->error);
+    CHECK(strstr(r->err, "vsock:2:5999") != NULL);
+    g_free(r);
+}
+
+/* The host answers a frame with ERROR: an element error with its code and
+ * message. */
+TEST_T(host_error_is_element_error, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--fail-frame", "5", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=30 ! video/x-raw,width=64,height=48 ! "
+             "vsockenc address=%s ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    CHECK(r->error);
+    CHECK(strstr(r->err, "fake encoder failure at frame 5") != NULL);
+    CHECK(strstr(r->err, "-5") != NULL);
+    CHECK(strstr(r->err, "ENCODE_FAILED") != NULL);
+    CHECK_EQ(r->n, 5); /* frames before the failing one were delivered */
+    g_free(r);
+    host_stop(&h);
+}
+
+/* A v1 host refuses HELLO: the element still works. */
+TEST_T(v1_host_without_hello, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--hello-error", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=10 ! video/x-raw,width=64,height=48 ! "
+             "vsockenc address=%s ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    CHECK(!r->error);
+    CHECK_EQ(r->n, 10);
+    g_free(r);
+    host_stop(&h);
+}
+
+/* The host goes away mid-stream: an element error without reconnect. */
+TEST_T(host_killed_is_error, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--exit-after", "10", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=200 ! video/x-raw,width=64,height=48 ! "
+             "vsockenc address=%s ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    CHECK(r->error);
+    if (!strstr(r->err, "connection") && !strstr(r->err, "Cannot send")) {
+        FAIL("unexpected error text: %s", r->err);
+    }
+    /* Nothing after the last answer; answers still unread when a write
+     * fails are lost with the connection. */
+    CHECK(r->n <= 10);
+    g_free(r);
+    host_stop(&h);
+}
+
+/* With reconnect=true the stream survives a dropped connection and
+ * resumes at an IDR. */
+TEST_T(host_dropped_reconnects, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--drop-after", "10", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=40 ! video/x-raw,width=64,height=48,framerate=30/1 ! "
+             "vsockenc address=%s reconnect=true keyframe-interval=1000 ! "
+             "appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK(r->eos);
+    /* At most max-in-flight (4) frames are lost with the connection. */
+    if (r->n < 36 || r->n > 40) {
+        FAIL("%d frames came out, want 36..40", r->n);
+    }
+    /* Frames after a gap start at an IDR, and exactly one IDR follows the
+     * first (keyframe-interval is long): the one after the reconnect,
+     * whether or not frames were in flight when the host went away. */
+    int gaps = 0, keys = 0;
+    GstClockTime frame = gst_util_uint64_scale(1, GST_SECOND, 30);
+    for (int i = 1; i < r->n; i++) {
+        bool gap = r->pts[i] - r->pts[i - 1] > frame + 1;
+        gaps += gap;
+        keys += !r->delta[i];
+        CHECK_EQ(r->idr[i], !r->delta[i]);
+        if (gap) {
+            CHECK(r->idr[i]);
+        }
+    }
+    CHECK(gaps <= 1);
+    CHECK_EQ(keys, 1);
+    char log[4096];
+    read_log(&h, log, sizeof(log));
+    /* The configuration was sent again on the new connection. */
+    const char *first = strstr(log, "config 64 48");
+    CHECK(first != NULL && strstr(first + 1, "config 64 48") != NULL);
+    g_free(r);
+    host_stop(&h);
+}
+
+/* ---- hxfrsrc --------------------------------------------------------- */
+
+TEST_T(hxfrsrc_streams_scanout, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--push", "160", "120", "30", "--scanouts", "2", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "hxfrsrc address=%s scanout=1 num-buffers=20 ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK_EQ(r->n, 20);
+    CHECK(!r->delta[0] && r->idr[0] && r->sps[0]);
+    CHECK(r->discont[0]);
+    GstClockTime period = 1000000000 / 30;
+    for (int i = 1; i < r->n; i++) {
+        CHECK_EQ(r->delta[i], !r->idr[i]);
+        /* The host's spacing is kept exactly. */
+        CHECK_EQ(r->pts[i] - r->pts[i - 1], period);
+    }
+    g_free(r);
+
+    /* Decoded: 160x120 pictures. */
+    snprintf(desc, sizeof(desc),
+             "hxfrsrc address=%s num-buffers=15 ! h264parse ! avdec_h264 ! "
+             "appsink name=sink sync=false",
+             h.address);
+    r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK_EQ(r->n, 15);
+    CHECK_EQ(r->width[0], 160);
+    CHECK_EQ(r->height[14], 120);
+    g_free(r);
+    host_stop(&h);
+}
+
+TEST_T(hxfrsrc_unknown_scanout_and_no_host, 30)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--scanouts", "1", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s scanout=7 ! fakesink", h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 10);
+    CHECK(r->error);
+    CHECK(strstr(r->err, "refused scanout 7") != NULL);
+    g_free(r);
+    host_stop(&h);
+
+    r = g_new0(struct run, 1);
+    run_desc("hxfrsrc address=unix:/nonexistent-hxfr/s ! fakesink", r, MAX_S, 10);
+    CHECK(r->error);
+    CHECK(strstr(r->err, "Cannot reach the hxfr host at unix:/nonexistent-hxfr/s") != NULL);
+    g_free(r);
+}
+
+TEST_T(hxfrsrc_reconnects, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--push", "96", "64", "30", "--drop-after", "12", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "hxfrsrc address=%s reconnect=true num-buffers=30 ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK_EQ(r->n, 30);
+    /* The second connection starts a new stream at an IDR. */
+    CHECK(r->idr[12] && !r->delta[12]);
+    for (int i = 1; i < r->n; i++) {
+        CHECK(r->pts[i] > r->pts[i - 1]);
+    }
+    g_free(r);
+
+    /* Without reconnect the same loss is an element error. */
+    host_stop(&h);
+    fakehost_start(&h, "--push", "96", "64", "30", "--drop-after", "5", NULL);
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false",
+             h.address);
+    r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    CHECK(r->error);
+    CHECK(strstr(r->err, "Lost the connection") != NULL);
+    CHECK_EQ(r->n, 5);
+    g_free(r);
+    host_stop(&h);
+}
+
+/* Stopping while create() waits for a slow host returns promptly (the
+ * harness timeout catches a hang), and a killed host ends in an error. */
+TEST_T(hxfrsrc_unlock_and_host_killed, 30)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--push", "64", "64", "1", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false",
+             h.address);
+    GstElement *pipe = launch(desc);
+    CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    struct run *r = g_new0(struct run, 1);
+    collect(pipe, r, 1, 10);
+    CHECK_EQ(r->n, 1);
+    /* create() is now blocked waiting for the next unit, a second away. */
+    CHECK_EQ(gst_element_set_state(pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    memset(r, 0, sizeof(*r));
+    collect(pipe, r, 1, 10);
+    CHECK_EQ(r->n, 1);
+    host_kill(&h);
+    collect(pipe, r, 5, 10);
+    CHECK(r->error);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+    g_free(r);
+    host_stop(&h);
+}
