@@ -4,6 +4,7 @@
  *
  * Waits use generous deadlines and conditions (frame counts, log lines),
  * never sleeps that decide pass or fail. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -471,4 +472,61 @@ TEST(upstream_huge_payload)
 TEST(upstream_bad_units)
 {
     hostile_upstream("bad-units", "malformed");
+}
+
+static int count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    int n = 0;
+    if (!d) {
+        return -1;
+    }
+    while (readdir(d)) {
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+TEST(browsers_come_and_go_without_leaks)
+{
+    struct vt_env e;
+    setup(&e, no_args, NULL);
+    struct ws first;
+    uint32_t seq = open_streaming(&e, &first);
+    int base = count_fds(e.view);
+    CHECK(base > 0);
+    for (int round = 0; round < 5; round++) {
+        struct ws w[20];
+        for (int i = 0; i < 20; i++) {
+            CHECK_EQ(ws_open(&w[i], e.port, "/ws/0", NULL, 0), 0);
+        }
+        struct vt_msg m;
+        CHECK_EQ(vt_recv_frame(&w[round], WAIT_MS, &m), 1);
+        for (int i = 0; i < 20; i++) {
+            ws_close(&w[i]);
+        }
+        /* Plain HTTP clients too, some leaving mid-request. */
+        for (int i = 0; i < 10; i++) {
+            int fd = ws_tcp_connect(e.port, 0);
+            CHECK(fd >= 0);
+            if (i % 2) {
+                CHECK(write(fd, "GET / HTTP/1.1\r\n", 16) == 16);
+            }
+            close(fd);
+        }
+    }
+    /* The first browser streamed all along. */
+    expect_contiguous(&first, &seq, 10);
+    /* Every descriptor comes back (closes are asynchronous in lws). */
+    int64_t deadline = vt_now_ms() + WAIT_MS;
+    while (count_fds(e.view) != base && vt_now_ms() < deadline) {
+        usleep(20000);
+    }
+    CHECK_EQ(count_fds(e.view), base);
+    ws_close(&first);
+    CHECK_EQ(vt_stop(&e.view), 0);
+    vt_teardown(&e);
 }
