@@ -147,6 +147,9 @@
     frame.close();
     st.framesDecoded++;
     st.tickFrames++;
+    if (st.framesDecoded === 1) {
+      renderStats();
+    }
     if (hook) {
       hook.onFrame();
     }
@@ -263,6 +266,7 @@
     } else if (msg.type === 'status') {
       st.upstream = msg.state;
       st.upstreamMessage = msg.message || '';
+      renderStats();
       if (msg.state === 'streaming') {
         banner('');
       } else if (msg.state === 'disconnected' || msg.state === 'unavailable') {
@@ -349,6 +353,10 @@
         performance.now() - st.lastKeyRequest > KEYFRAME_RETRY_MS) {
       requestKeyframe();
     }
+    renderStats();
+  }
+
+  function renderStats() {
     const age = st.lastAgeMs === null ? '-' : st.lastAgeMs.toFixed(0) + ' ms';
     statsEl.textContent =
       'scanout ' + scanout + '  ' + (st.width ? st.width + 'x' + st.height : '') +
