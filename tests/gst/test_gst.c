@@ -1024,3 +1024,100 @@ TEST_T(hxfrsrc_unlock_and_host_killed, 30)
     g_free(r);
     host_stop(&h);
 }
+
+/* ---- hxfrsrc against the real hxfrd ---------------------------------- */
+
+/* A scanout nobody enabled is refused by the real daemon, clearly. */
+TEST_T(hxfrsrc_hxfrd_unknown_scanout, 30)
+{
+    init_gst();
+    struct host h;
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    char desc[1024];
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s scanout=5 ! fakesink", h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 10);
+    CHECK(r->error);
+    if (!strstr(r->err, "refused scanout 5")) {
+        FAIL("unexpected error: %s", r->err);
+    }
+    g_free(r);
+    host_stop(&h);
+}
+
+/* With scanouts in the daemon: a publisher (tests/view/view_publish.c)
+ * enables scanout 0 and publishes; hxfrsrc receives and decodes it. */
+TEST_T(hxfrsrc_hxfrd_streams, 60)
+{
+    init_gst();
+    const char *publish = getenv("HXFR_PUBLISH");
+    struct host h;
+    if (!publish || !*publish) {
+        printf("# hxfrd has no scanouts in this build (no publisher): skipped\n");
+        return;
+    }
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    int pfd[2];
+    CHECK(pipe(pfd) == 0);
+    pid_t pub = fork();
+    if (pub == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execl(publish, publish, "--connect", h.address, "--scanout", "0", "--size", "160x120",
+              "--fps", "30", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char line[128];
+    CHECK(read_line(pfd[0], line, sizeof(line)) >= 0);
+    CHECK(strstr(line, "publishing") != NULL);
+    close(pfd[0]);
+
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "hxfrsrc address=%s scanout=0 num-buffers=20 ! tee name=t ! queue ! "
+             "appsink name=sink sync=false t. ! queue ! h264parse ! avdec_h264 ! "
+             "appsink name=dec sync=false",
+             h.address);
+    GstElement *pipe = launch(desc);
+    CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    struct run *r = g_new0(struct run, 1);
+    collect(pipe, r, 20, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK_EQ(r->n, 20);
+    CHECK(r->idr[0] && !r->delta[0]);
+    for (int i = 1; i < r->n; i++) {
+        CHECK_EQ(r->delta[i], !r->idr[i]);
+        CHECK(r->pts[i] > r->pts[i - 1]);
+    }
+    GstElement *dec = gst_bin_get_by_name(GST_BIN(pipe), "dec");
+    int decoded = 0;
+    GstSample *smp;
+    while (decoded < 20 &&
+           (smp = gst_app_sink_try_pull_sample(GST_APP_SINK(dec), 5 * GST_SECOND))) {
+        GstStructure *st = gst_caps_get_structure(gst_sample_get_caps(smp), 0);
+        int w = 0;
+        gst_structure_get_int(st, "width", &w);
+        CHECK_EQ(w, 160);
+        gst_sample_unref(smp);
+        decoded++;
+    }
+    CHECK_EQ(decoded, 20);
+    gst_object_unref(dec);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+    g_free(r);
+    kill(pub, SIGTERM);
+    waitpid(pub, NULL, 0);
+    host_stop(&h);
+}
