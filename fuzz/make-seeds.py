@@ -84,3 +84,29 @@ for i, (name, data) in enumerate(streams.items()):
     write("fuzz_parser", name, struct.pack("<BI", i & 3, 0x9E3779B9 * (i + 1) & 0xFFFFFFFF) + data)
 for name, (idx, fourcc, w, h, stride, max_dim) in geometry.items():
     write("fuzz_geometry", name, struct.pack("<BIIIII", idx, fourcc, w, h, stride, max_dim))
+
+# fuzz_host: what a client sends to libhxfr-host (limits there: 256x256,
+# window 3, 4 sessions). Valid requests first, then pipelined and hostile.
+def px(w, h, bpp):
+    return bytes((i * 7) & 0xFF for i in range(w * h * bpp))
+
+
+host_streams = {
+    "ping": msg(0x10, b""),
+    "hello_config": msg(0x40, struct.pack("<IIII", 1, 0x1F, 0, 0))
+    + msg(0x04, struct.pack("<IIIIIBBBIB", 64, 64, 1000000, 30, 1, 66, 31, 1, 10, 0)),
+    "frame_bgra": frame_request(16, 16, ARGB, 64, flags=1, pixels=px(16, 16, 4)),
+    "frame_nv12_i420": frame_request(16, 16, NV12, 16, flags=1, pixels=px(16, 24, 1))
+    + frame_request(16, 16, I420, 16, flags=1, pixels=px(16, 24, 1)),
+    "keyframe_then_frames": msg(0x03, b"")
+    + b"".join(frame_request(8, 8, XBGR, 40, flags=1, pixels=px(10, 8, 4)) for _ in range(5)),
+    "resource_and_shm": frame_request(16, 16, ARGB, 64, rid=7)
+    + frame_request(16, 16, ARGB, 64, flags=2, rid=1),
+    "bad_geometry_body": frame_request(0, 16, ARGB, 64, flags=1, pixels=px(16, 16, 4))
+    + msg(0x10, b""),
+    "scanouts": msg(0x20, struct.pack("<IIII", 1, 64, 64, 60)) + msg(0x30, struct.pack("<I", 1)),
+    "bad_magic": b"GET / HTTP/1.1\r\n\r\n",
+    "half_frame": frame_request(32, 32, ARGB, 128, flags=1, pixels=px(32, 16, 4))[:-100],
+}
+for name, data in host_streams.items():
+    write("fuzz_host", name, data)

@@ -135,6 +135,15 @@ HXFR_EXPORT int hxfr_host_listen(struct hxfr_host *host, const char *uri, char *
  * -errno. */
 HXFR_EXPORT int hxfr_host_listen_fd(struct hxfr_host *host, int fd);
 
+/* Serves an already connected stream socket (for example one end of a
+ * socketpair whose other end a VMM wires to a guest device). The server
+ * takes ownership of fd (closes it when the client goes, also on failure)
+ * and makes it non-blocking. label names the connection in log lines
+ * (copied; NULL = "fd"). Counts against max_clients like any accepted
+ * connection (beyond it the peer gets ERROR BUSY, fd is closed and the
+ * result is -EBUSY). Returns 0 or -errno. */
+HXFR_EXPORT int hxfr_host_add_client(struct hxfr_host *host, int fd, const char *label);
+
 /* Writes the endpoint URI of listener index into buf. Returns its length or
  * -ENOENT / -ENOSPC. Callback-safe. */
 HXFR_EXPORT int hxfr_host_listener_uri(struct hxfr_host *host, int index, char *buf,

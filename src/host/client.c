@@ -142,7 +142,7 @@ int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via)
         hxfr__log(h, HXFR_HOST_LOG_WARN, "connection on %s refused: %u clients (limit %u)", via,
                   h->nclients, h->cfg.max_clients);
         reject_busy(h, fd);
-        return 0;
+        return -EBUSY;
     }
     struct hxfr__client *c = calloc(1, sizeof(*c));
     if (!c) {

@@ -338,6 +338,25 @@ int hxfr_host_listen_fd(struct hxfr_host *h, int fd)
     return add_listener(h, fd, NULL);
 }
 
+int hxfr_host_add_client(struct hxfr_host *h, int fd, const char *label)
+{
+    if (fd < 0) {
+        return -EBADF;
+    }
+    if (h->stopping) {
+        close(fd);
+        return -ESHUTDOWN;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return hxfr__client_accept(h, fd, label ? label : "fd");
+}
+
 int hxfr_host_listener_uri(struct hxfr_host *h, int index, char *buf, size_t len)
 {
     if (index < 0 || index >= h->nlisteners || !h->listeners[index]) {
@@ -388,7 +407,7 @@ static void on_listener(struct hxfr__listener *l)
             return;
         }
         int r = hxfr__client_accept(h, fd, l->uri);
-        if (r < 0) {
+        if (r < 0 && r != -EBUSY) {
             hxfr__log(h, HXFR_HOST_LOG_ERROR, "cannot set up a client on %s: %s", l->uri,
                       strerror(-r));
         }
