@@ -432,6 +432,32 @@ TEST(out_of_fds_listener_rests_and_recovers)
     hxfr_host_destroy(h);
 }
 
+TEST(add_client_fd_and_its_limit)
+{
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.max_clients = 1;
+    struct hxfr_host *h = hxfr_host_new(&cfg);
+    CHECK(h != NULL);
+    int a[2], b[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    CHECK_EQ(hxfr_host_add_client(h, a[0], "guest-serial"), 0);
+    CHECK_EQ(hxfr_host_add_client(h, b[0], NULL), -EBUSY);
+    CHECK_EQ(expect_error(b[1], HXFR_STATUS_BUSY), 0);
+    CHECK_EQ(send_simple(a[1], HXFR_MSG_PING, 3), 0);
+    struct pollfd p = {.fd = a[1], .events = POLLIN};
+    for (int i = 0; i < 100 && poll(&p, 1, 0) == 0; i++) {
+        hxfr_host_dispatch(h, 10);
+    }
+    CHECK_EQ(expect_msg(a[1], HXFR_MSG_PONG, NULL, NULL, NULL), 0);
+    CHECK_EQ(hxfr_host_add_client(h, -1, NULL), -EBADF);
+    close(a[1]);
+    close(b[1]);
+    hxfr_host_destroy(h);
+}
+
 TEST(config_rejects_bad_values)
 {
     struct hxfr_host_config cfg;
