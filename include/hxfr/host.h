@@ -98,6 +98,16 @@ struct hxfr_host_config {
                                    in flight; 0 = never */
     unsigned shutdown_timeout_ms; /* bound on finishing in-flight frames and
                                      flushing output after stop; 0 = 2000 */
+    /* Scanouts (push mode, docs/protocol.md section 11). */
+    unsigned keepalive_ms;      /* a scanout with subscribers whose publisher
+                                   sent nothing for this long re-encodes its
+                                   last frame; 0 = 500 */
+    unsigned max_scanouts;      /* scanouts enabled at once, whole server;
+                                   0 = 16 */
+    unsigned max_subscribers;   /* subscribers per scanout; 0 = 32 */
+    unsigned subscriber_queue;  /* messages queued for one subscriber before
+                                   its access units are dropped (it resumes
+                                   at the next IDR); 0 = 8 */
     enum hxfr_host_log_level log_level; /* most verbose level passed to log */
     hxfr_host_log_fn log;       /* NULL = no logging */
     void *log_opaque;
@@ -185,6 +195,20 @@ struct hxfr_host_stats {
     uint64_t errors_sent;
     uint64_t frame_buffer_bytes;   /* pooled pixel buffers held now; at most
                                       window x max frame size per client */
+    /* Scanouts. */
+    uint32_t scanouts;             /* enabled now */
+    uint32_t subscribers;          /* subscriptions now, all scanouts */
+    uint64_t scanout_units_sent;   /* access units queued to subscribers (each
+                                      shares one buffer with the others) */
+    uint64_t scanout_units_dropped; /* not queued: a subscriber's queue was
+                                       full, or it waited for an IDR */
+    uint64_t keepalive_frames;     /* re-encodes of a kept picture (keepalive
+                                      and IDRs for new subscribers) */
+    uint64_t keep_copy_bytes;      /* pixel bytes copied to keep a picture
+                                      whose pixels the server does not own
+                                      (shared memory, resolver); inline frames
+                                      are kept by swapping buffers, no copy */
+    uint64_t keep_bytes;           /* kept pictures held now */
 };
 
 /* Fills *out. Returns 0. Callback-safe. */

@@ -98,6 +98,14 @@ static void usage(void)
         "                        always get keepalive probes)\n"
         "  --shutdown-timeout MS bound on finishing frames after SIGTERM (default 2000)\n"
         "\n"
+        "Scanouts (push mode):\n"
+        "  --keepalive-ms MS     re-encode a scanout's last frame when its publisher sent\n"
+        "                        nothing for MS ms and it has subscribers (default 500)\n"
+        "  --max-scanouts N      scanouts enabled at once (default 16)\n"
+        "  --max-subscribers N   subscribers per scanout (default 32)\n"
+        "  --subscriber-queue N  messages queued for one subscriber before its frames\n"
+        "                        are dropped until it catches up (default 8)\n"
+        "\n"
         "Logging:\n"
         "  --log-level LEVEL     error, warn, info (default) or debug; logs go to stderr\n"
         "  --stats-interval SEC  log per-session fps, kbit/s, encode ms p50/p99 and pixel\n"
@@ -188,6 +196,10 @@ enum {
     OPT_SHUTDOWN_TIMEOUT,
     OPT_LOG_LEVEL,
     OPT_STATS_INTERVAL,
+    OPT_KEEPALIVE_MS,
+    OPT_MAX_SCANOUTS,
+    OPT_MAX_SUBSCRIBERS,
+    OPT_SUBSCRIBER_QUEUE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -210,6 +222,10 @@ static const struct option options[] = {
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+    {"keepalive-ms", required_argument, NULL, OPT_KEEPALIVE_MS},
+    {"max-scanouts", required_argument, NULL, OPT_MAX_SCANOUTS},
+    {"max-subscribers", required_argument, NULL, OPT_MAX_SUBSCRIBERS},
+    {"subscriber-queue", required_argument, NULL, OPT_SUBSCRIBER_QUEUE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -322,6 +338,30 @@ int main(int argc, char **argv)
         }
         case OPT_STATS_INTERVAL:
             stats_interval = (unsigned)parse_num("--stats-interval", optarg, 86400);
+            break;
+        case OPT_KEEPALIVE_MS:
+            cfg.keepalive_ms = (unsigned)parse_num("--keepalive-ms", optarg, 3600000);
+            if (cfg.keepalive_ms < 10) {
+                die_usage("--keepalive-ms: at least 10");
+            }
+            break;
+        case OPT_MAX_SCANOUTS:
+            cfg.max_scanouts = (unsigned)parse_num("--max-scanouts", optarg, 65536);
+            if (cfg.max_scanouts == 0) {
+                die_usage("--max-scanouts: at least 1");
+            }
+            break;
+        case OPT_MAX_SUBSCRIBERS:
+            cfg.max_subscribers = (unsigned)parse_num("--max-subscribers", optarg, 4096);
+            if (cfg.max_subscribers == 0) {
+                die_usage("--max-subscribers: at least 1");
+            }
+            break;
+        case OPT_SUBSCRIBER_QUEUE:
+            cfg.subscriber_queue = (unsigned)parse_num("--subscriber-queue", optarg, 1024);
+            if (cfg.subscriber_queue == 0) {
+                die_usage("--subscriber-queue: at least 1");
+            }
             break;
         case OPT_HELP:
             usage();

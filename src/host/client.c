@@ -30,8 +30,9 @@
 #include <unistd.h>
 
 #include "host-private.h"
+#include "scanout.h"
 
-#define HXFR_HOST_CAPS     (HXFR_CAP_CONFIG_GOP)
+#define HXFR_HOST_CAPS     (HXFR_CAP_CONFIG_GOP | HXFR_CAP_SCANOUT)
 #define READ_BUDGET        (8u * 1024u * 1024u) /* bytes per wakeup, for fairness */
 #define IOV_BATCH          64
 #define ERROR_LOG_LIMIT    100u /* ERROR lines logged per client */
@@ -202,6 +203,7 @@ void hxfr__client_close(struct hxfr__client *c, const char *why)
         hxfr__frame_put(c->body_frame);
         c->body_frame = NULL;
     }
+    hxfr__scanout_client_closed(c);
     while (c->sessions) {
         struct hxfr__session *s = c->sessions;
         c->sessions = s->next;
@@ -781,6 +783,9 @@ static void handle_message(struct hxfr__client *c, const struct hxfr_parse_resul
         handle_config(c, m);
         break;
     case HXFR_MSG_KEYFRAME_REQ: {
+        if (hxfr__scanout_keyframe_req(c, sid)) {
+            break;
+        }
         /* A session that does not exist yet starts with an IDR anyway. */
         struct hxfr__session *s = hxfr__session_get(c, sid, false);
         if (s) {
@@ -792,11 +797,13 @@ static void handle_message(struct hxfr__client *c, const struct hxfr_parse_resul
         handle_frame(c, m, res->body_size);
         break;
     case HXFR_MSG_ENABLE_SCANOUT:
+        hxfr__scanout_handle_enable(c, m);
+        break;
     case HXFR_MSG_DISABLE_SCANOUT:
+        hxfr__scanout_handle_disable(c, m);
+        break;
     case HXFR_MSG_SUBSCRIBE:
-        hxfr__client_send_error(c, sid, HXFR_STATUS_UNSUPPORTED,
-                                "%s: scanouts are not supported by this server",
-                                hxfr_msg_type_name(m->hdr.type));
+        hxfr__scanout_handle_subscribe(c, m);
         break;
     case HXFR_MSG_ERROR:
         /* Never answer an ERROR with an ERROR: two confused peers would

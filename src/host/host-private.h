@@ -47,6 +47,7 @@ enum hxfr__watch_kind {
     HXFR__WATCH_WORKERS,
     HXFR__WATCH_STOP,
     HXFR__WATCH_TIMER,
+    HXFR__WATCH_SCANOUT, /* the keepalive timer (scanout.c) */
 };
 
 struct hxfr__watch {
@@ -114,6 +115,11 @@ struct hxfr__frame {
     uint64_t au_bytes;
     uint64_t encode_ns;
     char codec[HXFR_ENCODER_NAME_LEN];
+
+    /* Scanout sessions (scanout.h): enum hxfr__keep_op, set by the loop;
+     * kept_bytes is written by the worker that copied the picture. */
+    uint8_t keep_op;
+    uint64_t kept_bytes;
 };
 
 struct hxfr__client;
@@ -140,6 +146,9 @@ struct hxfr__session {
      * scanout owns delivers to its subscribers instead of one client. */
     void (*deliver)(struct hxfr__session *s, struct hxfr__frame *f);
     void *owner;
+    /* The last published picture of a scanout session (scanout.h); NULL for
+     * other sessions. Freed with the session. */
+    struct hxfr__keep *keep;
 
     /* Worker: the encoder and what it was opened for. */
     struct hxfr_encoder *enc;
@@ -256,6 +265,7 @@ struct hxfr_host {
     uint64_t stop_deadline_ms;
 
     struct hxfr_host_stats stats;
+    struct hxfr__scanout_set *scanouts; /* scanout.c */
 };
 
 /* host.c */
@@ -284,6 +294,8 @@ struct hxfr__outbuf *hxfr__outbuf_new(size_t len);
 void hxfr__outbuf_unref(struct hxfr__outbuf *b);
 
 /* session.c */
+/* The delivery of a session a client owns (the default deliver). */
+void hxfr__session_deliver_client(struct hxfr__session *s, struct hxfr__frame *f);
 struct hxfr__session *hxfr__session_get(struct hxfr__client *c, uint16_t id, bool create);
 void hxfr__session_detach(struct hxfr__session *s);
 void hxfr__session_destroy(struct hxfr__session *s);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "host-private.h"
+#include "scanout.h"
 #include "transport/transport.h"
 
 uint64_t hxfr__now_ns(void)
@@ -155,6 +156,10 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
         err = -r;
         goto fail;
     }
+    if ((r = hxfr__scanouts_init(h)) < 0) {
+        err = -r;
+        goto fail;
+    }
     if ((r = watch_add(h, h->stop_efd, &h->stop_watch)) < 0 ||
         (r = watch_add(h, h->timer_fd, &h->timer_watch)) < 0 ||
         (r = watch_add(h, h->workers.efd, &h->workers.watch)) < 0) {
@@ -243,6 +248,7 @@ void hxfr_host_destroy(struct hxfr_host *h)
         h->zombies = s->next;
         hxfr__session_destroy(s);
     }
+    hxfr__scanouts_finish(h);
     free_dead(h);
     if (h->timer_fd >= 0) {
         close(h->timer_fd);
@@ -461,6 +467,7 @@ static void begin_stop(struct hxfr_host *h)
     h->stopping = true;
     h->stop_deadline_ms = hxfr__now_ms() + h->cfg.shutdown_timeout_ms;
     close_listeners(h);
+    hxfr__scanouts_stop(h);
     for (struct hxfr__client *c = h->clients; c; c = c->next) {
         hxfr__client_stop_reading(c);
     }
@@ -552,6 +559,9 @@ int hxfr_host_dispatch(struct hxfr_host *h, int timeout_ms)
         case HXFR__WATCH_TIMER:
             on_timer(h);
             break;
+        case HXFR__WATCH_SCANOUT:
+            hxfr__scanouts_on_timer(h);
+            break;
         }
         /* A listener closed by begin_stop() may still have an event later
          * in this batch: stop handling the batch after a stop began. */
@@ -592,6 +602,7 @@ int hxfr_host_get_stats(struct hxfr_host *h, struct hxfr_host_stats *out)
     for (struct hxfr__client *c = h->clients; c; c = c->next) {
         out->frame_buffer_bytes += c->pool_bytes;
     }
+    hxfr__scanouts_stats(h, out);
     return 0;
 }
 

@@ -11,10 +11,11 @@
 #include <string.h>
 
 #include "host-private.h"
+#include "scanout.h"
 
 /* Delivery for a session a client owns: the response (or an ERROR) goes
  * to that client's output queue. */
-static void client_deliver(struct hxfr__session *s, struct hxfr__frame *f)
+void hxfr__session_deliver_client(struct hxfr__session *s, struct hxfr__frame *f)
 {
     struct hxfr__client *c = s->client;
 
@@ -79,7 +80,7 @@ struct hxfr__session *hxfr__session_get(struct hxfr__client *c, uint16_t id, boo
     s->cfg.gop = h->cfg.gop;
     s->cfg.realtime = true;
     s->cfg_gen = 1;
-    s->deliver = client_deliver;
+    s->deliver = hxfr__session_deliver_client;
     s->interval_start_ns = hxfr__now_ns();
     *link = s;
     c->nsessions++;
@@ -100,6 +101,10 @@ struct hxfr__frame *hxfr__session_frame_get(struct hxfr__session *s)
             f->errmsg[0] = '\0';
             f->force_idr = false;
             memset(&f->ext, 0, sizeof(f->ext));
+            /* A published frame of a scanout keeps its picture for
+             * keepalive; the keepalive path sets HXFR__KEEP_USE itself. */
+            f->keep_op = s->owner ? HXFR__KEEP_SAVE : HXFR__KEEP_NONE;
+            f->kept_bytes = 0;
             return f;
         }
     }
@@ -237,6 +242,7 @@ void hxfr__session_destroy(struct hxfr__session *s)
         free(f->buf);
     }
     free(s->frames);
+    hxfr__keep_free(s->keep);
     if (s->host->stats.sessions > 0) {
         s->host->stats.sessions--;
     }

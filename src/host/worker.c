@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "host-private.h"
+#include "scanout.h"
 
 static void *worker_main(void *arg)
 {
@@ -247,6 +248,11 @@ void hxfr__frame_encode(struct hxfr__frame *f)
     f->status = HXFR_STATUS_OK;
     f->errmsg[0] = '\0';
     f->out = NULL;
+    if (f->keep_op == HXFR__KEEP_USE && hxfr__keep_worker_before(f) < 0) {
+        f->status = HXFR_STATUS_INTERNAL;
+        snprintf(f->errmsg, sizeof(f->errmsg), "keepalive: no picture kept");
+        goto out;
+    }
 
     if (s->enc && !encoder_matches(s, f)) {
         /* New size, format or settings: a fresh encoder, which starts with
@@ -297,6 +303,9 @@ void hxfr__frame_encode(struct hxfr__frame *f)
     }
     f->keyframe = pkt.keyframe;
     f->au_bytes = pkt.size;
+    if (f->keep_op == HXFR__KEEP_SAVE) {
+        hxfr__keep_worker_after(f);
+    }
 
 out:
     f->encode_ns = hxfr__now_ns() - t0;

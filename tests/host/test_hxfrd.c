@@ -112,9 +112,9 @@ TEST(hello_caps_and_limits)
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
     CHECK_EQ(expect_msg(fd, HXFR_MSG_HELLO_RESP, &m, NULL, NULL), 0);
     CHECK_EQ(m.u.hello.version, 1);
-    /* Only what the daemon really does: the GOP extension, no shm, no
-     * scanouts yet. */
-    CHECK_EQ(m.u.hello.caps, HXFR_CAP_CONFIG_GOP);
+    /* Only what the daemon really does: the GOP extension and scanouts,
+     * no shm yet. */
+    CHECK_EQ(m.u.hello.caps, HXFR_CAP_CONFIG_GOP | HXFR_CAP_SCANOUT);
     CHECK_EQ(m.u.hello.max_width, 1920);
     CHECK_EQ(m.u.hello.max_height, 1080);
     memset(&m, 0, sizeof(m));
@@ -508,15 +508,21 @@ TEST(resource_shm_and_scanout_requests_answered)
     m.u.enable_scanout.height = 480;
     m.u.enable_scanout.refresh_hz = 60;
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
-    CHECK_EQ(expect_error(fd, HXFR_STATUS_UNSUPPORTED), 0);
+    CHECK_EQ(expect_msg(fd, HXFR_MSG_SCANOUT_RESP, &m, NULL, NULL), 0);
+    CHECK_EQ(m.u.scanout_resp.success, 1);
+    CHECK(strcmp(m.u.scanout_resp.connector, "Virtual-1") == 0);
+    /* Scanout 0 is not enabled: refused, the stream goes on (the scanout
+     * tests in tests/scanout cover the rest). */
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_DISABLE_SCANOUT;
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
-    CHECK_EQ(expect_error(fd, HXFR_STATUS_UNSUPPORTED), 0);
+    CHECK_EQ(expect_msg(fd, HXFR_MSG_SCANOUT_RESP, &m, NULL, NULL), 0);
+    CHECK_EQ(m.u.scanout_resp.success, 0);
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_SUBSCRIBE;
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
-    CHECK_EQ(expect_error(fd, HXFR_STATUS_UNSUPPORTED), 0);
+    CHECK_EQ(expect_msg(fd, HXFR_MSG_SUBSCRIBE_RESP, &m, NULL, NULL), 0);
+    CHECK_EQ(m.u.subscribe_resp.success, 0);
 
     /* Server-to-client types sent by a client: answered, stream goes on. */
     memset(&m, 0, sizeof(m));

@@ -1,0 +1,760 @@
+/* Scanout streams (push mode): ENABLE_SCANOUT / DISABLE_SCANOUT / SUBSCRIBE,
+ * fan-out of each encoded access unit to the subscribers, IDRs for new
+ * subscribers, keepalive re-encodes of a static screen, bounded per
+ * subscriber queues. docs/protocol.md section 11 is the specification;
+ * scanout.h explains how a scanout rides on one session of its publisher.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "host-private.h"
+#include "scanout.h"
+
+struct hxfr__subscriber {
+    struct hxfr__subscriber *next;
+    struct hxfr__client *client;
+    bool need_idr;   /* gets nothing until an IDR: it never sees a P-frame
+                        whose references it missed */
+    bool idr_asked;  /* an IDR was requested for it since need_idr was set */
+    uint64_t sent, dropped;
+};
+
+struct hxfr__scanout {
+    struct hxfr__scanout *next;
+    struct hxfr_host *host;
+    uint16_t id;
+    struct hxfr__client *owner;     /* the publisher */
+    struct hxfr__session *session;  /* owner's session with the same id */
+    uint32_t width, height, refresh_hz;
+    char connector[HXFR_CONNECTOR_LEN];
+    struct hxfr__subscriber *subs;
+    unsigned nsubs;
+    bool have_picture;              /* a published frame was kept since enable */
+    int64_t last_pts;               /* of the last frame encoded (any kind) */
+    uint64_t last_ns;               /* when it completed (0: none yet) */
+    uint64_t frames, keepalives;
+};
+
+struct hxfr__scanout_set {
+    struct hxfr__watch watch;       /* HXFR__WATCH_SCANOUT */
+    int timer_fd;
+    uint64_t armed_ns;              /* absolute deadline armed, 0 = none */
+    struct hxfr__scanout *list;
+    unsigned count;
+    uint64_t units_sent, units_dropped, keepalive_frames;
+    uint64_t keep_copy_bytes;
+};
+
+/* ---- Lookup and helpers ------------------------------------------------ */
+
+static struct hxfr__scanout *scanout_find(struct hxfr_host *h, uint32_t id)
+{
+    for (struct hxfr__scanout *so = h->scanouts->list; so; so = so->next) {
+        if (so->id == id) {
+            return so;
+        }
+    }
+    return NULL;
+}
+
+static struct hxfr__subscriber *sub_find(struct hxfr__scanout *so, struct hxfr__client *c)
+{
+    for (struct hxfr__subscriber *sub = so->subs; sub; sub = sub->next) {
+        if (sub->client == c) {
+            return sub;
+        }
+    }
+    return NULL;
+}
+
+/* True if the frame's pixels live in its own pooled buffer (inline
+ * frames): host memory the keep can take over by swapping buffers. */
+static bool pixels_in_pool(const struct hxfr__frame *f)
+{
+    uintptr_t p = (uintptr_t)f->img.planes[0];
+    uintptr_t b = (uintptr_t)f->buf;
+    return f->buf && p >= b && p < b + f->cap;
+}
+
+/* Nothing of the session is encoding or waiting for a worker. A frame
+ * still arriving from the socket does not count: a keepalive frame may
+ * run before it (it produces no response for the publisher, so the
+ * publisher's responses stay in request order). */
+static bool session_idle(const struct hxfr__session *s)
+{
+    return !s->running && !s->queue_head;
+}
+
+/* Room in a subscriber's output queue for one more message of len bytes:
+ * fewer than subscriber_queue messages queued, and the bytes bounded. */
+static bool queue_room(const struct hxfr__client *c, size_t len)
+{
+    unsigned limit = c->host->cfg.subscriber_queue;
+    unsigned n = 0;
+
+    for (const struct hxfr__outq_entry *e = c->out_head; e && n < limit; e = e->next) {
+        n++;
+    }
+    return n < limit && c->out_bytes + len <= HXFR_HOST_SUBSCRIBER_BYTES;
+}
+
+static void send_scanout_resp(struct hxfr__client *c, uint16_t sid, uint32_t id, bool ok,
+                              const char *connector)
+{
+    struct hxfr_msg r;
+    memset(&r, 0, sizeof(r));
+    r.hdr.type = HXFR_MSG_SCANOUT_RESP;
+    r.hdr.session_id = sid;
+    r.u.scanout_resp.scanout_id = id;
+    r.u.scanout_resp.success = ok ? 1u : 0u;
+    snprintf(r.u.scanout_resp.connector, sizeof(r.u.scanout_resp.connector), "%s",
+             connector ? connector : "");
+    hxfr__client_send_msg(c, &r);
+}
+
+static void send_subscribe_resp(struct hxfr__client *c, uint16_t sid, uint32_t id, bool ok)
+{
+    struct hxfr_msg r;
+    memset(&r, 0, sizeof(r));
+    r.hdr.type = HXFR_MSG_SUBSCRIBE_RESP;
+    r.hdr.session_id = sid;
+    r.u.subscribe_resp.scanout_id = id;
+    r.u.subscribe_resp.success = ok ? 1u : 0u;
+    hxfr__client_send_msg(c, &r);
+}
+
+/* ---- Keepalive timer -------------------------------------------------- */
+
+static uint64_t keepalive_ns(const struct hxfr_host *h)
+{
+    return (uint64_t)h->cfg.keepalive_ms * 1000000u;
+}
+
+/* Arms the timer for the earliest keepalive deadline of a scanout that has
+ * subscribers and a picture; disarms it when there is none. */
+static void rearm(struct hxfr_host *h)
+{
+    struct hxfr__scanout_set *set = h->scanouts;
+    uint64_t when = 0;
+
+    for (struct hxfr__scanout *so = set->list; so; so = so->next) {
+        if (so->nsubs == 0 || !so->have_picture || h->stopping) {
+            continue;
+        }
+        uint64_t d = so->last_ns + keepalive_ns(h);
+        if (when == 0 || d < when) {
+            when = d;
+        }
+    }
+    if (when == set->armed_ns) {
+        return;
+    }
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    if (when) {
+        its.it_value.tv_sec = (time_t)(when / 1000000000u);
+        its.it_value.tv_nsec = (long)(when % 1000000000u);
+    }
+    if (timerfd_settime(set->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
+        set->armed_ns = when;
+    }
+}
+
+/* Re-encodes the kept picture now (a keepalive, or an IDR for a new
+ * subscriber). The frame takes the slot the scanout session's pool keeps
+ * beyond the publisher's window. Returns 0 or -errno. */
+static int submit_keepalive(struct hxfr__scanout *so)
+{
+    struct hxfr__session *s = so->session;
+    struct hxfr__frame *f = hxfr__session_frame_get(s);
+
+    if (!f) {
+        return -EBUSY;
+    }
+    f->keep_op = HXFR__KEEP_USE;
+    memset(&f->img, 0, sizeof(f->img));
+    f->source = NULL;
+    /* The clock keeps running on a still screen: pts advances by the time
+     * since the last frame, so players do not see a frozen timestamp. */
+    uint64_t now = hxfr__now_ns();
+    f->pts = so->last_pts + (so->last_ns && now > so->last_ns ? (int64_t)(now - so->last_ns) : 0);
+    f->force_idr = s->force_idr_next;
+    s->force_idr_next = false;
+    f->cfg = s->cfg;
+    f->cfg_gen = s->cfg_gen;
+    so->keepalives++;
+    so->host->scanouts->keepalive_frames++;
+    hxfr__session_submit(s, f);
+    return 0;
+}
+
+/* Someone needs an IDR: the next frame the session prepares is one, and
+ * if nothing is on its way, the kept picture is re-encoded as an IDR at
+ * once. */
+static void request_idr(struct hxfr__scanout *so)
+{
+    struct hxfr__session *s = so->session;
+
+    s->force_idr_next = true;
+    if (session_idle(s) && so->have_picture && !so->host->stopping) {
+        submit_keepalive(so);
+    }
+}
+
+void hxfr__scanouts_on_timer(struct hxfr_host *h)
+{
+    struct hxfr__scanout_set *set = h->scanouts;
+    uint64_t v;
+    ssize_t n = read(set->timer_fd, &v, sizeof(v));
+    (void)n;
+    set->armed_ns = 0;
+
+    uint64_t now = hxfr__now_ns();
+    for (struct hxfr__scanout *so = set->list; so; so = so->next) {
+        if (so->nsubs == 0 || !so->have_picture || h->stopping) {
+            continue;
+        }
+        if (now < so->last_ns + keepalive_ns(h) || !session_idle(so->session)) {
+            /* Not due, or a frame is on its way: its completion moves the
+             * deadline. */
+            continue;
+        }
+        if (submit_keepalive(so) == 0) {
+            /* Until it completes, the deadline is a full interval away. */
+            so->last_ns = now;
+        }
+    }
+    rearm(h);
+}
+
+/* ---- Fan-out ----------------------------------------------------------- */
+
+static void fanout_one(struct hxfr__scanout *so, struct hxfr__subscriber *sub,
+                       struct hxfr__outbuf *au, bool keyframe)
+{
+    struct hxfr_host *h = so->host;
+    struct hxfr__client *c = sub->client;
+
+    if (c->cut || c->fd < 0) {
+        return;
+    }
+    if (sub->need_idr && !keyframe) {
+        sub->dropped++;
+        h->scanouts->units_dropped++;
+    } else if (!queue_room(c, au->len)) {
+        if (!sub->need_idr) {
+            hxfr__log(h, HXFR_HOST_LOG_WARN,
+                      "scanout %u: subscriber client %llu is not keeping up; dropping its "
+                      "frames until it catches up (then an IDR)",
+                      (unsigned)so->id, (unsigned long long)c->id);
+        }
+        sub->dropped++;
+        h->scanouts->units_dropped++;
+        sub->need_idr = true;
+        sub->idr_asked = false;
+        return;
+    } else {
+        au->refs++;
+        hxfr__client_send(c, au);
+        sub->sent++;
+        h->scanouts->units_sent++;
+        if (keyframe) {
+            sub->need_idr = false;
+            sub->idr_asked = false;
+        }
+        return;
+    }
+    /* Waiting for an IDR: ask for one once, and only when the subscriber
+     * can take it. One that never reads never makes everybody's stream
+     * all-IDR. */
+    if (!sub->idr_asked && queue_room(c, 0)) {
+        sub->idr_asked = true;
+        so->session->force_idr_next = true;
+    }
+}
+
+/* The deliver function of a scanout session: subscribers first (sharing
+ * the access unit), then the publisher's own response. */
+static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
+{
+    struct hxfr__scanout *so = s->owner;
+    bool keepalive = f->keep_op == HXFR__KEEP_USE;
+
+    if (!so) {
+        /* The scanout was disabled while this frame ran. */
+        if (!keepalive) {
+            hxfr__session_deliver_client(s, f);
+        }
+        return;
+    }
+    struct hxfr_host *h = so->host;
+    if (f->status == HXFR_STATUS_OK) {
+        if (!keepalive) {
+            struct hxfr__keep *k = s->keep;
+            if (pixels_in_pool(f) && s->client) {
+                /* Keep the picture by taking the frame's buffer and giving
+                 * it the keep's old one: no copy. */
+                uint8_t *ob = k->buf;
+                size_t oc = k->cap;
+                s->client->pool_bytes = s->client->pool_bytes - f->cap + oc;
+                k->buf = f->buf;
+                k->cap = f->cap;
+                k->img = f->img;
+                k->valid = true;
+                f->buf = ob;
+                f->cap = oc;
+            }
+            h->scanouts->keep_copy_bytes += f->kept_bytes;
+            so->have_picture = k->valid;
+            so->frames++;
+        }
+        so->last_pts = f->pts;
+        for (struct hxfr__subscriber *sub = so->subs; sub; sub = sub->next) {
+            fanout_one(so, sub, f->out, f->keyframe);
+        }
+    } else if (keepalive) {
+        hxfr__log(h, f->status == HXFR_STATUS_SHUTTING_DOWN ? HXFR_HOST_LOG_INFO
+                                                            : HXFR_HOST_LOG_ERROR,
+                  "scanout %u: keepalive frame failed: %s", (unsigned)so->id, f->errmsg);
+    }
+    so->last_ns = hxfr__now_ns();
+    if (!keepalive) {
+        hxfr__session_deliver_client(s, f);
+    }
+    /* An IDR was asked for while this frame ran and nothing follows it:
+     * make it now from the kept picture. The frame is queued and runs as
+     * soon as this one is released. */
+    if (s->force_idr_next && !s->queue_head && so->have_picture && !h->stopping) {
+        bool waiting = false;
+        for (struct hxfr__subscriber *sub = so->subs; sub; sub = sub->next) {
+            waiting = waiting || sub->need_idr;
+        }
+        if (waiting) {
+            submit_keepalive(so);
+        }
+    }
+    rearm(h);
+}
+
+/* ---- Lifecycle --------------------------------------------------------- */
+
+static void sub_remove(struct hxfr__scanout *so, struct hxfr__subscriber *sub)
+{
+    for (struct hxfr__subscriber **p = &so->subs; *p; p = &(*p)->next) {
+        if (*p == sub) {
+            *p = sub->next;
+            break;
+        }
+    }
+    so->nsubs--;
+    free(sub);
+}
+
+/* Ends a scanout: every subscriber gets ERROR NO_SCANOUT with reason and
+ * its subscription is removed; the session goes back to plain pull mode. */
+static void scanout_end(struct hxfr__scanout *so, const char *reason)
+{
+    struct hxfr_host *h = so->host;
+    struct hxfr__scanout_set *set = h->scanouts;
+
+    while (so->subs) {
+        struct hxfr__subscriber *sub = so->subs;
+        hxfr__client_send_error(sub->client, so->id, HXFR_STATUS_NO_SCANOUT, "scanout %u %s",
+                                (unsigned)so->id, reason);
+        sub_remove(so, sub);
+    }
+    so->session->owner = NULL;
+    for (struct hxfr__scanout **p = &set->list; *p; p = &(*p)->next) {
+        if (*p == so) {
+            *p = so->next;
+            break;
+        }
+    }
+    set->count--;
+    hxfr__log(h, HXFR_HOST_LOG_INFO, "scanout %u (%s) %s after %llu frames, %llu keepalives",
+              (unsigned)so->id, so->connector, reason, (unsigned long long)so->frames,
+              (unsigned long long)so->keepalives);
+    free(so);
+    rearm(h);
+}
+
+/* The scanout's session must be able to hold the publisher's full window
+ * plus one keepalive frame, and own a keep. Only done while the session
+ * has no frame in use. */
+static int prepare_session(struct hxfr__session *s)
+{
+    struct hxfr_host *h = s->host;
+    unsigned want = h->cfg.window + 1;
+
+    for (unsigned i = 0; i < s->nframes; i++) {
+        if (s->frames[i].state != HXFR__FRAME_FREE) {
+            return -EBUSY;
+        }
+    }
+    if (s->nframes < want) {
+        struct hxfr__frame *nf = realloc(s->frames, want * sizeof(*nf));
+        if (!nf) {
+            return -ENOMEM;
+        }
+        memset(&nf[s->nframes], 0, (want - s->nframes) * sizeof(*nf));
+        for (unsigned i = 0; i < want; i++) {
+            nf[i].session = s;
+        }
+        s->frames = nf;
+        s->nframes = want;
+    }
+    if (!s->keep) {
+        s->keep = calloc(1, sizeof(*s->keep));
+        if (!s->keep) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *m)
+{
+    struct hxfr_host *h = c->host;
+    struct hxfr__scanout_set *set = h->scanouts;
+    const struct hxfr_enable_scanout *q = &m->u.enable_scanout;
+    uint16_t sid = m->hdr.session_id;
+    uint32_t id = q->scanout_id;
+    const char *why = NULL;
+    char whybuf[128];
+
+    if (id > 0xFFFFu) {
+        why = "scanout ids are 0..65535 (they are session ids of the frames)";
+    } else if (q->width == 0 || q->height == 0 || q->width > h->cfg.max_width ||
+               q->height > h->cfg.max_height) {
+        snprintf(whybuf, sizeof(whybuf), "size %ux%u is outside 1x1..%ux%u", q->width,
+                 q->height, h->cfg.max_width, h->cfg.max_height);
+        why = whybuf;
+    } else if (q->refresh_hz > 1000) {
+        snprintf(whybuf, sizeof(whybuf), "refresh rate %u Hz is above 1000", q->refresh_hz);
+        why = whybuf;
+    } else if (h->stopping) {
+        why = "server shutting down";
+    }
+    struct hxfr__scanout *so = why ? NULL : scanout_find(h, id);
+    if (!why && so && so->owner != c) {
+        snprintf(whybuf, sizeof(whybuf), "owned by client %llu",
+                 (unsigned long long)so->owner->id);
+        why = whybuf;
+    }
+    if (!why && so) {
+        /* The owner enables again: a reconfiguration. */
+        so->width = q->width;
+        so->height = q->height;
+        so->refresh_hz = q->refresh_hz ? q->refresh_hz : 60;
+        hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu: scanout %u (%s) reconfigured %ux%u@%u",
+                  (unsigned long long)c->id, (unsigned)id, so->connector, so->width,
+                  so->height, so->refresh_hz);
+        send_scanout_resp(c, sid, id, true, so->connector);
+        return;
+    }
+    if (!why && set->count >= h->cfg.max_scanouts) {
+        snprintf(whybuf, sizeof(whybuf), "%u scanouts enabled (limit %u)", set->count,
+                 h->cfg.max_scanouts);
+        why = whybuf;
+    }
+    struct hxfr__session *s = NULL;
+    if (!why) {
+        s = hxfr__session_get(c, (uint16_t)id, true);
+        if (!s) {
+            snprintf(whybuf, sizeof(whybuf), "cannot open session %u: %s", (unsigned)id,
+                     strerror(errno));
+            why = whybuf;
+        }
+    }
+    if (!why) {
+        int r = prepare_session(s);
+        if (r < 0) {
+            snprintf(whybuf, sizeof(whybuf), "session %u: %s", (unsigned)id,
+                     r == -EBUSY ? "frames in flight (pull mode)" : strerror(-r));
+            why = whybuf;
+        }
+    }
+    if (!why) {
+        so = calloc(1, sizeof(*so));
+        if (!so) {
+            why = "out of memory";
+        }
+    }
+    if (why) {
+        hxfr__log(h, HXFR_HOST_LOG_WARN, "client %llu: ENABLE_SCANOUT %u refused: %s",
+                  (unsigned long long)c->id, id, why);
+        send_scanout_resp(c, sid, id, false, NULL);
+        return;
+    }
+    so->host = h;
+    so->id = (uint16_t)id;
+    so->owner = c;
+    so->session = s;
+    so->width = q->width;
+    so->height = q->height;
+    so->refresh_hz = q->refresh_hz ? q->refresh_hz : 60;
+    snprintf(so->connector, sizeof(so->connector), "Virtual-%u", (unsigned)id);
+    so->next = set->list;
+    set->list = so;
+    set->count++;
+    s->owner = so;
+    s->deliver = scanout_deliver;
+    hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu: scanout %u enabled as %s, %ux%u@%u",
+              (unsigned long long)c->id, (unsigned)id, so->connector, so->width, so->height,
+              so->refresh_hz);
+    send_scanout_resp(c, sid, id, true, so->connector);
+}
+
+void hxfr__scanout_handle_disable(struct hxfr__client *c, const struct hxfr_msg *m)
+{
+    struct hxfr_host *h = c->host;
+    uint32_t id = m->u.disable_scanout.scanout_id;
+    struct hxfr__scanout *so = scanout_find(h, id);
+
+    if (!so || so->owner != c) {
+        hxfr__log(h, HXFR_HOST_LOG_WARN, "client %llu: DISABLE_SCANOUT %u refused: %s",
+                  (unsigned long long)c->id, id,
+                  so ? "owned by another client" : "not enabled");
+        send_scanout_resp(c, m->hdr.session_id, id, false, NULL);
+        return;
+    }
+    char connector[HXFR_CONNECTOR_LEN];
+    memcpy(connector, so->connector, sizeof(connector));
+    scanout_end(so, "disabled by its publisher");
+    send_scanout_resp(c, m->hdr.session_id, id, true, connector);
+}
+
+void hxfr__scanout_handle_subscribe(struct hxfr__client *c, const struct hxfr_msg *m)
+{
+    struct hxfr_host *h = c->host;
+    uint32_t id = m->u.subscribe.scanout_id;
+    struct hxfr__scanout *so = h->stopping ? NULL : scanout_find(h, id);
+    const char *why = so ? NULL : "no such scanout";
+
+    struct hxfr__subscriber *sub = so ? sub_find(so, c) : NULL;
+    if (so && !sub) {
+        if (so->nsubs >= h->cfg.max_subscribers) {
+            why = "subscriber limit reached";
+        } else if (!(sub = calloc(1, sizeof(*sub)))) {
+            why = "out of memory";
+        } else {
+            sub->client = c;
+            sub->next = so->subs;
+            so->subs = sub;
+            so->nsubs++;
+        }
+    }
+    if (why) {
+        hxfr__log(h, HXFR_HOST_LOG_WARN, "client %llu: SUBSCRIBE %u refused: %s",
+                  (unsigned long long)c->id, id, why);
+        send_subscribe_resp(c, m->hdr.session_id, id, false);
+        return;
+    }
+    hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu subscribed to scanout %u (%u subscribers)",
+              (unsigned long long)c->id, (unsigned)id, so->nsubs);
+    send_subscribe_resp(c, m->hdr.session_id, id, true);
+    /* It starts at an IDR, made at once from the kept picture when the
+     * publisher is idle. */
+    sub->need_idr = true;
+    sub->idr_asked = true;
+    request_idr(so);
+    rearm(h);
+}
+
+bool hxfr__scanout_keyframe_req(struct hxfr__client *c, uint16_t sid)
+{
+    struct hxfr__scanout *so = scanout_find(c->host, sid);
+
+    if (!so || so->owner == c || !sub_find(so, c)) {
+        return false;
+    }
+    request_idr(so);
+    return true;
+}
+
+void hxfr__scanout_client_closed(struct hxfr__client *c)
+{
+    struct hxfr_host *h = c->host;
+    struct hxfr__scanout_set *set = h->scanouts;
+
+    if (!set) {
+        return;
+    }
+    for (struct hxfr__scanout *so = set->list; so; so = so->next) {
+        struct hxfr__subscriber *sub = sub_find(so, c);
+        if (sub) {
+            hxfr__log(h, HXFR_HOST_LOG_INFO,
+                      "client %llu unsubscribed from scanout %u (gone; %llu units sent, %llu "
+                      "dropped)",
+                      (unsigned long long)c->id, (unsigned)so->id,
+                      (unsigned long long)sub->sent, (unsigned long long)sub->dropped);
+            sub_remove(so, sub);
+        }
+    }
+    struct hxfr__scanout *so = set->list;
+    while (so) {
+        struct hxfr__scanout *next = so->next;
+        if (so->owner == c) {
+            scanout_end(so, "ended: its publisher disconnected");
+        }
+        so = next;
+    }
+    rearm(h);
+}
+
+/* ---- Server-wide ------------------------------------------------------- */
+
+int hxfr__scanouts_init(struct hxfr_host *h)
+{
+    if (h->cfg.keepalive_ms == 0) {
+        h->cfg.keepalive_ms = HXFR_HOST_KEEPALIVE_DEFAULT_MS;
+    }
+    if (h->cfg.max_scanouts == 0) {
+        h->cfg.max_scanouts = HXFR_HOST_MAX_SCANOUTS_DEFAULT;
+    }
+    if (h->cfg.max_subscribers == 0) {
+        h->cfg.max_subscribers = HXFR_HOST_MAX_SUBSCRIBERS_DEFAULT;
+    }
+    if (h->cfg.subscriber_queue == 0) {
+        h->cfg.subscriber_queue = HXFR_HOST_SUBSCRIBER_QUEUE_DEFAULT;
+    }
+    struct hxfr__scanout_set *set = calloc(1, sizeof(*set));
+    if (!set) {
+        return -ENOMEM;
+    }
+    set->watch.kind = HXFR__WATCH_SCANOUT;
+    set->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (set->timer_fd < 0) {
+        int err = -errno;
+        free(set);
+        return err;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &set->watch};
+    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, set->timer_fd, &ev) < 0) {
+        int err = -errno;
+        close(set->timer_fd);
+        free(set);
+        return err;
+    }
+    h->scanouts = set;
+    return 0;
+}
+
+void hxfr__scanouts_finish(struct hxfr_host *h)
+{
+    struct hxfr__scanout_set *set = h->scanouts;
+
+    if (!set) {
+        return;
+    }
+    /* Clients are closed first, which ends their scanouts; whatever is
+     * left has nobody to tell. */
+    while (set->list) {
+        struct hxfr__scanout *so = set->list;
+        set->list = so->next;
+        while (so->subs) {
+            struct hxfr__subscriber *sub = so->subs;
+            so->subs = sub->next;
+            free(sub);
+        }
+        so->session->owner = NULL;
+        free(so);
+    }
+    close(set->timer_fd);
+    free(set);
+    h->scanouts = NULL;
+}
+
+void hxfr__scanouts_stop(struct hxfr_host *h)
+{
+    rearm(h);
+}
+
+void hxfr__scanouts_stats(struct hxfr_host *h, struct hxfr_host_stats *out)
+{
+    struct hxfr__scanout_set *set = h->scanouts;
+
+    out->scanouts = set->count;
+    out->subscribers = 0;
+    out->keep_bytes = 0;
+    for (struct hxfr__scanout *so = set->list; so; so = so->next) {
+        out->subscribers += so->nsubs;
+        if (so->session->keep) {
+            out->keep_bytes += so->session->keep->cap;
+        }
+    }
+    out->scanout_units_sent = set->units_sent;
+    out->scanout_units_dropped = set->units_dropped;
+    out->keepalive_frames = set->keepalive_frames;
+    out->keep_copy_bytes = set->keep_copy_bytes;
+}
+
+/* ---- Keep -------------------------------------------------------------- */
+
+void hxfr__keep_free(struct hxfr__keep *k)
+{
+    if (!k) {
+        return;
+    }
+    free(k->buf);
+    free(k);
+}
+
+int hxfr__keep_worker_before(struct hxfr__frame *f)
+{
+    struct hxfr__keep *k = f->session->keep;
+
+    if (!k || !k->valid) {
+        return -ENOENT;
+    }
+    f->img = k->img;
+    return 0;
+}
+
+void hxfr__keep_worker_after(struct hxfr__frame *f)
+{
+    struct hxfr__keep *k = f->session->keep;
+    const struct hxfr_image *src = &f->img;
+    struct hxfr_geometry g;
+
+    if (!k || pixels_in_pool(f)) {
+        return;
+    }
+    /* The pixels belong to someone else (a shared-memory slot, an
+     * embedder's resource) and are released after this frame: copy them,
+     * tightly packed and in the same format, so a keepalive encodes with
+     * the same encoder (a format change would reopen it). */
+    k->valid = false;
+    if (hxfr_geometry_compute(src->format, src->width, src->height,
+                              hxfr_format_min_stride(src->format, src->width), 0, &g) < 0) {
+        return;
+    }
+    if (k->cap < g.size) {
+        free(k->buf);
+        k->buf = malloc((size_t)g.size);
+        k->cap = k->buf ? (size_t)g.size : 0;
+        if (!k->buf) {
+            return;
+        }
+    }
+    memset(&k->img, 0, sizeof(k->img));
+    k->img.format = src->format;
+    k->img.width = src->width;
+    k->img.height = src->height;
+    for (uint32_t i = 0; i < g.num_planes && i < 3; i++) {
+        uint8_t *dst = k->buf + g.offset[i];
+        for (uint32_t y = 0; y < g.plane_height[i]; y++) {
+            memcpy(dst + (size_t)y * g.stride[i], src->planes[i] + (size_t)y * src->strides[i],
+                   g.stride[i]);
+        }
+        k->img.planes[i] = dst;
+        k->img.strides[i] = g.stride[i];
+    }
+    k->valid = true;
+    f->kept_bytes = g.size;
+}
