@@ -117,6 +117,8 @@ static void fakehost_start(struct host *h, ...)
     close(pfd[0]);
 }
 
+static void hxfrd_spawn(struct host *h);
+
 /* Starts the real hxfrd on a private socket; false if it is not built. */
 static bool hxfrd_start(struct host *h)
 {
@@ -125,6 +127,14 @@ static bool hxfrd_start(struct host *h)
         return false;
     }
     make_dir(h);
+    hxfrd_spawn(h);
+    return true;
+}
+
+/* Starts hxfrd listening on h->sock (again, after host_kill). */
+static void hxfrd_spawn(struct host *h)
+{
+    const char *exe = getenv("HXFRD");
     int pfd[2];
     if (pipe(pfd) < 0) {
         exit(1);
@@ -147,7 +157,6 @@ static bool hxfrd_start(struct host *h)
         exit(1);
     }
     close(pfd[0]);
-    return true;
 }
 
 static void host_stop(struct host *h)
@@ -1119,5 +1128,84 @@ TEST_T(hxfrsrc_hxfrd_streams, 60)
     g_free(r);
     kill(pub, SIGTERM);
     waitpid(pub, NULL, 0);
+    host_stop(&h);
+}
+
+/* The real hxfrd killed mid-stream: with reconnect=true the element
+ * reconnects to the restarted daemon and resumes at an IDR; without it the
+ * loss is an element error. */
+static void pull_one(GstElement *pipe, GstElement *sink, struct run *r, int i)
+{
+    GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
+    if (!s) {
+        poll_bus(pipe, r);
+        FAIL("no output for frame %d (%s)", i, r->err);
+    }
+    record(r, s);
+    gst_sample_unref(s);
+}
+
+TEST_T(hxfrd_killed_reconnect_and_error, 90)
+{
+    init_gst();
+    struct host h;
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    for (int reconnect = 1; reconnect >= 0; reconnect--) {
+        char desc[1024];
+        snprintf(desc, sizeof(desc),
+                 "appsrc name=src format=time ! vsockenc address=%s reconnect=%s "
+                 "keyframe-interval=1000 ! appsink name=sink sync=false",
+                 h.address, reconnect ? "true" : "false");
+        GstElement *pipe = launch(desc);
+        GstElement *src = gst_bin_get_by_name(GST_BIN(pipe), "src");
+        GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe), "sink");
+        set_size(src, 64, 48);
+        CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+        struct run *r = g_new0(struct run, 1);
+        for (int i = 0; i < 5; i++) {
+            push_frame(src, 64, 48, i);
+            pull_one(pipe, sink, r, i);
+        }
+        host_kill(&h);
+        if (reconnect) {
+            hxfrd_spawn(&h);
+            for (int i = 5; i < 10; i++) {
+                push_frame(src, 64, 48, i);
+                pull_one(pipe, sink, r, i);
+            }
+            CHECK_EQ(r->n, 10);
+            for (int i = 0; i < 10; i++) {
+                bool key = i == 0 || i == 5;
+                if (r->delta[i] == key || r->idr[i] != key) {
+                    FAIL("frame %d: delta %d idr %d, want keyframe %d", i, r->delta[i],
+                         r->idr[i], key);
+                }
+                CHECK_EQ(r->pts[i], gst_util_uint64_scale(i, GST_SECOND, 30));
+            }
+        } else {
+            /* The next frame cannot be sent (or its answer never comes). */
+            for (int i = 5; i < 8 && !r->error; i++) {
+                gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_new_allocate(
+                                                              NULL, 64 * 48 * 4, NULL));
+                g_usleep(100000);
+                poll_bus(pipe, r);
+            }
+            gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+            while (!r->error && g_get_monotonic_time() < deadline) {
+                g_usleep(20000);
+                poll_bus(pipe, r);
+            }
+            CHECK(r->error);
+            CHECK_EQ(r->n, 5);
+        }
+        gst_element_set_state(pipe, GST_STATE_NULL);
+        gst_object_unref(sink);
+        gst_object_unref(src);
+        gst_object_unref(pipe);
+        g_free(r);
+    }
     host_stop(&h);
 }
