@@ -108,5 +108,14 @@ host_streams = {
     "bad_magic": b"GET / HTTP/1.1\r\n\r\n",
     "half_frame": frame_request(32, 32, ARGB, 128, flags=1, pixels=px(32, 16, 4))[:-100],
 }
+# fake_encoder.c fails an encode whose pts is 0x0BADBADBADBADBAD: a
+# mid-stream encoder failure between two good frames.
+bad_pts = struct.pack("<IIIIIqqB7x", 0, 16, 16, ARGB, 64, 0x0BADBADBADBADBAD, 0, 0)
+host_streams["encoder_fails_mid_stream"] = (
+    frame_request(16, 16, ARGB, 64, flags=1, pixels=px(16, 16, 4))
+    + msg(0x01, bad_pts, 1, body=px(16, 16, 4))
+    + frame_request(16, 16, ARGB, 64, flags=1, pixels=px(16, 16, 4)))
+# fake_encoder.c refuses to open 250-pixel-wide frames.
+host_streams["encoder_fails_to_open"] = frame_request(250, 2, ARGB, 1000, flags=1, pixels=px(250, 2, 4))
 for name, data in host_streams.items():
     write("fuzz_host", name, data)
