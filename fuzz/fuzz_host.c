@@ -52,7 +52,14 @@ static void check_output(const uint8_t *buf, size_t len)
             uint8_t t = res.msg.hdr.type;
             REQUIRE(t == HXFR_MSG_PONG || t == HXFR_MSG_CONFIG_RESP ||
                     t == HXFR_MSG_HELLO_RESP || t == HXFR_MSG_FRAME_RESPONSE ||
+                    t == HXFR_MSG_SCANOUT_RESP || t == HXFR_MSG_SUBSCRIBE_RESP ||
                     t == HXFR_MSG_ERROR);
+            if (t == HXFR_MSG_SCANOUT_RESP) {
+                REQUIRE(res.msg.u.scanout_resp.success <= 1);
+            }
+            if (t == HXFR_MSG_SUBSCRIBE_RESP) {
+                REQUIRE(res.msg.u.subscribe_resp.success <= 1);
+            }
             if (t == HXFR_MSG_ERROR) {
                 REQUIRE(res.msg.u.error.code < 0);
                 REQUIRE(res.msg.u.error.message[0] != '\0');

@@ -105,6 +105,15 @@ host_streams = {
     "bad_geometry_body": frame_request(0, 16, ARGB, 64, flags=1, pixels=px(16, 16, 4))
     + msg(0x10, b""),
     "scanouts": msg(0x20, struct.pack("<IIII", 1, 64, 64, 60)) + msg(0x30, struct.pack("<I", 1)),
+    # Publish into scanout 1 (frames on session 1) while subscribed to it,
+    # a subscriber's KEYFRAME_REQ, disable twice, unknown ids.
+    "scanout_publish": msg(0x20, struct.pack("<IIII", 1, 16, 16, 60))
+    + msg(0x30, struct.pack("<I", 1))
+    + frame_request(16, 16, ARGB, 64, flags=1, pixels=px(16, 16, 4))
+    + msg(0x03, b"")
+    + frame_request(16, 16, ARGB, 64, flags=1, pixels=px(16, 16, 4))
+    + msg(0x21, struct.pack("<I", 1)) + msg(0x21, struct.pack("<I", 1))
+    + msg(0x30, struct.pack("<I", 2)) + msg(0x20, struct.pack("<IIII", 70000, 16, 16, 0)),
     "bad_magic": b"GET / HTTP/1.1\r\n\r\n",
     "half_frame": frame_request(32, 32, ARGB, 128, flags=1, pixels=px(32, 16, 4))[:-100],
 }
