@@ -12,6 +12,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <gst/video/video.h>
+
 #include "gsthxfrsrc.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_hxfrsrc_debug);
@@ -64,6 +66,8 @@ static void on_stream(void *user_data, uint32_t scanout_id, const struct hxfr_cl
                            MAX_QUEUED_UNITS);
         clear_units(self);
         self->waiting_key = TRUE;
+        /* Ask for that IDR now rather than at the next keyframe interval. */
+        g_atomic_int_set(&self->want_keyframe, 1);
         if (!res->keyframe) {
             return;
         }
@@ -85,6 +89,13 @@ static void on_event(void *user_data, const struct hxfr_client_event *ev)
     } else if (ev->type == HXFR_CLIENT_EVENT_REMOTE_ERROR) {
         GST_WARNING_OBJECT(self, "host error %d (%s): %s", ev->remote_code,
                            hxfr_status_name(ev->remote_code), ev->remote_message);
+        if (ev->remote_code == HXFR_STATUS_NO_SCANOUT) {
+            /* The publisher disabled the scanout or went away: the host
+             * removed our subscription. */
+            self->ended = TRUE;
+            g_free(self->end_message);
+            self->end_message = g_strdup(ev->remote_message);
+        }
     }
 }
 
@@ -123,6 +134,8 @@ static gboolean gst_hxfrsrc_start(GstBaseSrc *bsrc)
     o.on_stream = on_stream;
     o.on_event = on_event;
     o.user_data = self;
+    /* KEYFRAME_REQ for a scanout carries its id as session id. */
+    o.session_id = (uint16_t)MIN(scanout, G_MAXUINT16);
 
     gboolean ok = FALSE;
     self->client = hxfr_client_new(&o);
@@ -148,6 +161,8 @@ static gboolean gst_hxfrsrc_start(GstBaseSrc *bsrc)
     /* The first units may arrive together with the reply. */
     self->waiting_key = TRUE;
     self->have_base = FALSE;
+    self->ended = FALSE;
+    g_atomic_int_set(&self->want_keyframe, 0);
     r = hxfr_client_subscribe(self->client, scanout, -1);
     if (r < 0) {
         post_subscribe_error(self, r, scanout, address);
@@ -179,6 +194,7 @@ static gboolean gst_hxfrsrc_stop(GstBaseSrc *bsrc)
     hxfr_client_destroy(self->client);
     self->client = NULL;
     clear_units(self);
+    g_clear_pointer(&self->end_message, g_free);
     if (self->wake_fd >= 0) {
         close(self->wake_fd);
         self->wake_fd = -1;
@@ -186,16 +202,36 @@ static gboolean gst_hxfrsrc_stop(GstBaseSrc *bsrc)
     return TRUE;
 }
 
-static gboolean gst_hxfrsrc_unlock(GstBaseSrc *bsrc)
+static void wake(GstHxfrSrc *self)
 {
-    GstHxfrSrc *self = GST_HXFRSRC(bsrc);
-    g_atomic_int_set(&self->flushing, 1);
     if (self->wake_fd >= 0) {
         uint64_t one = 1;
         ssize_t n = write(self->wake_fd, &one, sizeof(one));
         (void)n;
     }
+}
+
+static gboolean gst_hxfrsrc_unlock(GstBaseSrc *bsrc)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(bsrc);
+    g_atomic_int_set(&self->flushing, 1);
+    wake(self);
     return TRUE;
+}
+
+/* Upstream force-key-unit (a decoder or a WebRTC peer that lost a picture)
+ * becomes KEYFRAME_REQ, sent by the streaming thread, which owns the
+ * client. */
+static gboolean gst_hxfrsrc_event(GstBaseSrc *bsrc, GstEvent *event)
+{
+    GstHxfrSrc *self = GST_HXFRSRC(bsrc);
+    if (gst_video_event_is_force_key_unit(event)) {
+        GST_DEBUG_OBJECT(self, "keyframe requested downstream");
+        g_atomic_int_set(&self->want_keyframe, 1);
+        wake(self);
+        return TRUE;
+    }
+    return GST_BASE_SRC_CLASS(gst_hxfrsrc_parent_class)->event(bsrc, event);
 }
 
 static gboolean gst_hxfrsrc_unlock_stop(GstBaseSrc *bsrc)
@@ -221,6 +257,13 @@ static int wait_readable(GstHxfrSrc *self, int fd, int timeout_ms)
     int n = poll(pfd, fd >= 0 ? 2 : 1, timeout_ms);
     if (n <= 0) {
         return 0;
+    }
+    if (pfd[0].revents & POLLIN) {
+        /* Consumed here; the flags it signals are checked by the caller's
+         * loop. unlock_stop() drains it again after a flush. */
+        uint64_t v;
+        ssize_t r = read(self->wake_fd, &v, sizeof(v));
+        (void)r;
     }
     return fd >= 0 && pfd[1].revents != 0;
 }
@@ -253,6 +296,44 @@ static GstClockTime map_pts(GstHxfrSrc *self, gint64 host_pts, gboolean *discont
     self->last_host_pts = host_pts;
     self->last_out = self->running_base + ((guint64)host_pts - self->host_base);
     return self->last_out;
+}
+
+/* The scanout ended. Without reconnect that is the end of the stream;
+ * with it, subscribe again (backoff, interruptible) until the publisher
+ * has enabled the scanout again. */
+static GstFlowReturn scanout_ended(GstHxfrSrc *self)
+{
+    GST_OBJECT_LOCK(self);
+    guint scanout = self->scanout;
+    GST_OBJECT_UNLOCK(self);
+    self->ended = FALSE;
+    if (!self->reconnect) {
+        GST_ELEMENT_WARNING(self, RESOURCE, READ,
+                            ("Scanout %u ended: %s", scanout,
+                             self->end_message ? self->end_message : ""),
+                            ("ERROR NO_SCANOUT from the host; sending EOS"));
+        return GST_FLOW_EOS;
+    }
+    guint delay = 50;
+    for (guint i = 0; i < RECONNECT_ATTEMPTS; i++) {
+        wait_readable(self, -1, (int)delay);
+        if (g_atomic_int_get(&self->flushing)) {
+            return GST_FLOW_FLUSHING;
+        }
+        self->waiting_key = TRUE;
+        int r = hxfr_client_subscribe(self->client, scanout, -1);
+        if (r == 0) {
+            GST_INFO_OBJECT(self, "scanout %u is back; waiting for an IDR", scanout);
+            return GST_FLOW_OK;
+        }
+        GST_DEBUG_OBJECT(self, "subscribe attempt %u: %s", i + 1, hxfr_strerror(r));
+        delay = MIN(delay * 2, 2000u);
+    }
+    GST_ELEMENT_ERROR(self, RESOURCE, READ,
+                      ("Scanout %u ended (%s) and did not come back", scanout,
+                       self->end_message ? self->end_message : ""),
+                      ("%u subscribe attempts", RECONNECT_ATTEMPTS));
+    return GST_FLOW_ERROR;
 }
 
 static GstFlowReturn reconnect_with_backoff(GstHxfrSrc *self)
@@ -310,6 +391,18 @@ static GstFlowReturn gst_hxfrsrc_create(GstPushSrc *psrc, GstBuffer **outbuf)
             }
             *outbuf = buf;
             return GST_FLOW_OK;
+        }
+        if (self->ended) {
+            GstFlowReturn ret = scanout_ended(self);
+            if (ret != GST_FLOW_OK) {
+                return ret;
+            }
+            continue;
+        }
+        if (g_atomic_int_compare_and_exchange(&self->want_keyframe, 1, 0) &&
+            hxfr_client_connected(self->client)) {
+            int r = hxfr_client_request_keyframe(self->client);
+            GST_DEBUG_OBJECT(self, "KEYFRAME_REQ: %s", r < 0 ? hxfr_strerror(r) : "sent");
         }
         int fd = hxfr_client_fd(self->client);
         if (fd < 0) {
@@ -428,8 +521,10 @@ static void gst_hxfrsrc_class_init(GstHxfrSrcClass *klass)
         g_param_spec_boolean(
             "reconnect", "Reconnect",
             "When the connection to the host is lost, reconnect (up to 10 attempts with "
-            "backoff from 50 ms to 2 s), subscribe again and resume at the next IDR. When "
-            "false a lost connection is an element error. Default: false",
+            "backoff from 50 ms to 2 s), subscribe again and resume at the next IDR; when "
+            "the publisher ends the scanout, subscribe again the same way until it is "
+            "back. When false a lost connection is an element error and the end of the "
+            "scanout is EOS. Default: false",
             DEFAULT_RECONNECT, rw));
     g_object_class_install_property(
         gobject_class, PROP_TIMEOUT,
@@ -450,6 +545,7 @@ static void gst_hxfrsrc_class_init(GstHxfrSrcClass *klass)
     bsrc_class->stop = GST_DEBUG_FUNCPTR(gst_hxfrsrc_stop);
     bsrc_class->unlock = GST_DEBUG_FUNCPTR(gst_hxfrsrc_unlock);
     bsrc_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_hxfrsrc_unlock_stop);
+    bsrc_class->event = GST_DEBUG_FUNCPTR(gst_hxfrsrc_event);
     psrc_class->create = GST_DEBUG_FUNCPTR(gst_hxfrsrc_create);
 
     GST_DEBUG_CATEGORY_INIT(gst_hxfrsrc_debug, "hxfrsrc", 0, "hxfr scanout source");

@@ -33,9 +33,15 @@ struct _GstHxfrSrc {
     gint64 last_host_pts;
     GstClockTime last_out;      /* last pts pushed */
 
-    /* unlock(): flushing flag plus an eventfd that wakes the poll. */
+    /* ERROR NO_SCANOUT arrived: the publisher ended the stream. */
+    gboolean ended;
+    gchar *end_message;
+
+    /* unlock(): flushing flag plus an eventfd that wakes the poll; the
+     * event handler sets want_keyframe and wakes the poll too. */
     int wake_fd;
     gint flushing;              /* atomic */
+    gint want_keyframe;         /* atomic */
 };
 
 G_END_DECLS

@@ -14,6 +14,10 @@
  * over the whole run) with ERROR ENCODE_FAILED; --drop-after N closes the
  * first connection after N responses or pushed units (the listener stays,
  * so a reconnect succeeds); --exit-after N exits the process instead.
+ * --end-after N ends the first scanout stream after N pushed units with
+ * ERROR NO_SCANOUT (as when the publisher disables it; the connection stays
+ * and a new SUBSCRIBE streams again). KEYFRAME_REQ from a subscriber makes
+ * the next pushed unit an IDR (logged as "keyreq").
  * --log PATH appends one line per CONFIG_REQ ("config W H BITRATE GOP") and
  * per forced keyframe request ("force N") for the tests to check.
  *
@@ -44,10 +48,11 @@ static struct {
     long fail_frame;
     long drop_after;
     long exit_after;
+    long end_after;
     unsigned scanouts;
     uint32_t push_w, push_h, push_fps;
     FILE *log;
-} opt = {.fail_frame = -1, .drop_after = -1, .exit_after = -1, .scanouts = 1,
+} opt = {.fail_frame = -1, .drop_after = -1, .exit_after = -1, .end_after = -1, .scanouts = 1,
          .push_w = 320, .push_h = 240, .push_fps = 30};
 
 static long frames_seen;   /* FRAME_REQUESTs over the whole run */
@@ -280,9 +285,14 @@ static bool on_frame(struct conn *c, const struct hxfr_msg *m, uint32_t body_len
     return send_packet(c->fd, m->hdr.session_id, &pkt, f->pts, &c->units) && count_sent();
 }
 
-/* Push mode: stream pattern frames until the subscriber goes away. */
-static void push_stream(struct conn *c, uint16_t scanout)
+static bool stream_ended_once;
+
+/* Push mode: stream pattern frames until the subscriber goes away (returns
+ * false) or --end-after ends the stream (returns true: keep serving). */
+static bool push_stream(struct conn *c, uint16_t scanout)
 {
+    bool ended = false;
+    bool force = true;
     struct hxfr_encoder_config cfg = {
         .width = opt.push_w, .height = opt.push_h, .framerate_num = opt.push_fps,
         .framerate_den = 1, .realtime = true, .gop = opt.push_fps, .threads = 1};
@@ -293,7 +303,7 @@ static void push_stream(struct conn *c, uint16_t scanout)
                                       &g) < 0) {
         fprintf(stderr, "fakehost: cannot open the push encoder\n");
         hxfr__encoder_destroy(enc);
-        return;
+        return false;
     }
     uint8_t *frame = malloc(g.size);
     int64_t period = 1000000000LL / opt.push_fps;
@@ -309,8 +319,16 @@ static void push_stream(struct conn *c, uint16_t scanout)
                                  .strides = {g.stride[0], g.stride[1], g.stride[2]}};
         struct hxfr_packet pkt;
         int64_t pts = pts0 + (int64_t)i * period;
-        if (hxfr__encoder_encode(enc, &img, pts, i == 0, &pkt) < 0 ||
+        if (hxfr__encoder_encode(enc, &img, pts, force, &pkt) < 0 ||
             !send_packet(c->fd, scanout, &pkt, pts, &c->units) || !count_sent()) {
+            break;
+        }
+        force = false;
+        if (!stream_ended_once && opt.end_after >= 0 && (long)i + 1 >= opt.end_after) {
+            stream_ended_once = true;
+            char text[64];
+            snprintf(text, sizeof(text), "scanout %u disabled by its publisher", scanout);
+            ended = send_error(c->fd, scanout, HXFR_STATUS_NO_SCANOUT, text);
             break;
         }
         /* Pace the stream and notice a subscriber that left. */
@@ -333,11 +351,18 @@ static void push_stream(struct conn *c, uint16_t scanout)
                 if (!send_msg(c->fd, &pong, NULL, 0)) {
                     break;
                 }
+            } else if (h.type == HXFR_MSG_KEYFRAME_REQ && h.session_id == scanout) {
+                force = true;
+                if (opt.log) {
+                    fprintf(opt.log, "keyreq %llu\n", (unsigned long long)i);
+                    fflush(opt.log);
+                }
             }
         }
     }
     free(frame);
     hxfr__encoder_destroy(enc);
+    return ended;
 }
 
 static void serve(int fd)
@@ -397,8 +422,7 @@ static void serve(int fd)
             out.u.subscribe_resp.success = id < opt.scanouts;
             ok = send_msg(fd, &out, NULL, 0);
             if (ok && id < opt.scanouts) {
-                push_stream(&c, (uint16_t)id);
-                ok = false;
+                ok = push_stream(&c, (uint16_t)id);
             }
             break;
         }
@@ -419,7 +443,7 @@ static void serve(int fd)
 static void usage(void)
 {
     fprintf(stderr, "usage: hxfr-fakehost SOCKET_PATH [--hello-error] [--fail-frame N] "
-                    "[--drop-after N] [--exit-after N] [--scanouts N] [--push W H FPS] "
+                    "[--drop-after N] [--exit-after N] [--end-after N] [--scanouts N] [--push W H FPS] "
                     "[--log PATH]\n");
     exit(2);
 }
@@ -441,6 +465,8 @@ int main(int argc, char **argv)
             opt.drop_after = atol(argv[++i]);
         } else if (strcmp(a, "--exit-after") == 0 && more) {
             opt.exit_after = atol(argv[++i]);
+        } else if (strcmp(a, "--end-after") == 0 && more) {
+            opt.end_after = atol(argv[++i]);
         } else if (strcmp(a, "--scanouts") == 0 && more) {
             opt.scanouts = (unsigned)atoi(argv[++i]);
         } else if (strcmp(a, "--push") == 0 && i + 3 < argc) {

@@ -1126,8 +1126,24 @@ TEST_T(hxfrsrc_hxfrd_streams, 60)
     gst_element_set_state(pipe, GST_STATE_NULL);
     gst_object_unref(pipe);
     g_free(r);
+
+    /* The publisher goes away: the daemon ends the scanout and the
+     * source ends its stream with EOS. */
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s scanout=0 ! appsink name=sink sync=false",
+             h.address);
+    pipe = launch(desc);
+    CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    r = g_new0(struct run, 1);
+    collect(pipe, r, 3, 30);
+    CHECK_EQ(r->n, 3);
     kill(pub, SIGTERM);
     waitpid(pub, NULL, 0);
+    collect(pipe, r, MAX_S, 30);
+    CHECK(!r->error);
+    CHECK(r->eos);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+    g_free(r);
     host_stop(&h);
 }
 
@@ -1207,5 +1223,78 @@ TEST_T(hxfrd_killed_reconnect_and_error, 90)
         gst_object_unref(pipe);
         g_free(r);
     }
+    host_stop(&h);
+}
+
+/* The publisher ends the scanout (ERROR NO_SCANOUT): EOS without
+ * reconnect; with reconnect hxfrsrc subscribes again and resumes at an
+ * IDR. */
+TEST_T(hxfrsrc_scanout_ends, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--push", "96", "64", "30", "--end-after", "8", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    CHECK(!r->error);
+    CHECK(r->eos);
+    CHECK_EQ(r->n, 8);
+    g_free(r);
+    host_stop(&h);
+
+    fakehost_start(&h, "--push", "96", "64", "30", "--end-after", "8", NULL);
+    snprintf(desc, sizeof(desc),
+             "hxfrsrc address=%s reconnect=true num-buffers=20 ! appsink name=sink sync=false",
+             h.address);
+    r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK_EQ(r->n, 20);
+    CHECK(r->idr[8] && !r->delta[8]);
+    for (int i = 1; i < r->n; i++) {
+        CHECK(r->pts[i] > r->pts[i - 1]);
+    }
+    g_free(r);
+    host_stop(&h);
+}
+
+/* A downstream force-key-unit event becomes KEYFRAME_REQ for the scanout,
+ * and the next unit is an IDR. */
+TEST_T(hxfrsrc_force_key_unit, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--push", "96", "64", "30", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false",
+             h.address);
+    GstElement *pipe = launch(desc);
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe), "sink");
+    CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    struct run *r = g_new0(struct run, 1);
+    collect(pipe, r, 5, 10);
+    CHECK_EQ(r->n, 5);
+    CHECK(gst_element_send_event(
+        sink, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 1)));
+    /* The gop is 30 frames: an IDR within the next 10 is the requested one. */
+    collect(pipe, r, 15, 10);
+    CHECK_EQ(r->n, 15);
+    bool key = false;
+    for (int i = 5; i < 15; i++) {
+        key = key || r->idr[i];
+    }
+    CHECK(key);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(pipe);
+    char log[4096];
+    read_log(&h, log, sizeof(log));
+    CHECK(strstr(log, "keyreq") != NULL);
+    g_free(r);
     host_stop(&h);
 }
