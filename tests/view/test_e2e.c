@@ -170,3 +170,25 @@ TEST_T(e2e_hxfrd_publisher_gateway_browsers, 90)
     ws_close(&a);
     e2e_stop(&t);
 }
+
+TEST_T(e2e_upstream_over_tcp, 60)
+{
+    /* The gateway reaches the host over TCP (as from another machine or
+     * through user-mode networking) just the same. */
+    struct e2e t;
+    memset(&t, 0, sizeof(t));
+    CHECK_EQ(hxfr_test_daemon_start(&t.d, HXFR_TEST_DAEMON_UNIX | HXFR_TEST_DAEMON_TCP, NULL), 0);
+    t.publisher = start_publisher(&t);
+    CHECK(t.publisher > 0);
+    CHECK_EQ(vt_setup(&t.e), 0);
+    char connect[96];
+    snprintf(connect, sizeof(connect), "--connect=%s", t.d.tcp_uri);
+    /* vt_start_view passes --connect unix:...; a later --connect wins. */
+    const char *const args[] = {connect, NULL};
+    CHECK_EQ(vt_start_view(&t.e, args), 0);
+    struct ws w;
+    CHECK_EQ(ws_open(&w, t.e.port, "/ws/0", NULL, 0), 0);
+    receive_and_check(&w, 20);
+    ws_close(&w);
+    e2e_stop(&t);
+}
