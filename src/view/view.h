@@ -34,7 +34,7 @@
 #define VIEW_OVERFLOW_KF_MAX_MS   8000u  /* per browser, overflow backoff cap */
 #define VIEW_OVERFLOW_CALM_MS     10000u /* no overflow this long resets it */
 #define VIEW_BACKOFF_MIN_MS       100u
-#define VIEW_BACKOFF_MAX_MS       5000u
+#define VIEW_BACKOFF_MAX_MS       2000u
 #define VIEW_CONNECT_TIMEOUT_MS   5000u
 #define VIEW_PING_IDLE_MS         2000u  /* send PING after this much silence */
 #define VIEW_PING_EVERY_MS        10000u /* and at least this often */
