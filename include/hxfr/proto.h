@@ -43,12 +43,18 @@ enum hxfr_msg_type {
     /* Extension: version/capability handshake (docs/protocol.md). */
     HXFR_MSG_HELLO = 0x40,
     HXFR_MSG_HELLO_RESP = 0x41,
+    /* Extension: shared-memory frames (docs/protocol.md section 12). */
+    HXFR_MSG_SHM_ATTACH = 0x50,
+    HXFR_MSG_SHM_ATTACH_RESP = 0x51,
+    HXFR_MSG_SLOT_RELEASE = 0x52,
     HXFR_MSG_ERROR = 0xFF,
 };
 
 /* Header flags. A flag is valid only on the types listed. */
 #define HXFR_FLAG_PIXEL_DATA 0x01u /* FRAME_REQUEST: raw pixels follow */
 #define HXFR_FLAG_SHM        0x02u /* FRAME_REQUEST: pixels in a shm slot */
+#define HXFR_FLAG_SHM_FD     0x01u /* SHM_ATTACH: the region is a memfd that
+                                      travels with this message (SCM_RIGHTS) */
 
 /* Fixed payload sizes (bytes after the header). */
 #define HXFR_FRAME_REQUEST_SIZE   44u
@@ -61,12 +67,16 @@ enum hxfr_msg_type {
 #define HXFR_SUBSCRIBE_SIZE       4u
 #define HXFR_SUBSCRIBE_RESP_SIZE  8u
 #define HXFR_HELLO_SIZE           16u
+#define HXFR_SHM_ATTACH_SIZE      72u
+#define HXFR_SHM_ATTACH_RESP_SIZE 16u
+#define HXFR_SLOT_RELEASE_SIZE    4u
 #define HXFR_ERROR_SIZE           260u
 #define HXFR_MAX_FIXED_SIZE       260u /* largest fixed part of any type */
 
 #define HXFR_CONNECTOR_LEN     64u
 #define HXFR_ERROR_MESSAGE_LEN 256u
 #define HXFR_ENCODER_NAME_LEN  32u
+#define HXFR_SHM_NAME_LEN      64u
 
 /* Default and hard ceilings for frame sizes. */
 #define HXFR_MAX_DIM_DEFAULT 4096u
@@ -259,6 +269,29 @@ struct hxfr_hello {
     uint32_t max_height;
 };
 
+/* SHM_ATTACH, 72 bytes (extension): attaches a shared-memory ring to the
+ * header's session. With HXFR_FLAG_SHM_FD the region is the memfd passed
+ * with this message and name is empty; without it, name is a region the
+ * server was configured with (hxfrd --shm NAME=PATH). offset is where the
+ * ring header starts inside the region. */
+struct hxfr_shm_attach {
+    uint64_t offset;
+    char name[HXFR_SHM_NAME_LEN];          /* NUL-terminated */
+};
+
+/* SHM_ATTACH_RESP, 16 bytes: the ring as the server validated it. */
+struct hxfr_shm_attach_resp {
+    uint32_t slot_count;
+    uint32_t reserved;
+    uint64_t slot_size;
+};
+
+/* SLOT_RELEASE, 4 bytes (server -> client, only with CAP_SLOT_RELEASE):
+ * the server no longer reads the slot; the client owns it again. */
+struct hxfr_slot_release {
+    uint32_t slot;
+};
+
 struct hxfr_error {
     int32_t code;                          /* enum hxfr_status */
     char message[HXFR_ERROR_MESSAGE_LEN];  /* always NUL-terminated on decode */
@@ -279,6 +312,9 @@ struct hxfr_msg {
         struct hxfr_subscribe subscribe;
         struct hxfr_subscribe_resp subscribe_resp;
         struct hxfr_hello hello;
+        struct hxfr_shm_attach shm_attach;
+        struct hxfr_shm_attach_resp shm_attach_resp;
+        struct hxfr_slot_release slot_release;
         struct hxfr_error error;
     } u;
 };

@@ -31,6 +31,11 @@ static const struct hxfr__msg_info msg_table[] = {
     {HXFR_MSG_SUBSCRIBE_RESP, "SUBSCRIBE_RESP", HXFR_SUBSCRIBE_RESP_SIZE, 0, 0, HXFR__BODY_NONE, 0},
     {HXFR_MSG_HELLO, "HELLO", HXFR_HELLO_SIZE, 0, 0, HXFR__BODY_NONE, 0},
     {HXFR_MSG_HELLO_RESP, "HELLO_RESP", HXFR_HELLO_SIZE, 0, 0, HXFR__BODY_NONE, 0},
+    {HXFR_MSG_SHM_ATTACH, "SHM_ATTACH", HXFR_SHM_ATTACH_SIZE, HXFR_FLAG_SHM_FD, 0,
+     HXFR__BODY_NONE, 0},
+    {HXFR_MSG_SHM_ATTACH_RESP, "SHM_ATTACH_RESP", HXFR_SHM_ATTACH_RESP_SIZE, 0, 0,
+     HXFR__BODY_NONE, 0},
+    {HXFR_MSG_SLOT_RELEASE, "SLOT_RELEASE", HXFR_SLOT_RELEASE_SIZE, 0, 0, HXFR__BODY_NONE, 0},
     {HXFR_MSG_ERROR, "ERROR", HXFR_ERROR_SIZE, 0, 0, HXFR__BODY_NONE, 0},
 };
 
@@ -38,6 +43,7 @@ _Static_assert(HXFR_MAX_FIXED_SIZE >= HXFR_ERROR_SIZE, "parser buffer too small"
 _Static_assert(HXFR_CONFIG_RESP_SIZE == 28 + HXFR_ENCODER_NAME_LEN, "CONFIG_RESP layout");
 _Static_assert(HXFR_SCANOUT_RESP_SIZE == 8 + HXFR_CONNECTOR_LEN, "SCANOUT_RESP layout");
 _Static_assert(HXFR_ERROR_SIZE == 4 + HXFR_ERROR_MESSAGE_LEN, "ERROR layout");
+_Static_assert(HXFR_SHM_ATTACH_SIZE == 8 + HXFR_SHM_NAME_LEN, "SHM_ATTACH layout");
 _Static_assert(HXFR_MAX_BODY_HARD <= UINT32_MAX - HXFR_MAX_FIXED_SIZE, "body limit fits u32");
 
 const struct hxfr__msg_info *hxfr__msg_info(uint8_t type)
@@ -231,6 +237,18 @@ static void encode_payload(const struct hxfr_msg *m, uint8_t *p)
         hxfr_put_u32(p + 8, m->u.hello.max_width);
         hxfr_put_u32(p + 12, m->u.hello.max_height);
         break;
+    case HXFR_MSG_SHM_ATTACH:
+        hxfr_put_u64(p + 0, m->u.shm_attach.offset);
+        put_string(p + 8, m->u.shm_attach.name, HXFR_SHM_NAME_LEN);
+        break;
+    case HXFR_MSG_SHM_ATTACH_RESP:
+        hxfr_put_u32(p + 0, m->u.shm_attach_resp.slot_count);
+        hxfr_put_u32(p + 4, 0);
+        hxfr_put_u64(p + 8, m->u.shm_attach_resp.slot_size);
+        break;
+    case HXFR_MSG_SLOT_RELEASE:
+        hxfr_put_u32(p + 0, m->u.slot_release.slot);
+        break;
     case HXFR_MSG_ERROR:
         hxfr_put_u32(p + 0, (uint32_t)m->u.error.code);
         put_string(p + 4, m->u.error.message, HXFR_ERROR_MESSAGE_LEN);
@@ -369,6 +387,18 @@ HXFR_EXPORT int hxfr_msg_decode(const struct hxfr_header *h, const uint8_t *fixe
         out->u.hello.caps = hxfr_get_u32(p + 4);
         out->u.hello.max_width = hxfr_get_u32(p + 8);
         out->u.hello.max_height = hxfr_get_u32(p + 12);
+        break;
+    case HXFR_MSG_SHM_ATTACH:
+        out->u.shm_attach.offset = hxfr_get_u64(p + 0);
+        get_string(out->u.shm_attach.name, p + 8, HXFR_SHM_NAME_LEN);
+        break;
+    case HXFR_MSG_SHM_ATTACH_RESP:
+        out->u.shm_attach_resp.slot_count = hxfr_get_u32(p + 0);
+        out->u.shm_attach_resp.reserved = hxfr_get_u32(p + 4);
+        out->u.shm_attach_resp.slot_size = hxfr_get_u64(p + 8);
+        break;
+    case HXFR_MSG_SLOT_RELEASE:
+        out->u.slot_release.slot = hxfr_get_u32(p + 0);
         break;
     case HXFR_MSG_ERROR:
         out->u.error.code = (int32_t)hxfr_get_u32(p + 0);

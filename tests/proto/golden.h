@@ -191,6 +191,32 @@ static void fill_error(struct hxfr_msg *m)
     strcpy(m->u.error.message, "not configured");
 }
 
+static void fill_shm_attach_fd(struct hxfr_msg *m)
+{
+    m->hdr = (struct hxfr_header){HXFR_MAGIC, HXFR_MSG_SHM_ATTACH, HXFR_FLAG_SHM_FD, 2, 72};
+    m->u.shm_attach.offset = 0;
+}
+
+static void fill_shm_attach_region(struct hxfr_msg *m)
+{
+    m->hdr = (struct hxfr_header){HXFR_MAGIC, HXFR_MSG_SHM_ATTACH, 0, 0, 72};
+    m->u.shm_attach.offset = 0x100000;
+    strcpy(m->u.shm_attach.name, "vm0");
+}
+
+static void fill_shm_attach_resp(struct hxfr_msg *m)
+{
+    m->hdr = (struct hxfr_header){HXFR_MAGIC, HXFR_MSG_SHM_ATTACH_RESP, 0, 2, 16};
+    m->u.shm_attach_resp.slot_count = 4;
+    m->u.shm_attach_resp.slot_size = 0x7e9000;
+}
+
+static void fill_slot_release(struct hxfr_msg *m)
+{
+    m->hdr = (struct hxfr_header){HXFR_MAGIC, HXFR_MSG_SLOT_RELEASE, 0, 2, 4};
+    m->u.slot_release.slot = 3;
+}
+
 static const struct golden goldens[] = {
     {"PING", "48 58 46 52  10 00 02 01  00 00 00 00", 12, 0, fill_ping},
     {"PONG", "48 58 46 52  11 00 00 00  00 00 00 00", 12, 0, fill_pong},
@@ -264,6 +290,21 @@ static const struct golden goldens[] = {
      "48 58 46 52  41 00 00 00  10 00 00 00"
      "01 00 00 00  09 00 00 00  80 07 00 00  38 04 00 00",
      28, 0, fill_hello_resp},
+    {"SHM_ATTACH+SHM_FD",
+     "48 58 46 52  50 01 02 00  48 00 00 00"
+     "00 00 00 00 00 00 00 00",
+     84, 0, fill_shm_attach_fd},
+    {"SHM_ATTACH (region)",
+     "48 58 46 52  50 00 00 00  48 00 00 00"
+     "00 00 10 00 00 00 00 00  76 6d 30",
+     84, 0, fill_shm_attach_region},
+    {"SHM_ATTACH_RESP",
+     "48 58 46 52  51 00 02 00  10 00 00 00"
+     "04 00 00 00  00 00 00 00  00 90 7e 00 00 00 00 00",
+     28, 0, fill_shm_attach_resp},
+    {"SLOT_RELEASE",
+     "48 58 46 52  52 00 02 00  04 00 00 00  03 00 00 00",
+     16, 0, fill_slot_release},
     {"ERROR",
      "48 58 46 52  ff 00 03 00  04 01 00 00"
      "fa ff ff ff  6e 6f 74 20 63 6f 6e 66 69 67 75 72 65 64",
@@ -363,6 +404,15 @@ static bool msg_equal(const struct hxfr_msg *a, const struct hxfr_msg *b)
         return a->u.hello.version == b->u.hello.version && a->u.hello.caps == b->u.hello.caps &&
                a->u.hello.max_width == b->u.hello.max_width &&
                a->u.hello.max_height == b->u.hello.max_height;
+    case HXFR_MSG_SHM_ATTACH:
+        return a->u.shm_attach.offset == b->u.shm_attach.offset &&
+               strcmp(a->u.shm_attach.name, b->u.shm_attach.name) == 0;
+    case HXFR_MSG_SHM_ATTACH_RESP:
+        return a->u.shm_attach_resp.slot_count == b->u.shm_attach_resp.slot_count &&
+               a->u.shm_attach_resp.reserved == b->u.shm_attach_resp.reserved &&
+               a->u.shm_attach_resp.slot_size == b->u.shm_attach_resp.slot_size;
+    case HXFR_MSG_SLOT_RELEASE:
+        return a->u.slot_release.slot == b->u.slot_release.slot;
     case HXFR_MSG_ERROR:
         return a->u.error.code == b->u.error.code &&
                strcmp(a->u.error.message, b->u.error.message) == 0;

@@ -73,6 +73,7 @@ TEST(every_type_has_a_golden_vector)
         HXFR_MSG_PONG,            HXFR_MSG_ENABLE_SCANOUT,  HXFR_MSG_DISABLE_SCANOUT,
         HXFR_MSG_SCANOUT_RESP,    HXFR_MSG_SUBSCRIBE,       HXFR_MSG_SUBSCRIBE_RESP,
         HXFR_MSG_HELLO,           HXFR_MSG_HELLO_RESP,      HXFR_MSG_ERROR,
+        HXFR_MSG_SHM_ATTACH,      HXFR_MSG_SHM_ATTACH_RESP, HXFR_MSG_SLOT_RELEASE,
     };
     for (size_t t = 0; t < sizeof(types); t++) {
         bool found = false;
@@ -115,7 +116,7 @@ TEST(fixed_sizes)
             CHECK(hxfr_msg_type_name((uint8_t)t) == NULL);
         }
     }
-    CHECK_EQ(known, 15);
+    CHECK_EQ(known, 18);
     CHECK(strcmp(hxfr_msg_type_name(HXFR_MSG_FRAME_REQUEST), "FRAME_REQUEST") == 0);
     CHECK(strcmp(hxfr_msg_type_name(HXFR_MSG_HELLO_RESP), "HELLO_RESP") == 0);
     CHECK(strcmp(hxfr_msg_type_name(HXFR_MSG_ERROR), "ERROR") == 0);
@@ -148,6 +149,11 @@ TEST(roundtrip_every_type_with_extreme_values)
         } else if (t == HXFR_MSG_SCANOUT_RESP) {
             memset(m.u.scanout_resp.connector, 'c', sizeof(m.u.scanout_resp.connector) - 1);
             m.u.scanout_resp.connector[HXFR_CONNECTOR_LEN - 1] = 0;
+        } else if (t == HXFR_MSG_SHM_ATTACH) {
+            memset(m.u.shm_attach.name, 'n', sizeof(m.u.shm_attach.name) - 1);
+            m.u.shm_attach.name[HXFR_SHM_NAME_LEN - 1] = 0;
+        } else if (t == HXFR_MSG_SHM_ATTACH_RESP) {
+            m.u.shm_attach_resp.reserved = 0;
         } else if (t == HXFR_MSG_ERROR) {
             memset(m.u.error.message, 'm', sizeof(m.u.error.message) - 1);
             m.u.error.message[HXFR_ERROR_MESSAGE_LEN - 1] = 0;
@@ -323,7 +329,8 @@ TEST(header_validate_rules)
         /* Every flag bit on every type other than FRAME_REQUEST. */
         for (int bit = 0; bit < 8; bit++) {
             h.flags = (uint8_t)(1u << bit);
-            bool defined = t == HXFR_MSG_FRAME_REQUEST && bit < 2;
+            bool defined = (t == HXFR_MSG_FRAME_REQUEST && bit < 2) ||
+                           (t == HXFR_MSG_SHM_ATTACH && bit == 0);
             int want = defined ? 0 : -HXFR_EFLAGS;
             if (defined && h.flags == HXFR_FLAG_PIXEL_DATA) {
                 want = -HXFR_ESHORT; /* announced pixels are missing */
