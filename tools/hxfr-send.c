@@ -53,6 +53,10 @@ struct args {
     double duration;
     uint16_t session;
     unsigned connect_timeout;
+    bool shm;                 /* memfd ring over unix: */
+    const char *shm_region;   /* host-configured region name */
+    const char *shm_path;     /* this side's view of it (NULL: find ivshmem) */
+    uint64_t shm_offset;
 };
 
 struct source {
@@ -86,6 +90,9 @@ struct app {
     FILE *out;
     int out_error;
     bool tty;
+    uint64_t frame_bytes;     /* pixel bytes per frame */
+    uint32_t shm_slots;       /* ring slots (0 inline) */
+    uint64_t shm_slot_bytes;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -152,6 +159,14 @@ static void usage(FILE *f)
         "  --session N       session id in every message header (default 0)\n"
         "  --connect-timeout S  give up when connecting and configuring take longer\n"
         "                    than S seconds (default 20; --reconnect adds 10)\n"
+        "  --shm             zero copy: render into slots of a shared-memory ring (a\n"
+        "                    sealed memfd passed to the host; unix: only)\n"
+        "  --shm-region NAME zero copy through a region the host offers (hxfrd --shm\n"
+        "                    NAME=PATH), over any transport\n"
+        "  --shm-path PATH   this side's view of that region: the backing file, or\n"
+        "                    the ivshmem BAR /sys/bus/pci/devices/.../resource2\n"
+        "                    (default: the first ivshmem PCI device)\n"
+        "  --shm-offset N    byte offset of the ring in the region (default 0)\n"
         "  --json            print the summary as one JSON object on stdout\n"
         "  --help            this text\n"
         "\n"
@@ -232,7 +247,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
     enum { O_CONNECT = 256, O_SOURCE, O_SIZE, O_FPS, O_FRAMES, O_WINDOW, O_OUTPUT, O_JSON,
            O_FORMAT, O_BITRATE, O_GOP, O_RECONNECT, O_DURATION, O_SESSION, O_CONNECT_TIMEOUT,
-           O_HELP };
+           O_SHM, O_SHM_REGION, O_SHM_PATH, O_SHM_OFFSET, O_HELP };
     static const struct option opts[] = {
         {"connect", required_argument, NULL, O_CONNECT},
         {"source", required_argument, NULL, O_SOURCE},
@@ -249,6 +264,10 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"duration", required_argument, NULL, O_DURATION},
         {"session", required_argument, NULL, O_SESSION},
         {"connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT},
+        {"shm", no_argument, NULL, O_SHM},
+        {"shm-region", required_argument, NULL, O_SHM_REGION},
+        {"shm-path", required_argument, NULL, O_SHM_PATH},
+        {"shm-offset", required_argument, NULL, O_SHM_OFFSET},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -327,6 +346,19 @@ static int parse_args(int argc, char **argv, struct args *a)
             }
             a->connect_timeout = (unsigned)v;
             break;
+        case O_SHM:
+            a->shm = true;
+            break;
+        case O_SHM_REGION:
+            a->shm_region = optarg;
+            r = optarg[0] && strlen(optarg) < HXFR_SHM_NAME_LEN ? 0 : -EINVAL;
+            break;
+        case O_SHM_PATH:
+            a->shm_path = optarg;
+            break;
+        case O_SHM_OFFSET:
+            r = parse_u64(optarg, UINT64_MAX / 2, &a->shm_offset);
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -350,6 +382,14 @@ static int parse_args(int argc, char **argv, struct args *a)
     }
     if (!have_frames) {
         a->frames = a->duration > 0 ? 0 : 300;
+    }
+    if (a->shm && a->shm_region) {
+        fprintf(stderr, "hxfr-send: --shm and --shm-region exclude each other\n");
+        return -EINVAL;
+    }
+    if ((a->shm_path || a->shm_offset) && !a->shm_region) {
+        fprintf(stderr, "hxfr-send: --shm-path and --shm-offset need --shm-region\n");
+        return -EINVAL;
     }
     if (a->json && strcmp(a->output, "-") == 0) {
         fprintf(stderr, "hxfr-send: --output - and --json both want stdout\n");
@@ -670,7 +710,10 @@ static void summary(struct app *app, double secs, const struct hxfr_config_resp 
         json_string(cr->encoder);
         printf("\", \"output\": \"");
         json_string(app->a.output);
-        printf("\"}\n");
+        printf("\", \"mode\": \"%s\", \"frame_bytes\": %" PRIu64 ", \"shm_slots\": %u, "
+               "\"shm_slot_bytes\": %" PRIu64 "}\n",
+               app->a.shm ? "shm" : app->a.shm_region ? "shm-region" : "inline",
+               app->frame_bytes, app->shm_slots, app->shm_slot_bytes);
         fflush(stdout);
     }
 }
@@ -792,6 +835,40 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    app.frame_bytes = g.size;
+    bool shm = a->shm || a->shm_region;
+    if (shm) {
+        /* One slot per frame in flight: the window, not the ring, is what
+         * bounds the frames the host holds. */
+        if (a->shm) {
+            r = hxfr_client_shm_create(c, a->window, g.size);
+        } else {
+            r = hxfr_client_shm_attach_region(c, a->shm_region, a->shm_path, a->shm_offset,
+                                              a->window, g.size);
+        }
+        if (r < 0) {
+            const char *msg = "";
+            int32_t code = hxfr_client_last_remote_error(c, &msg);
+            if (r == -HXFR_EREMOTE) {
+                fprintf(stderr, "hxfr-send: host refused the shared-memory ring: %s (%d): %s\n",
+                        hxfr_status_name(code), code, msg);
+            } else {
+                fprintf(stderr, "hxfr-send: cannot set up the shared-memory ring%s%s: %s\n",
+                        a->shm_region ? " in " : "",
+                        a->shm_region ? (a->shm_path ? a->shm_path : "the ivshmem device")
+                                      : "",
+                        hxfr_strerror(r));
+            }
+            goto out;
+        }
+        struct hxfr_client_slot probe;
+        if (hxfr_client_shm_acquire(c, 0, &probe) == 0) {
+            app.shm_slot_bytes = probe.size;
+            hxfr_client_shm_cancel(c, probe.index);
+        }
+        app.shm_slots = a->window;
+    }
+
     alarm(0);
 
     /* The output is created only once the host has accepted the session, so
@@ -823,8 +900,25 @@ int main(int argc, char **argv)
         } else if (now_ns() >= end) {
             break;
         }
-        int got = source_read(&src, &g, buf, i);
+        struct hxfr_client_slot slot = {0};
+        uint8_t *dst = buf;
+        if (shm) {
+            /* Render straight into the shared slot: the host encodes from
+             * there, so the pixels are never copied. */
+            r = hxfr_client_shm_acquire(c, HOST_TIMEOUT_MS, &slot);
+            if (r < 0) {
+                fprintf(stderr, "%shxfr-send: no free slot: %s\n", app.tty ? "\r\033[K" : "",
+                        r == -EAGAIN ? "the host kept every slot" : hxfr_strerror(r));
+                fatal = true;
+                break;
+            }
+            dst = slot.data;
+        }
+        int got = source_read(&src, &g, dst, i);
         if (got <= 0) {
+            if (shm) {
+                hxfr_client_shm_cancel(c, slot.index);
+            }
             fatal = got < 0;
             break;
         }
@@ -837,10 +931,15 @@ int main(int argc, char **argv)
             .pts = frame_ns ? (int64_t)(i * frame_ns) : (int64_t)(now_ns() - start),
             .duration = (int64_t)frame_ns,
         };
-        r = hxfr_client_submit(c, &f, HOST_TIMEOUT_MS);
+        r = shm ? hxfr_client_shm_submit(c, slot.index, &f, HOST_TIMEOUT_MS)
+                : hxfr_client_submit(c, &f, HOST_TIMEOUT_MS);
         if (r < 0 && a->reconnect && is_connection_error(r) && r != -HXFR_EREMOTE) {
             /* The frame was not taken; submit again, which reconnects. */
-            r = hxfr_client_submit(c, &f, HOST_TIMEOUT_MS);
+            r = shm ? hxfr_client_shm_submit(c, slot.index, &f, HOST_TIMEOUT_MS)
+                    : hxfr_client_submit(c, &f, HOST_TIMEOUT_MS);
+        }
+        if (r < 0 && shm) {
+            hxfr_client_shm_cancel(c, slot.index);
         }
         if (r == -EAGAIN) {
             fprintf(stderr, "%shxfr-send: the host answered no frame for %d s; giving up\n",

@@ -317,6 +317,90 @@ HXFR_EXPORT const char *hxfr_client_uri(const struct hxfr_client *c);
 HXFR_EXPORT int32_t hxfr_client_last_remote_error(const struct hxfr_client *c,
                                                   const char **message);
 
+/* ---- Shared-memory frames (zero copy) ---------------------------------
+ *
+ * Instead of sending pixels on the connection, the client renders into a
+ * slot of a ring in memory it shares with the host and submits the slot
+ * index; the host's encoder converts straight from that memory. The ring
+ * belongs to this connection and options.session_id (docs/protocol.md
+ * section 12); the client attaches it again after every reconnect.
+ *
+ * Ownership of a slot: hxfr_client_shm_acquire() hands a free slot to the
+ * caller, who writes the frame into it (plane 0 at slot.data, the other
+ * planes following as hxfr_geometry_compute() lays them out for the stride
+ * given at submit). hxfr_client_shm_submit() gives it to the host: from
+ * then on the caller must not write it (the host may be reading it). It
+ * comes back, free for the next acquire, when the host sends SLOT_RELEASE
+ * (right after its encoder converted the pixels, with hosts that offer
+ * HXFR_CAP_SLOT_RELEASE) or with the frame's result (on_frame), whichever
+ * comes first; a lost connection gives every slot back with the failed
+ * results. An acquired slot that will not be submitted goes back with
+ * hxfr_client_shm_cancel(). Pointers from acquire stay valid until the
+ * ring is replaced or the client destroyed.
+ *
+ * Threading: as every other call on the client (see the top of this
+ * file); the caller may fill an acquired slot on any thread, as long as
+ * the submit call comes after the writes (and is serialized with other
+ * calls as usual). */
+
+/* A slot handed out by hxfr_client_shm_acquire(). */
+struct hxfr_client_slot {
+    uint32_t index;            /* slot index (the FRAME_REQUEST's resource_id) */
+    void *data;                /* start of the slot: write the frame here */
+    size_t size;               /* bytes in the slot (at least slot_bytes) */
+};
+
+/* Creates a ring of slot_count slots (1..64) of at least slot_bytes each
+ * (rounded up to 4096) in a new memfd sealed against shrinking and
+ * growing, writes its header, and attaches it to the host with SHM_ATTACH
+ * (the fd travels with SCM_RIGHTS: UNIX sockets only). Frames in flight
+ * are completed first; an earlier ring is replaced. Blocking (waits up to
+ * io_timeout_ms for SHM_ATTACH_RESP). Returns 0, -EINVAL (sizes),
+ * -EOPNOTSUPP (not a UNIX socket), -HXFR_EREMOTE (the host refused: see
+ * hxfr_client_last_remote_error(); a host without shared-memory support
+ * answers UNSUPPORTED or INVALID_MSG), -ENOTCONN, -EPROTO (the host saw a
+ * different ring) or a connection error. */
+HXFR_EXPORT int hxfr_client_shm_create(struct hxfr_client *c, uint32_t slot_count,
+                                       uint64_t slot_bytes);
+
+/* Attaches a ring inside a region the host was configured with (hxfrd
+ * --shm NAME=PATH), over any transport. path is this side's view of the
+ * same memory: the ivshmem PCI BAR (/sys/bus/pci/devices/.../resource2)
+ * in a guest, or the backing file itself; NULL finds the first ivshmem
+ * device. The ring header is written at offset (a multiple of 64) and the
+ * ring (hxfr_shm_ring_bytes of slot_count slots of slot_bytes) must fit
+ * the region after it, else -ENOSPC. Otherwise as hxfr_client_shm_create
+ * (-ENOENT: no such file or no ivshmem device). */
+HXFR_EXPORT int hxfr_client_shm_attach_region(struct hxfr_client *c, const char *name,
+                                              const char *path, uint64_t offset,
+                                              uint32_t slot_count, uint64_t slot_bytes);
+
+/* Hands out a free slot (see above), waiting up to timeout_ms (0 = do not
+ * wait, -1 = no limit) for one to come back and delivering results
+ * meanwhile. Returns 0, -ENXIO (no ring attached), -EAGAIN (none free in
+ * time, or all of them are acquired by the caller) or -EDEADLK. */
+HXFR_EXPORT int hxfr_client_shm_acquire(struct hxfr_client *c, int timeout_ms,
+                                        struct hxfr_client_slot *out);
+
+/* Submits the frame the caller wrote into an acquired slot. f->planes are
+ * ignored; f->strides[0] is the plane-0 stride in the slot (0 = tightly
+ * packed); format, width, height, pts, duration, force_keyframe and user
+ * are as for hxfr_client_submit(), which this matches in window handling,
+ * reconnects and results (exactly one result per accepted frame). Returns
+ * 0, -EINVAL (slot not acquired), -ENXIO, -EMSGSIZE (the frame does not
+ * fit the slot), -HXFR_E* (geometry), -EAGAIN (window full after
+ * timeout_ms; the slot stays acquired) or a connection error (the slot
+ * stays acquired). */
+HXFR_EXPORT int hxfr_client_shm_submit(struct hxfr_client *c, uint32_t slot,
+                                       const struct hxfr_client_frame *f, int timeout_ms);
+
+/* Gives an acquired slot back without submitting it. Returns 0 or -EINVAL. */
+HXFR_EXPORT int hxfr_client_shm_cancel(struct hxfr_client *c, uint32_t slot);
+
+/* True while the client has a ring (attached on the current connection, or
+ * to be attached again on reconnect). */
+HXFR_EXPORT bool hxfr_client_shm_attached(const struct hxfr_client *c);
+
 #ifdef __cplusplus
 }
 #endif

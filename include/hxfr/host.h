@@ -78,6 +78,17 @@ struct hxfr_host_resolver {
     void *opaque;
 };
 
+/* A shared-memory region the host offers to clients by name (hxfrd --shm
+ * NAME=PATH): typically the mem-path file of QEMU's
+ * "-object memory-backend-file,share=on,... -device ivshmem-plain", which
+ * the guest sees as PCI BAR 2. A client attaches a ring inside it with
+ * SHM_ATTACH (no fd, this name). The file is opened and mapped read-only
+ * at each attach; it must not be truncated while mapped. */
+struct hxfr_host_shm_region {
+    const char *name;           /* 1..63 bytes, unique */
+    const char *path;
+};
+
 /* Server settings. Initialize with hxfr_host_config_init(), then change
  * fields. Zero numeric fields take the documented defaults. Strings are
  * copied by hxfr_host_new(). */
@@ -112,6 +123,8 @@ struct hxfr_host_config {
     hxfr_host_log_fn log;       /* NULL = no logging */
     void *log_opaque;
     struct hxfr_host_resolver resolver; /* all NULL = RESOURCE_NOT_FOUND */
+    const struct hxfr_host_shm_region *shm_regions; /* copied; may be NULL */
+    unsigned shm_region_count;
 };
 
 /* Sets every field to its default (see above): zeros, log_level INFO. */
@@ -209,6 +222,11 @@ struct hxfr_host_stats {
                                       (shared memory, resolver); inline frames
                                       are kept by swapping buffers, no copy */
     uint64_t keep_bytes;           /* kept pictures held now */
+    uint64_t shm_frames;           /* frames encoded straight from a shared-
+                                      memory slot (no copy: pixel_bytes_copied
+                                      does not grow for them) */
+    uint32_t shm_rings;            /* rings attached now */
+    uint32_t fds_held;             /* received fds not yet claimed or closed */
 };
 
 /* Fills *out. Returns 0. Callback-safe. */
@@ -227,6 +245,7 @@ struct hxfr_host_session_stats {
     uint64_t encoded_bytes;
     uint64_t pixel_bytes_copied;   /* this session's socket -> buffer bytes */
     uint64_t client_pixel_bytes_copied; /* whole client's */
+    uint64_t shm_frames;           /* frames encoded from shared-memory slots */
     uint64_t interval_ns;
     uint64_t interval_frames;
     uint64_t interval_bytes;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <hxfr/client.h>
+#include <hxfr/shm.h>
 
 #include "../transport/transport.h"
 
@@ -35,6 +36,15 @@ struct pending {
     int64_t pts;
     uint64_t start_ns;
     bool forced;
+    int slot;              /* shared-memory slot the frame is in, or -1 */
+    bool slot_released;    /* SLOT_RELEASE already gave it back */
+};
+
+/* Who owns a slot of the client's shared-memory ring. */
+enum slot_state {
+    SLOT_FREE = 0,  /* the client's, not handed out */
+    SLOT_ACQUIRED,  /* the caller is writing it */
+    SLOT_SUBMITTED, /* the host's, until SLOT_RELEASE or the frame's result */
 };
 
 struct hxfr_client {
@@ -90,6 +100,14 @@ struct hxfr_client {
     uint32_t scanout;
     uint64_t stream_seq;
     uint64_t pushed;
+
+    /* Shared-memory ring (attached again after every reconnect). */
+    bool shm;
+    bool shm_memfd;          /* region is our memfd (sent with SCM_RIGHTS) */
+    char shm_name[HXFR_SHM_NAME_LEN];
+    struct hxfr_shm_region region;
+    struct hxfr_shm_layout layout;
+    uint8_t slots[HXFR_SHM_MAX_SLOTS]; /* enum slot_state */
 };
 
 static uint64_t now_ns(void)
@@ -187,6 +205,7 @@ void hxfr_client_destroy(struct hxfr_client *c)
         return;
     }
     close_fd(c);
+    hxfr_shm_region_finish(&c->region);
     free(c->iov);
     free(c->body);
     free(c->in);
@@ -209,6 +228,10 @@ static void deliver(struct hxfr_client *c, struct hxfr_client_result *res)
     c->head = (c->head + 1) % HXFR_CLIENT_MAX_WINDOW;
     c->count--;
     c->delivered++;
+    if (p->slot >= 0 && !p->slot_released) {
+        /* The frame's result: the host no longer reads its slot. */
+        c->slots[p->slot] = SLOT_FREE;
+    }
     res->user = p->user;
     res->seq = p->seq;
     res->forced_keyframe = p->forced;
@@ -333,6 +356,21 @@ static int on_frame_response(struct hxfr_client *c, const struct hxfr_frame_resp
     return 0;
 }
 
+/* SLOT_RELEASE: the oldest frame in flight in that slot gives it back
+ * (its result will not free it again). A release for a slot with nothing
+ * in flight is stale or bogus and changes nothing. */
+static void on_slot_release(struct hxfr_client *c, uint32_t slot)
+{
+    for (unsigned i = 0; i < c->count; i++) {
+        struct pending *p = &c->ring[(c->head + i) % HXFR_CLIENT_MAX_WINDOW];
+        if (p->slot >= 0 && (uint32_t)p->slot == slot && !p->slot_released) {
+            p->slot_released = true;
+            c->slots[slot] = SLOT_FREE;
+            return;
+        }
+    }
+}
+
 /* Routes one complete message. Returns 0 or a fatal error (the caller
  * drops the connection). */
 static int handle_message(struct hxfr_client *c)
@@ -368,6 +406,15 @@ static int handle_message(struct hxfr_client *c)
     case HXFR_MSG_CONFIG_RESP:
     case HXFR_MSG_HELLO_RESP:
     case HXFR_MSG_SUBSCRIBE_RESP:
+        if (c->awaiting == m->hdr.type) {
+            c->reply = *m;
+            c->reply_ready = true;
+        }
+        return 0;
+    case HXFR_MSG_SLOT_RELEASE:
+        on_slot_release(c, m->u.slot_release.slot);
+        return 0;
+    case HXFR_MSG_SHM_ATTACH_RESP:
         if (c->awaiting == m->hdr.type) {
             c->reply = *m;
             c->reply_ready = true;
@@ -679,7 +726,8 @@ static int send_hello(struct hxfr_client *c)
     struct hxfr_msg m = {.hdr.type = HXFR_MSG_HELLO};
     m.u.hello = (struct hxfr_hello){
         .version = HXFR_VERSION_1,
-        .caps = HXFR_CAP_CONFIG_GOP,
+        .caps = HXFR_CAP_CONFIG_GOP | HXFR_CAP_SLOT_RELEASE |
+                (c->is_socket ? HXFR_CAP_SHM_FD : 0) | HXFR_CAP_SHM_REGION,
         .max_width = c->o.max_dim ? c->o.max_dim : HXFR_MAX_DIM_HARD,
         .max_height = c->o.max_dim ? c->o.max_dim : HXFR_MAX_DIM_HARD,
     };
@@ -723,6 +771,8 @@ static int send_subscribe(struct hxfr_client *c, int timeout_ms)
     return r;
 }
 
+static int send_attach(struct hxfr_client *c);
+
 /* One connection attempt: connect, HELLO, the stored configuration and
  * subscription. */
 static int open_connection(struct hxfr_client *c)
@@ -749,6 +799,9 @@ static int open_connection(struct hxfr_client *c)
     }
     if (r == 0 && c->subscribed) {
         r = send_subscribe(c, c->o.io_timeout_ms);
+    }
+    if (r == 0 && c->shm) {
+        r = send_attach(c);
     }
     if (r < 0) {
         /* Not reported as DISCONNECTED: this attempt never counted as a
@@ -991,25 +1044,11 @@ static int build_frame_iov(struct hxfr_client *c, const struct hxfr_client_frame
     return 0;
 }
 
-int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f, int timeout_ms)
+/* Waits up to timeout_ms for room in the window, delivering results.
+ * Returns 0, -EAGAIN or a connection error. */
+static int wait_window(struct hxfr_client *c, int timeout_ms)
 {
-    if (c->in_callback) {
-        return -EDEADLK;
-    }
-    size_t iovcnt;
-    uint32_t stride;
-    uint64_t size;
-    int r = build_frame_iov(c, f, &iovcnt, &stride, &size);
-    if (r < 0) {
-        return r;
-    }
-    if (size > UINT32_MAX - HXFR_FRAME_REQUEST_SIZE) {
-        return -HXFR_EOVERFLOW;
-    }
-    r = ensure_connected(c);
-    if (r < 0) {
-        return r;
-    }
+    int r;
     uint64_t deadline = deadline_after(timeout_ms);
     while (c->count >= c->o.window) {
         if (timeout_ms == 0) {
@@ -1030,6 +1069,32 @@ int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f,
         if (r == 0 && c->count >= c->o.window && poll_timeout(deadline) == 0) {
             return -EAGAIN;
         }
+    }
+    return 0;
+}
+
+int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f, int timeout_ms)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    size_t iovcnt;
+    uint32_t stride;
+    uint64_t size;
+    int r = build_frame_iov(c, f, &iovcnt, &stride, &size);
+    if (r < 0) {
+        return r;
+    }
+    if (size > UINT32_MAX - HXFR_FRAME_REQUEST_SIZE) {
+        return -HXFR_EOVERFLOW;
+    }
+    r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    r = wait_window(c, timeout_ms);
+    if (r < 0) {
+        return r;
     }
     bool forced = f->force_keyframe || c->force_next_keyframe;
     struct hxfr_msg m = {.hdr.type = HXFR_MSG_FRAME_REQUEST,
@@ -1063,6 +1128,7 @@ int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f,
         .pts = f->pts,
         .start_ns = start,
         .forced = forced,
+        .slot = -1,
     };
     c->count++;
     c->force_next_keyframe = false;
@@ -1200,4 +1266,287 @@ int32_t hxfr_client_last_remote_error(const struct hxfr_client *c, const char **
         *message = c->last_message;
     }
     return c->last_code;
+}
+
+/* ---- Shared-memory frames ---------------------------------------------- */
+
+/* Sends SHM_ATTACH for the client's ring (with the memfd, if it is one)
+ * and waits for SHM_ATTACH_RESP. Nothing is in flight when it runs. */
+static int send_attach(struct hxfr_client *c)
+{
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_SHM_ATTACH,
+                         .hdr.flags = c->shm_memfd ? HXFR_FLAG_SHM_FD : 0};
+    m.u.shm_attach.offset = c->layout.ring_offset;
+    snprintf(m.u.shm_attach.name, sizeof(m.u.shm_attach.name), "%s",
+             c->shm_memfd ? "" : c->shm_name);
+    uint8_t buf[HXFR_HEADER_SIZE + HXFR_SHM_ATTACH_SIZE];
+    m.hdr.session_id = c->o.session_id;
+    int n = hxfr_msg_encode(&m, 0, buf, sizeof(buf));
+    if (n < 0) {
+        return n;
+    }
+    size_t sent = 0;
+    if (c->shm_memfd) {
+        if (!c->is_socket) {
+            return -EOPNOTSUPP;
+        }
+        /* The fd rides on the first byte of this message: the host ties
+         * descriptors to the message whose header they arrive with. */
+        uint64_t deadline = deadline_after(c->o.io_timeout_ms);
+        for (;;) {
+            struct iovec iov = {.iov_base = buf, .iov_len = (size_t)n};
+            ssize_t w = hxfr__send_with_fds(c->fd, &iov, 1, &c->region.fd, 1);
+            if (w > 0) {
+                sent = (size_t)w;
+                break;
+            }
+            if (w != -EAGAIN) {
+                return lost(c, w == 0 ? -EPIPE : (int)w);
+            }
+            struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+            int pr = poll(&pfd, 1, poll_timeout(deadline));
+            if (pr < 0 && errno != EINTR) {
+                return lost(c, -errno);
+            }
+            if (pr == 0) {
+                return lost(c, -ETIMEDOUT);
+            }
+        }
+    }
+    if (sent < (size_t)n) {
+        struct iovec iov = {.iov_base = buf + sent, .iov_len = (size_t)n - sent};
+        int r = send_iov(c, &iov, 1);
+        if (r < 0) {
+            return r;
+        }
+    }
+    struct hxfr_msg reply;
+    int r = await_reply(c, HXFR_MSG_SHM_ATTACH_RESP, c->o.io_timeout_ms, &reply);
+    if (r == 0 && (reply.u.shm_attach_resp.slot_count != c->layout.slot_count ||
+                   reply.u.shm_attach_resp.slot_size != c->layout.slot_size)) {
+        /* The host must have read the header we wrote. */
+        r = -EPROTO;
+    }
+    return r;
+}
+
+/* Writes a fresh ring header at offset in region, adopts region as the
+ * client's ring and attaches it. On failure the region is freed and the
+ * client has no ring. */
+static int adopt_ring(struct hxfr_client *c, struct hxfr_shm_region *region, uint64_t offset,
+                      uint32_t slot_count, uint64_t slot_bytes, bool memfd, const char *name)
+{
+    struct hxfr_shm_header h;
+    struct hxfr_shm_layout layout;
+    int r = hxfr_shm_header_init(&h, slot_count, slot_bytes);
+    if (r == 0 && offset % HXFR_SHM_ALIGN != 0) {
+        r = -EINVAL;
+    }
+    if (r == 0 && (offset > region->size || hxfr_shm_ring_bytes(&h) > region->size - offset)) {
+        r = -ENOSPC;
+    }
+    if (r < 0) {
+        hxfr_shm_region_finish(region);
+        return r;
+    }
+    hxfr_shm_header_encode(region->base + offset, &h);
+    r = hxfr_shm_layout_validate(&h, offset, region->size, &layout);
+    if (r < 0) {
+        hxfr_shm_region_finish(region);
+        return r;
+    }
+    hxfr_shm_region_finish(&c->region);
+    c->region = *region;
+    c->layout = layout;
+    c->shm = true;
+    c->shm_memfd = memfd;
+    snprintf(c->shm_name, sizeof(c->shm_name), "%s", name ? name : "");
+    memset(c->slots, SLOT_FREE, sizeof(c->slots));
+    r = send_attach(c);
+    if (r < 0) {
+        c->shm = false;
+        hxfr_shm_region_finish(&c->region);
+    }
+    return r;
+}
+
+/* Common start of both attach calls: connected, nothing in flight. */
+static int attach_prepare(struct hxfr_client *c)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    int r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    /* The old ring's slots must all be back, and an ERROR must be
+     * attributable to the attach. */
+    return hxfr_client_flush(c, c->o.io_timeout_ms);
+}
+
+int hxfr_client_shm_create(struct hxfr_client *c, uint32_t slot_count, uint64_t slot_bytes)
+{
+    struct hxfr_shm_header h;
+    struct hxfr_shm_region region;
+
+    int r = hxfr_shm_header_init(&h, slot_count, slot_bytes);
+    if (r < 0) {
+        return r;
+    }
+    r = attach_prepare(c);
+    if (r < 0) {
+        return r;
+    }
+    r = hxfr_shm_region_memfd(&region, "hxfr-ring", (size_t)hxfr_shm_ring_bytes(&h));
+    if (r < 0) {
+        return r;
+    }
+    return adopt_ring(c, &region, 0, slot_count, slot_bytes, true, NULL);
+}
+
+int hxfr_client_shm_attach_region(struct hxfr_client *c, const char *name, const char *path,
+                                  uint64_t offset, uint32_t slot_count, uint64_t slot_bytes)
+{
+    struct hxfr_shm_header h;
+    struct hxfr_shm_region region;
+    char found[320];
+
+    if (!name || !name[0] || strlen(name) >= HXFR_SHM_NAME_LEN) {
+        return -EINVAL;
+    }
+    int r = hxfr_shm_header_init(&h, slot_count, slot_bytes);
+    if (r < 0) {
+        return r;
+    }
+    if (!path) {
+        r = hxfr_shm_find_ivshmem(found, sizeof(found));
+        if (r < 0) {
+            return r;
+        }
+        path = found;
+    }
+    r = attach_prepare(c);
+    if (r < 0) {
+        return r;
+    }
+    r = hxfr_shm_region_open(&region, path);
+    if (r < 0) {
+        return r;
+    }
+    return adopt_ring(c, &region, offset, slot_count, slot_bytes, false, name);
+}
+
+int hxfr_client_shm_acquire(struct hxfr_client *c, int timeout_ms, struct hxfr_client_slot *out)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (!c->shm) {
+        return -ENXIO;
+    }
+    uint64_t deadline = deadline_after(timeout_ms);
+    bool last = false;
+    for (;;) {
+        for (uint32_t i = 0; i < c->layout.slot_count; i++) {
+            if (c->slots[i] == SLOT_FREE) {
+                c->slots[i] = SLOT_ACQUIRED;
+                out->index = i;
+                out->data = c->region.base + c->layout.ring_offset + c->layout.data_offset +
+                            (uint64_t)i * c->layout.slot_size;
+                out->size = (size_t)c->layout.slot_size;
+                return 0;
+            }
+        }
+        /* With nothing in flight every slot is the caller's: none can come
+         * back by waiting. */
+        if (last || c->count == 0 || c->fd < 0) {
+            return -EAGAIN;
+        }
+        /* A lost connection fails the frames in flight, which frees their
+         * slots: the next round finds them. */
+        if (timeout_ms == 0) {
+            pump(c);
+            last = true;
+        } else if (wait_input(c, deadline) == 0 && poll_timeout(deadline) == 0) {
+            last = true;
+        }
+    }
+}
+
+int hxfr_client_shm_cancel(struct hxfr_client *c, uint32_t slot)
+{
+    if (!c->shm || slot >= c->layout.slot_count || c->slots[slot] != SLOT_ACQUIRED) {
+        return -EINVAL;
+    }
+    c->slots[slot] = SLOT_FREE;
+    return 0;
+}
+
+int hxfr_client_shm_submit(struct hxfr_client *c, uint32_t slot,
+                           const struct hxfr_client_frame *f, int timeout_ms)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (!c->shm) {
+        return -ENXIO;
+    }
+    if (slot >= c->layout.slot_count || c->slots[slot] != SLOT_ACQUIRED) {
+        return -EINVAL;
+    }
+    uint32_t stride = f->strides[0] ? f->strides[0] : hxfr_format_min_stride(f->format, f->width);
+    struct hxfr_geometry g;
+    int r = hxfr_geometry_compute(f->format, f->width, f->height, stride, c->o.max_dim, &g);
+    if (r < 0) {
+        return r;
+    }
+    if (g.size > c->layout.slot_size) {
+        return -EMSGSIZE;
+    }
+    r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    r = wait_window(c, timeout_ms);
+    if (r < 0) {
+        return r;
+    }
+    bool forced = f->force_keyframe || c->force_next_keyframe;
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_FRAME_REQUEST, .hdr.flags = HXFR_FLAG_SHM};
+    m.u.frame_request = (struct hxfr_frame_request){
+        .resource_id = slot,
+        .width = f->width,
+        .height = f->height,
+        .format = f->format,
+        .stride = stride,
+        .pts = f->pts,
+        .duration = f->duration,
+        .force_keyframe = forced ? 1 : 0,
+    };
+    uint64_t start = now_ns();
+    /* The pixels were written before this call: the socket write orders
+     * them before the request for the host. */
+    r = send_msg(c, &m);
+    if (r < 0) {
+        return r;
+    }
+    unsigned i = (c->head + c->count) % HXFR_CLIENT_MAX_WINDOW;
+    c->ring[i] = (struct pending){
+        .user = f->user,
+        .seq = c->next_seq++,
+        .pts = f->pts,
+        .start_ns = start,
+        .forced = forced,
+        .slot = (int)slot,
+    };
+    c->count++;
+    c->slots[slot] = SLOT_SUBMITTED;
+    c->force_next_keyframe = false;
+    return 0;
+}
+
+bool hxfr_client_shm_attached(const struct hxfr_client *c)
+{
+    return c->shm;
 }

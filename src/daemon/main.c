@@ -27,6 +27,7 @@
 #include "transport/transport.h"
 
 #define MAX_LISTEN 16
+#define MAX_SHM    16
 
 static const char *level_names[] = {"error", "warn", "info", "debug"};
 
@@ -72,6 +73,9 @@ static void usage(void)
         "                        Without --listen and without systemd socket activation\n"
         "                        (LISTEN_FDS): unix:$XDG_RUNTIME_DIR/hxfr/hxfr.sock\n"
         "                        (root: unix:/run/hxfr/hxfr.sock).\n"
+        "  --shm NAME=PATH       offer the file PATH as shared-memory region NAME (repeatable):\n"
+        "                        clients attach frame rings in it by name, e.g. the\n"
+        "                        mem-path of QEMU's memory-backend-file behind ivshmem-plain\n"
         "  --ready-fd N          once listening, write one line per endpoint (its actual\n"
         "                        URI, e.g. with the port the kernel chose) to fd N, then\n"
         "                        close it: readiness signal for supervisors and tests\n"
@@ -169,18 +173,20 @@ static void log_session(void *opaque, const struct hxfr_host_session_stats *s)
     snprintf(line, sizeof(line),
              "stats client %" PRIu64 " session %u: %ux%u %s %s: %.1f fps, %.0f kbit/s, "
              "encode p50 %.2f ms p99 %.2f ms, %" PRIu64 " frames, %" PRIu64
-             " pixel bytes copied (client %" PRIu64 ")",
+             " pixel bytes copied (client %" PRIu64 "), %" PRIu64 " shm frames",
              s->client_id, (unsigned)s->session_id, s->width, s->height,
              hxfr_format_name(s->format) ? hxfr_format_name(s->format) : "-",
              s->encoder[0] ? s->encoder : "-", secs > 0 ? s->interval_frames / secs : 0.0,
              secs > 0 ? s->interval_bytes * 8.0 / 1000.0 / secs : 0.0, s->encode_ms_p50,
-             s->encode_ms_p99, s->frames, s->pixel_bytes_copied, s->client_pixel_bytes_copied);
+             s->encode_ms_p99, s->frames, s->pixel_bytes_copied, s->client_pixel_bytes_copied,
+             s->shm_frames);
     log_line(NULL, HXFR_HOST_LOG_INFO, line);
 }
 
 enum {
     OPT_LISTEN = 256,
     OPT_READY_FD,
+    OPT_SHM,
     OPT_ENCODER,
     OPT_LIST_ENCODERS,
     OPT_PRESET,
@@ -207,6 +213,7 @@ enum {
 static const struct option options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"ready-fd", required_argument, NULL, OPT_READY_FD},
+    {"shm", required_argument, NULL, OPT_SHM},
     {"encoder", required_argument, NULL, OPT_ENCODER},
     {"list-encoders", no_argument, NULL, OPT_LIST_ENCODERS},
     {"preset", required_argument, NULL, OPT_PRESET},
@@ -236,6 +243,8 @@ int main(int argc, char **argv)
     struct hxfr_host_config cfg;
     const char *listen[MAX_LISTEN];
     int nlisten = 0;
+    struct hxfr_host_shm_region shm[MAX_SHM];
+    unsigned nshm = 0;
     int ready_fd = -1;
     unsigned stats_interval = 0;
     bool list_encoders = false;
@@ -255,6 +264,29 @@ int main(int argc, char **argv)
             }
             listen[nlisten++] = optarg;
             break;
+        case OPT_SHM: {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1]) {
+                die_usage("--shm: '%s' is not NAME=PATH", optarg);
+            }
+            if (nshm >= MAX_SHM) {
+                die_usage("at most %d --shm options", MAX_SHM);
+            }
+            *eq = '\0';
+            if (strlen(optarg) >= HXFR_SHM_NAME_LEN) {
+                die_usage("--shm: name '%s' is longer than %u bytes", optarg,
+                          HXFR_SHM_NAME_LEN - 1);
+            }
+            for (unsigned i = 0; i < nshm; i++) {
+                if (strcmp(shm[i].name, optarg) == 0) {
+                    die_usage("--shm: region '%s' given twice", optarg);
+                }
+            }
+            shm[nshm].name = optarg;
+            shm[nshm].path = eq + 1;
+            nshm++;
+            break;
+        }
         case OPT_READY_FD:
             ready_fd = (int)parse_num("--ready-fd", optarg, INT_MAX);
             break;
@@ -399,6 +431,18 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    cfg.shm_regions = shm;
+    cfg.shm_region_count = nshm;
+    for (unsigned i = 0; i < nshm; i++) {
+        /* Mapped at each attach (QEMU may create the file after hxfrd
+         * starts); say now if it is not there yet. */
+        if (access(shm[i].path, R_OK) < 0) {
+            char line[400];
+            snprintf(line, sizeof(line), "shm region '%s': %s: %s (clients attaching now fail)",
+                     shm[i].name, shm[i].path, strerror(errno));
+            log_line(NULL, HXFR_HOST_LOG_WARN, line);
+        }
+    }
     host = hxfr_host_new(&cfg);
     if (!host) {
         fprintf(stderr, "hxfrd: cannot start the server: %s\n", strerror(errno));

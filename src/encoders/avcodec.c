@@ -496,6 +496,10 @@ static int av_encode(struct hxfr_encoder *base, const struct hxfr_image *img, in
         return -ENOMEM;
     }
     int r = hxfr__convert(img, e->in_format, e->frame->data, e->frame->linesize);
+    if (img->consumed) {
+        /* The encoder works on its own picture from here on. */
+        img->consumed(img->consumed_opaque);
+    }
     if (r < 0) {
         return r;
     }

@@ -42,6 +42,14 @@ struct hxfr_image {
     uint32_t height;
     const uint8_t *planes[3];
     uint32_t strides[3];
+    /* Optional: a backend calls consumed(consumed_opaque) once, on the
+     * encoding thread, as soon as it no longer reads planes (after the
+     * colour conversion, before the encode proper), so the owner can hand
+     * the pixels back early (shared-memory slots). A backend that never
+     * calls it is correct too: the planes are then free when encode
+     * returns. */
+    void (*consumed)(void *opaque);
+    void *consumed_opaque;
 };
 
 /* One encoded access unit: Annex B, SPS/PPS in-band on every keyframe.

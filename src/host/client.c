@@ -94,6 +94,7 @@ static void describe_peer(struct hxfr__client *c)
         snprintf(c->peer, sizeof(c->peer), "tcp:[%s]:%u", a, ntohs(in6->sin6_port));
         c->is_tcp = true;
     } else if (ss.ss_family == AF_UNIX) {
+        c->is_unix = true;
         struct ucred cred;
         socklen_t clen = sizeof(cred);
         if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
@@ -198,6 +199,7 @@ void hxfr__client_close(struct hxfr__client *c, const char *why)
     epoll_ctl(h->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
+    hxfr__client_fds_close(c);
 
     if (c->body_frame) {
         hxfr__frame_put(c->body_frame);
@@ -420,6 +422,8 @@ static void client_fatal(struct hxfr__client *c, const char *fmt, ...)
         }
     }
     c->body_mode = HXFR__BODY_NONE;
+    /* Nothing after this point is parsed: no message can claim them. */
+    hxfr__client_fds_close(c);
 }
 
 /* ---- Frame sources ---------------------------------------------------- */
@@ -619,14 +623,54 @@ static void handle_frame_resource(struct hxfr__client *c, struct hxfr__session *
     hxfr__session_submit(s, f);
 }
 
+/* Pixels in a slot of the session's shared-memory ring: validated
+ * against the ring's checked layout and encoded from the mapping in place
+ * (the encoder's conversion reads the slot; nothing is copied here). */
+static void handle_frame_shm(struct hxfr__client *c, const struct hxfr_msg *m)
+{
+    struct hxfr_host *h = c->host;
+    const struct hxfr_frame_request *req = &m->u.frame_request;
+    uint16_t sid = m->hdr.session_id;
+    struct hxfr_geometry g;
+    char why[160];
+
+    struct hxfr__session *s = hxfr__session_get(c, sid, false);
+    if (!s || !s->shm) {
+        hxfr__client_send_error(c, sid, HXFR_STATUS_SHM,
+                                "slot %u: session %u has no shared-memory ring (SHM_ATTACH "
+                                "first)",
+                                req->resource_id, (unsigned)sid);
+        return;
+    }
+    int r = check_limits(h, req->format, req->width, req->height, req->stride, &g);
+    if (r < 0) {
+        hxfr__client_send_error(c, sid, geometry_status(r),
+                                "frame %ux%u format 0x%08x stride %u: %s", req->width,
+                                req->height, req->format, req->stride, hxfr_strerror(r));
+        return;
+    }
+    struct hxfr__frame *f = hxfr__session_frame_get(s);
+    if (!f) {
+        hxfr__client_send_error(c, sid, HXFR_STATUS_INTERNAL, "no free frame slot");
+        return;
+    }
+    int32_t status = hxfr__shm_frame_setup(s, f, req, &g, why, sizeof(why));
+    if (status != HXFR_STATUS_OK) {
+        hxfr__client_send_error(c, sid, status, "%s", why);
+        return;
+    }
+    frame_prepare(s, f, req);
+    c->inflight++;
+    hxfr__session_submit(s, f);
+}
+
 static void handle_frame(struct hxfr__client *c, const struct hxfr_msg *m, uint32_t body_size)
 {
     uint16_t sid = m->hdr.session_id;
     uint8_t flags = m->hdr.flags;
 
     if (flags & HXFR_FLAG_SHM) {
-        hxfr__client_send_error(c, sid, HXFR_STATUS_UNSUPPORTED,
-                                "shared-memory frames are not supported by this server");
+        handle_frame_shm(c, m);
         return;
     }
     if (!(flags & HXFR_FLAG_PIXEL_DATA) && body_size > 0) {
@@ -755,7 +799,7 @@ static void handle_hello(struct hxfr__client *c, const struct hxfr_msg *m)
     r.hdr.type = HXFR_MSG_HELLO_RESP;
     r.hdr.session_id = m->hdr.session_id;
     r.u.hello.version = HXFR_VERSION_1;
-    r.u.hello.caps = q->caps & HXFR_HOST_CAPS;
+    r.u.hello.caps = q->caps & (HXFR_HOST_CAPS | hxfr__shm_caps(c));
     r.u.hello.max_width = h->cfg.max_width;
     r.u.hello.max_height = h->cfg.max_height;
     hxfr__client_send_msg(c, &r);
@@ -795,6 +839,9 @@ static void handle_message(struct hxfr__client *c, const struct hxfr_parse_resul
     }
     case HXFR_MSG_FRAME_REQUEST:
         handle_frame(c, m, res->body_size);
+        break;
+    case HXFR_MSG_SHM_ATTACH:
+        hxfr__shm_handle_attach(c, m);
         break;
     case HXFR_MSG_ENABLE_SCANOUT:
         hxfr__scanout_handle_enable(c, m);
@@ -842,6 +889,27 @@ static void count_copied(struct hxfr__client *c, struct hxfr__frame *f, size_t n
     c->host->stats.pixel_bytes_copied += n;
 }
 
+/* Stream offset of the next byte not yet consumed. */
+static uint64_t stream_pos(const struct hxfr__client *c)
+{
+    return c->rx_bytes - (uint64_t)(c->rlen - c->rpos);
+}
+
+/* Received fds whose bytes hold no unhandled message header any more can
+ * never be claimed: close them. */
+static void sweep_fds(struct hxfr__client *c)
+{
+    if (c->nfdq == 0) {
+        return;
+    }
+    uint64_t next = stream_pos(c);
+    if (!hxfr_parser_idle(&c->parser)) {
+        uint32_t rem = hxfr_parser_body_remaining(&c->parser);
+        next = rem > 0 ? next + rem : c->msg_start;
+    }
+    hxfr__client_fds_sweep(c, next);
+}
+
 /* Parses what sits in rbuf. Stops when rbuf is empty, the window is full
  * (c->paused), or the client is cut or closing. */
 static void process_input(struct hxfr__client *c)
@@ -878,6 +946,9 @@ static void process_input(struct hxfr__client *c)
             c->paused = true;
             return;
         }
+        if (hxfr_parser_idle(&c->parser)) {
+            c->msg_start = stream_pos(c);
+        }
         struct hxfr_parse_result res;
         int r = hxfr_parser_feed(&c->parser, c->rbuf + c->rpos, avail, &res);
         if (r < 0) {
@@ -898,6 +969,7 @@ static void process_input(struct hxfr__client *c)
     if (c->rpos == c->rlen) {
         c->rpos = c->rlen = 0;
     }
+    sweep_fds(c);
 }
 
 static void on_eof(struct hxfr__client *c)
@@ -921,11 +993,11 @@ static void read_input(struct hxfr__client *c)
     while (!c->cut && budget > 0) {
         if (c->lingering) {
             /* After a fatal error: drain and drop until EOF. */
-            ssize_t n = read(c->fd, c->rbuf, sizeof(c->rbuf));
-            if (n < 0 && errno == EINTR) {
+            ssize_t n = hxfr__client_recv(c, c->rbuf, sizeof(c->rbuf), false);
+            if (n == -EINTR) {
                 continue;
             }
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (n == -EAGAIN || n == -EWOULDBLOCK) {
                 return;
             }
             if (n <= 0) {
@@ -964,15 +1036,15 @@ static void read_input(struct hxfr__client *c)
         if (want > budget) {
             want = budget;
         }
-        ssize_t n = read(c->fd, dst, want);
+        ssize_t n = hxfr__client_recv(c, dst, want, true);
         if (n < 0) {
-            if (errno == EINTR) {
+            if (n == -EINTR) {
                 continue;
             }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (n == -EAGAIN || n == -EWOULDBLOCK) {
                 return;
             }
-            client_cut(c, "read failed: %s", strerror(errno));
+            client_cut(c, "read failed: %s", strerror((int)-n));
             return;
         }
         if (n == 0) {
@@ -989,6 +1061,7 @@ static void read_input(struct hxfr__client *c)
             if (hxfr_parser_body_remaining(&c->parser) == 0) {
                 frame_body_done(c);
             }
+            sweep_fds(c);
         } else {
             c->rpos = 0;
             c->rlen = (size_t)n;

@@ -26,6 +26,7 @@
 #include <hxfr/proto.h>
 
 #include "encoders/encoder.h"
+#include "transport/transport.h"
 
 #define HXFR_HOST_WINDOW_DEFAULT      4u
 #define HXFR_HOST_WINDOW_MAX          64u
@@ -38,6 +39,7 @@
 #define HXFR_HOST_LINGER_MS           1000u
 #define HXFR_HOST_TICK_MS             250u
 #define HXFR_HOST_SAMPLES             256u /* encode-time samples per session */
+#define HXFR_HOST_FD_BATCHES          4u   /* fd batches a client may have pending */
 
 /* What an epoll_event's data.ptr points to: the first member of every
  * watched object. */
@@ -70,6 +72,18 @@ struct hxfr__outq_entry {
 
 struct hxfr__session;
 struct hxfr__frame;
+struct hxfr__shm_ring; /* shm.c */
+
+/* Descriptors that arrived with one recvmsg, and the stream bytes that
+ * read returned ([start, end) counted from the first byte of the
+ * connection): the SHM_ATTACH whose header starts in that range owns them.
+ * truncated: the kernel dropped some (MSG_CTRUNC); none were kept. */
+struct hxfr__fd_batch {
+    uint64_t start, end;
+    int fds[HXFR_RECV_FDS_CAP];
+    int nfds;
+    bool truncated;
+};
 
 /* Where a frame's pixels come from. acquire happens while the request is
  * handled (source specific: reading the body, asking the resolver, ...);
@@ -101,6 +115,15 @@ struct hxfr__frame {
     const struct hxfr__frame_source_ops *source;
     struct hxfr_host_pixels ext;   /* resolver-provided pixels */
 
+    /* Shared-memory source: the ring (a reference), the slot, and whether
+     * the slot went back to the client before the frame completed. */
+    struct hxfr__shm_ring *ring;
+    uint32_t slot;
+    bool early_release;            /* client takes SLOT_RELEASE (set before the
+                                      frame goes to a worker) */
+    bool slot_released;
+    struct hxfr__frame *consumed_next; /* workers' consumed list */
+
     struct hxfr_image img;
     int64_t pts;
     bool force_idr;
@@ -130,6 +153,8 @@ struct hxfr__session {
     struct hxfr__session *next;
     uint16_t id;
 
+    struct hxfr__shm_ring *shm;    /* attached ring (a reference), or NULL */
+
     /* Settings from CONFIG_REQ, applied by the next frame's worker. */
     struct hxfr_encoder_config cfg;
     uint32_t cfg_gen;
@@ -158,7 +183,7 @@ struct hxfr__session {
     /* Statistics (loop). */
     uint32_t last_width, last_height, last_format;
     char codec[HXFR_ENCODER_NAME_LEN];
-    uint64_t frames_done, keyframes, encoded_bytes, pixel_bytes_copied;
+    uint64_t frames_done, keyframes, encoded_bytes, pixel_bytes_copied, shm_frames;
     uint64_t interval_start_ns, interval_frames, interval_bytes;
     uint32_t samples[HXFR_HOST_SAMPLES]; /* encode time, microseconds */
     unsigned nsamples;
@@ -177,7 +202,14 @@ struct hxfr__client {
     uint64_t id;
     int fd;
     bool is_tcp;
+    bool is_unix;                  /* fds can arrive (SCM_RIGHTS) */
     char peer[96];
+
+    /* Received descriptors waiting for the SHM_ATTACH they came with. */
+    struct hxfr__fd_batch fdq[HXFR_HOST_FD_BATCHES];
+    unsigned nfdq;
+    uint64_t rx_bytes;             /* bytes received on this connection */
+    uint64_t msg_start;            /* stream offset of the message being parsed */
 
     struct hxfr_parser parser;
     uint8_t rbuf[HXFR_HOST_RBUF_SIZE];
@@ -230,6 +262,9 @@ struct hxfr__workers {
     bool quit;
     struct hxfr__frame *jobs_head, *jobs_tail;
     struct hxfr__frame *done_head, *done_tail;
+    /* Frames whose pixels the encoder has finished reading (shared-memory
+     * slots to hand back early), oldest first. */
+    struct hxfr__frame *consumed_head, *consumed_tail;
     int efd;                       /* eventfd: completions are waiting */
     unsigned running;              /* frames handed to the pool, not yet back */
 };
@@ -266,6 +301,10 @@ struct hxfr_host {
 
     struct hxfr_host_stats stats;
     struct hxfr__scanout_set *scanouts; /* scanout.c */
+
+    /* Host-configured shared-memory regions (copied from the config). */
+    struct hxfr_host_shm_region *regions;
+    unsigned nregions;
 };
 
 /* host.c */
@@ -318,6 +357,31 @@ struct hxfr__outbuf *hxfr__frame_response_build(uint16_t session_id, int64_t pts
 /* Percentile (0..100) of n samples; sorts a copy. 0 for n == 0. */
 uint32_t hxfr__percentile(const uint32_t *samples, unsigned n, unsigned pct);
 
+/* shm.c: shared-memory rings and received descriptors. */
+/* Reads from the client: recvmsg with fd collection on UNIX sockets (fds
+ * are queued with the stream range they arrived with), read() elsewhere.
+ * keep_fds false closes any fd at once. Returns bytes, 0 at EOF, -errno. */
+ssize_t hxfr__client_recv(struct hxfr__client *c, void *buf, size_t len, bool keep_fds);
+/* Closes queued fds that no message can claim any more (each answered
+ * ERROR SHM). next_header is the stream offset of the next message whose
+ * header has not been handled. */
+void hxfr__client_fds_sweep(struct hxfr__client *c, uint64_t next_header);
+void hxfr__client_fds_close(struct hxfr__client *c);
+void hxfr__shm_handle_attach(struct hxfr__client *c, const struct hxfr_msg *m);
+/* Validates a FRAME_REQUEST with HXFR_FLAG_SHM against the session's ring
+ * and fills f (image planes inside the mapping, source, slot ownership).
+ * Returns 0, or a wire status after sending nothing (the caller answers). */
+int hxfr__shm_frame_setup(struct hxfr__session *s, struct hxfr__frame *f,
+                          const struct hxfr_frame_request *req, const struct hxfr_geometry *g,
+                          char *why, size_t why_len);
+/* Loop: the encoder no longer reads f's slot: hand it back (SLOT_RELEASE). */
+void hxfr__shm_frame_consumed(struct hxfr__frame *f);
+void hxfr__shm_ring_unref(struct hxfr_host *h, struct hxfr__shm_ring *r);
+/* HXFR_CAP_* bits this server offers c for shared memory. */
+uint32_t hxfr__shm_caps(const struct hxfr__client *c);
+int hxfr__shm_regions_init(struct hxfr_host *h, const struct hxfr_host_config *cfg);
+void hxfr__shm_regions_finish(struct hxfr_host *h);
+
 /* worker.c */
 int hxfr__workers_init(struct hxfr__workers *w, unsigned n);
 void hxfr__workers_finish(struct hxfr__workers *w);
@@ -325,8 +389,11 @@ void hxfr__workers_push(struct hxfr__workers *w, struct hxfr__frame *f);
 /* Moves frames not yet picked up by a worker to the done list, failed
  * with SHUTTING_DOWN (they come back through the eventfd). */
 void hxfr__workers_cancel_pending(struct hxfr__workers *w);
-/* Takes every finished frame (in completion order). */
-struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w);
+/* Takes every finished frame (in completion order), and in *consumed the
+ * frames whose pixels were consumed early (handle those first: a frame
+ * can be on both lists). */
+struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w,
+                                            struct hxfr__frame **consumed);
 void hxfr__frame_encode(struct hxfr__frame *f);
 
 #endif

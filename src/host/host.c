@@ -140,6 +140,12 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
     }
     h->cfg.encoder = h->encoder_name;
     h->cfg.preset = h->preset;
+    int rr = hxfr__shm_regions_init(h, cfg);
+    if (rr < 0) {
+        err = -rr;
+        goto fail;
+    }
+    h->cfg.shm_regions = h->regions;
 
     h->epfd = epoll_create1(EPOLL_CLOEXEC);
     h->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -259,6 +265,7 @@ void hxfr_host_destroy(struct hxfr_host *h)
     if (h->epfd >= 0) {
         close(h->epfd);
     }
+    hxfr__shm_regions_finish(h);
     free(h->encoder_name);
     free(h->preset);
     free(h);
@@ -422,7 +429,17 @@ static void on_listener(struct hxfr__listener *l)
 
 static void on_completions(struct hxfr_host *h)
 {
-    struct hxfr__frame *f = hxfr__workers_take_done(&h->workers);
+    struct hxfr__frame *consumed = NULL;
+    struct hxfr__frame *f = hxfr__workers_take_done(&h->workers, &consumed);
+
+    /* Early slot releases first: a frame can be on both lists, and its
+     * SLOT_RELEASE goes out before its response. */
+    while (consumed) {
+        struct hxfr__frame *next = consumed->consumed_next;
+        consumed->consumed_next = NULL;
+        hxfr__shm_frame_consumed(consumed);
+        consumed = next;
+    }
 
     while (f) {
         struct hxfr__frame *next = f->next;

@@ -100,6 +100,8 @@ struct hxfr__frame *hxfr__session_frame_get(struct hxfr__session *s)
             f->status = HXFR_STATUS_OK;
             f->errmsg[0] = '\0';
             f->force_idr = false;
+            f->early_release = false;
+            f->slot_released = false;
             memset(&f->ext, 0, sizeof(f->ext));
             /* A published frame of a scanout keeps its picture for
              * keepalive; the keepalive path sets HXFR__KEEP_USE itself. */
@@ -243,6 +245,9 @@ void hxfr__session_destroy(struct hxfr__session *s)
     }
     free(s->frames);
     hxfr__keep_free(s->keep);
+    /* After the frames: each held a reference to the ring. */
+    hxfr__shm_ring_unref(s->host, s->shm);
+    s->shm = NULL;
     if (s->host->stats.sessions > 0) {
         s->host->stats.sessions--;
     }
@@ -325,6 +330,7 @@ void hxfr__session_stats(struct hxfr__session *s, struct hxfr_host_session_stats
     out->encoded_bytes = s->encoded_bytes;
     out->pixel_bytes_copied = s->pixel_bytes_copied;
     out->client_pixel_bytes_copied = s->client ? s->client->pixel_bytes_copied : 0;
+    out->shm_frames = s->shm_frames;
     out->interval_ns = now - s->interval_start_ns;
     out->interval_frames = s->interval_frames;
     out->interval_bytes = s->interval_bytes;

@@ -158,7 +158,8 @@ void hxfr__workers_cancel_pending(struct hxfr__workers *w)
     pthread_mutex_unlock(&w->lock);
 }
 
-struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w)
+struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w,
+                                            struct hxfr__frame **consumed)
 {
     uint64_t v;
     ssize_t n = read(w->efd, &v, sizeof(v));
@@ -167,6 +168,8 @@ struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w)
     pthread_mutex_lock(&w->lock);
     struct hxfr__frame *list = w->done_head;
     w->done_head = w->done_tail = NULL;
+    *consumed = w->consumed_head;
+    w->consumed_head = w->consumed_tail = NULL;
     for (struct hxfr__frame *f = list; f; f = f->next) {
         w->running--;
     }
@@ -233,6 +236,27 @@ struct hxfr__outbuf *hxfr__frame_response_build(uint16_t session_id, int64_t pts
     return b;
 }
 
+/* Worker: the encoder has converted f's pixels into its own picture. Tell
+ * the loop, which hands a shared-memory slot back before the encode ends. */
+static void frame_consumed(void *opaque)
+{
+    struct hxfr__frame *f = opaque;
+    struct hxfr__workers *w = &f->session->host->workers;
+
+    pthread_mutex_lock(&w->lock);
+    f->consumed_next = NULL;
+    if (w->consumed_tail) {
+        w->consumed_tail->consumed_next = f;
+    } else {
+        w->consumed_head = f;
+    }
+    w->consumed_tail = f;
+    uint64_t one = 1;
+    ssize_t n = write(w->efd, &one, sizeof(one));
+    (void)n;
+    pthread_mutex_unlock(&w->lock);
+}
+
 static bool encoder_matches(const struct hxfr__session *s, const struct hxfr__frame *f)
 {
     return s->enc_gen == f->cfg_gen && s->enc_width == f->img.width &&
@@ -281,6 +305,10 @@ void hxfr__frame_encode(struct hxfr__frame *f)
     }
     snprintf(f->codec, sizeof(f->codec), "%s", s->enc->codec_name);
 
+    if (f->early_release) {
+        f->img.consumed = frame_consumed;
+        f->img.consumed_opaque = f;
+    }
     struct hxfr_packet pkt;
     memset(&pkt, 0, sizeof(pkt));
     int r = hxfr__encoder_encode(s->enc, &f->img, f->pts, idr, &pkt);

@@ -112,15 +112,17 @@ TEST(hello_caps_and_limits)
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
     CHECK_EQ(expect_msg(fd, HXFR_MSG_HELLO_RESP, &m, NULL, NULL), 0);
     CHECK_EQ(m.u.hello.version, 1);
-    /* Only what the daemon really does: the GOP extension and scanouts,
-     * no shm yet. */
-    CHECK_EQ(m.u.hello.caps, HXFR_CAP_CONFIG_GOP | HXFR_CAP_SCANOUT);
+    /* Only what the daemon really does: the GOP extension, scanouts, memfd
+     * rings on this UNIX socket and slot releases (no --shm region
+     * configured). */
+    CHECK_EQ(m.u.hello.caps, HXFR_CAP_CONFIG_GOP | HXFR_CAP_SCANOUT | HXFR_CAP_SHM_FD |
+                                 HXFR_CAP_SLOT_RELEASE);
     CHECK_EQ(m.u.hello.max_width, 1920);
     CHECK_EQ(m.u.hello.max_height, 1080);
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_HELLO;
     m.u.hello.version = 1;
-    m.u.hello.caps = HXFR_CAP_SHM_FD;
+    m.u.hello.caps = HXFR_CAP_SHM_REGION;
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
     CHECK_EQ(expect_msg(fd, HXFR_MSG_HELLO_RESP, &m, NULL, NULL), 0);
     CHECK_EQ(m.u.hello.caps, 0);
@@ -497,9 +499,10 @@ TEST(resource_shm_and_scanout_requests_answered)
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
     CHECK_EQ(expect_error(fd, HXFR_STATUS_RESOURCE_NOT_FOUND), 0);
 
+    /* A slot on a session without an attached ring. */
     m.hdr.flags = HXFR_FLAG_SHM;
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
-    CHECK_EQ(expect_error(fd, HXFR_STATUS_UNSUPPORTED), 0);
+    CHECK_EQ(expect_error(fd, HXFR_STATUS_SHM), 0);
 
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_ENABLE_SCANOUT;
