@@ -28,6 +28,7 @@
 #include <hxfr/shm.h>
 
 #include "host-private.h"
+#include "scanout.h"
 
 /* Regions above this are refused: nothing a ring can describe needs more
  * (64 slots of 256 MiB), and it keeps address-space use bounded. */
