@@ -57,6 +57,11 @@ static void clear_units(GstHxfrSrc *self)
 static void on_stream(void *user_data, uint32_t scanout_id, const struct hxfr_client_result *res)
 {
     GstHxfrSrc *self = user_data;
+    if (res->size == 0) {
+        /* A response without units carries no picture. */
+        GST_WARNING_OBJECT(self, "empty access unit from the host dropped");
+        return;
+    }
     if (self->waiting_key && !res->keyframe) {
         GST_DEBUG_OBJECT(self, "dropping a delta unit before the first IDR");
         return;

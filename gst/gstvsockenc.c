@@ -97,8 +97,11 @@ static void on_frame(void *user_data, const struct hxfr_client_result *res)
     r->frame_number = GPOINTER_TO_UINT(res->user);
     r->status = res->status;
     r->keyframe = res->keyframe;
-    if (res->status == 0) {
+    if (res->status == 0 && res->size > 0) {
         r->buffer = gst_buffer_new_memdup(res->data, res->size);
+    } else if (res->status == 0) {
+        /* An answer without units: the host skipped the frame. */
+        r->status = -ENODATA;
     } else if (res->status == -HXFR_EREMOTE) {
         r->remote_code = res->remote_code;
         r->remote_message = g_strdup(res->remote_message);
@@ -228,6 +231,10 @@ static void push_results(GstVsockEnc *self)
                                hxfr_status_name(r->remote_code), r->remote_message));
             set_flow(self, GST_FLOW_ERROR);
             gst_video_encoder_finish_frame(enc, frame); /* dropped: no output */
+        } else if (r->status == -ENODATA) {
+            GST_WARNING_OBJECT(self, "frame %u: the host returned no units; dropped",
+                               r->frame_number);
+            gst_video_encoder_finish_frame(enc, frame);
         } else if (self->reconnect) {
             GST_WARNING_OBJECT(self, "frame %u lost with the connection (%s); reconnecting",
                                r->frame_number, hxfr_strerror(r->status));

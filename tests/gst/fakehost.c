@@ -18,6 +18,8 @@
  * ERROR NO_SCANOUT (as when the publisher disables it; the connection stays
  * and a new SUBSCRIBE streams again). KEYFRAME_REQ from a subscriber makes
  * the next pushed unit an IDR (logged as "keyreq").
+ * --empty-frame N answers the N-th frame request with a FRAME_RESPONSE
+ * without units (a skipped frame).
  * --log PATH appends one line per CONFIG_REQ ("config W H BITRATE GOP") and
  * per forced keyframe request ("force N") for the tests to check.
  *
@@ -49,10 +51,11 @@ static struct {
     long drop_after;
     long exit_after;
     long end_after;
+    long empty_frame;
     unsigned scanouts;
     uint32_t push_w, push_h, push_fps;
     FILE *log;
-} opt = {.fail_frame = -1, .drop_after = -1, .exit_after = -1, .end_after = -1, .scanouts = 1,
+} opt = {.fail_frame = -1, .drop_after = -1, .exit_after = -1, .end_after = -1, .empty_frame = -1, .scanouts = 1,
          .push_w = 320, .push_h = 240, .push_fps = 30};
 
 static long frames_seen;   /* FRAME_REQUESTs over the whole run */
@@ -252,6 +255,12 @@ static bool on_frame(struct conn *c, const struct hxfr_msg *m, uint32_t body_len
         return send_error(c->fd, m->hdr.session_id, HXFR_STATUS_ENCODE_FAILED, text) &&
                count_sent();
     }
+    if (index == opt.empty_frame) {
+        struct hxfr_msg e = {.hdr.type = HXFR_MSG_FRAME_RESPONSE,
+                             .hdr.session_id = m->hdr.session_id};
+        e.u.frame_response = (struct hxfr_frame_response){.pts = f->pts, .dts = f->pts};
+        return send_msg(c->fd, &e, NULL, 0) && count_sent();
+    }
     if (!c->configured) {
         return send_error(c->fd, m->hdr.session_id, HXFR_STATUS_NOT_CONFIGURED,
                           "CONFIG_REQ first") &&
@@ -443,7 +452,7 @@ static void serve(int fd)
 static void usage(void)
 {
     fprintf(stderr, "usage: hxfr-fakehost SOCKET_PATH [--hello-error] [--fail-frame N] "
-                    "[--drop-after N] [--exit-after N] [--end-after N] [--scanouts N] [--push W H FPS] "
+                    "[--drop-after N] [--exit-after N] [--end-after N] [--empty-frame N] [--scanouts N] [--push W H FPS] "
                     "[--log PATH]\n");
     exit(2);
 }
@@ -465,6 +474,8 @@ int main(int argc, char **argv)
             opt.drop_after = atol(argv[++i]);
         } else if (strcmp(a, "--exit-after") == 0 && more) {
             opt.exit_after = atol(argv[++i]);
+        } else if (strcmp(a, "--empty-frame") == 0 && more) {
+            opt.empty_frame = atol(argv[++i]);
         } else if (strcmp(a, "--end-after") == 0 && more) {
             opt.end_after = atol(argv[++i]);
         } else if (strcmp(a, "--scanouts") == 0 && more) {

@@ -812,6 +812,30 @@ TEST_T(host_error_is_element_error, 60)
     host_stop(&h);
 }
 
+/* A response without units (the host skipped a frame) drops that frame
+ * only. */
+TEST_T(host_empty_response_drops_frame, 60)
+{
+    init_gst();
+    struct host h;
+    fakehost_start(&h, "--empty-frame", "3", NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=10 ! video/x-raw,width=64,height=48,framerate=30/1 ! "
+             "vsockenc address=%s ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK(r->eos);
+    CHECK_EQ(r->n, 9);
+    CHECK_EQ(r->pts[3], gst_util_uint64_scale(4, GST_SECOND, 30));
+    g_free(r);
+    host_stop(&h);
+}
+
 /* A v1 host refuses HELLO: the element still works. */
 TEST_T(v1_host_without_hello, 60)
 {
