@@ -15,6 +15,7 @@ packages=(
   qemu-system-x86 busybox-static cpio
   chromium
   gnuplot-nox
+  linux-perf
 )
 
 missing=()
