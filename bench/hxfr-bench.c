@@ -345,16 +345,11 @@ static int cmd_client(const struct options *o)
         goto out;
     }
     if (o->shm) {
-#if HXFR_BENCH_HAVE_SHM
         e = hxfr_client_shm_create(c, o->window, frame_bytes(o));
         if (e < 0) {
             fprintf(stderr, "hxfr-bench: shared-memory ring refused: %d\n", e);
             goto out;
         }
-#else
-        fprintf(stderr, "hxfr-bench: built without shared-memory support in libhxfr-client\n");
-        goto out;
-#endif
     }
     double cpu0 = cpu_ms(), t0 = now_ms();
     r.t0_ms = t0;
@@ -380,7 +375,6 @@ static int cmd_client(const struct options *o)
                                       .pts = (int64_t)i * 16666667,
                                       .duration = 16666667};
         if (o->shm) {
-#if HXFR_BENCH_HAVE_SHM
             /* A guest renders into the slot; here the frame is already
              * rendered, so it is copied in (timed separately: a client
              * cost, not a host one). */
@@ -392,7 +386,6 @@ static int cmd_client(const struct options *o)
                 copy_ms += now_ms() - t;
                 e = hxfr_client_shm_submit(c, slot.index, &f, -1);
             }
-#endif
         } else {
             f.planes[0] = pix;
             e = hxfr_client_submit(c, &f, -1);
