@@ -85,9 +85,10 @@ HXFR_EXPORT void hxfr_shm_header_decode(const uint8_t in[HXFR_SHM_HEADER_SIZE],
  * Checks, in order: the header fits the region (-ERANGE), magic (-EBADMSG),
  * version (-EPROTONOSUPPORT), header_size and flags (-EINVAL), slot_count
  * 1..64 (-EINVAL), slot_size 1..256 MiB and a multiple of 64 (-EINVAL),
- * data_offset >= header_size and a multiple of 64 (-EINVAL), and that every
- * slot ends inside the region (-ERANGE: the region is smaller than the
- * header claims). Returns 0 and fills *out, or the error. */
+ * data_offset >= header_size and a multiple of 64 (-EINVAL), and that the
+ * first slot starts and every slot ends inside the region (-ERANGE: the
+ * region is smaller than the header claims). No sum can wrap, whatever
+ * the values. Returns 0 and fills *out, or the error. */
 HXFR_EXPORT int hxfr_shm_layout_validate(const struct hxfr_shm_header *h, uint64_t ring_offset,
                                          uint64_t region_size, struct hxfr_shm_layout *out);
 

@@ -58,18 +58,21 @@ HXFR_EXPORT int hxfr_shm_layout_validate(const struct hxfr_shm_header *h, uint64
         h->slot_size % HXFR_SHM_ALIGN != 0) {
         return -EINVAL;
     }
-    /* data_offset is bounded by the region before anything is added to it,
-     * so the sums below stay far from 2^64. */
-    if (h->data_offset < h->header_size || h->data_offset % HXFR_SHM_ALIGN != 0 ||
-        h->data_offset > region_size) {
+    if (h->data_offset < h->header_size || h->data_offset % HXFR_SHM_ALIGN != 0) {
         return -EINVAL;
+    }
+    /* Subtract instead of add: ring_offset <= region_size - 64 was checked
+     * above, so none of these differences can wrap. */
+    uint64_t room = region_size - ring_offset;
+    if (h->data_offset > room) {
+        return -ERANGE;
     }
     /* At most 64 slots of at most 2^28 bytes: the product is below 2^34. */
     uint64_t slots = (uint64_t)h->slot_count * h->slot_size;
-    uint64_t ring = h->data_offset + slots;
-    if (ring > region_size - ring_offset) {
+    if (slots > room - h->data_offset) {
         return -ERANGE;
     }
+    uint64_t ring = h->data_offset + slots;
     out->ring_offset = ring_offset;
     out->slot_count = h->slot_count;
     out->slot_size = h->slot_size;
