@@ -31,18 +31,29 @@
 
 static const char *level_names[] = {"error", "warn", "info", "debug"};
 
-static void log_line(void *opaque, enum hxfr_host_log_level level, const char *msg)
+/* The most verbose level printed (--log-level). Statistics lines, asked
+ * for with --stats-interval, are printed whatever the level. */
+static enum hxfr_host_log_level log_max = HXFR_HOST_LOG_INFO;
+
+static void print_line(enum hxfr_host_log_level level, const char *msg)
 {
     struct timespec ts;
     struct tm tm;
     char stamp[32];
 
-    (void)opaque;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
     fprintf(stderr, "hxfrd %s.%03ld [%s] %s\n", stamp, ts.tv_nsec / 1000000L,
             level_names[level <= HXFR_HOST_LOG_DEBUG ? level : HXFR_HOST_LOG_DEBUG], msg);
+}
+
+static void log_line(void *opaque, enum hxfr_host_log_level level, const char *msg)
+{
+    (void)opaque;
+    if (level <= log_max) {
+        print_line(level, msg);
+    }
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -180,7 +191,7 @@ static void log_session(void *opaque, const struct hxfr_host_session_stats *s)
              secs > 0 ? s->interval_bytes * 8.0 / 1000.0 / secs : 0.0, s->encode_ms_p50,
              s->encode_ms_p99, s->frames, s->pixel_bytes_copied, s->client_pixel_bytes_copied,
              s->shm_frames);
-    log_line(NULL, HXFR_HOST_LOG_INFO, line);
+    print_line(HXFR_HOST_LOG_INFO, line);
 }
 
 enum {
@@ -366,6 +377,7 @@ int main(int argc, char **argv)
                 die_usage("--log-level: '%s' is not error, warn, info or debug", optarg);
             }
             cfg.log_level = (enum hxfr_host_log_level)found;
+            log_max = cfg.log_level;
             break;
         }
         case OPT_STATS_INTERVAL:

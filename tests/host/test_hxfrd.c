@@ -828,3 +828,33 @@ TEST(sigterm_with_short_shutdown_timeout_fails_queued_frames)
     hxfr_test_daemon_free(&d);
     test_frame_free(&f);
 }
+
+TEST(log_level_filters_lines)
+{
+    struct hxfr_test_daemon d;
+    const char *quiet[] = {"--log-level", "warn", NULL};
+    start(&d, HXFR_TEST_DAEMON_UNIX, quiet);
+    int fd = connect_ok(&d, false);
+    CHECK_EQ(ping_ok(fd), 0);
+    CHECK_EQ(send_simple(fd, HXFR_MSG_PONG, 0), 0); /* draws a warn line */
+    CHECK_EQ(expect_error(fd, HXFR_STATUS_INVALID_MSG), 0);
+    close(fd);
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "[info]"), 0);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "[warn]"), 1);
+    hxfr_test_daemon_free(&d);
+
+    const char *verbose[] = {"--log-level", "debug", NULL};
+    start(&d, HXFR_TEST_DAEMON_UNIX, verbose);
+    fd = connect_ok(&d, false);
+    struct hxfr_msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = HXFR_MSG_CONFIG_REQ;
+    CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
+    CHECK_EQ(expect_msg(fd, HXFR_MSG_CONFIG_RESP, NULL, NULL, NULL), 0);
+    close(fd);
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "[debug] client 1 session 0: config"), 1);
+    CHECK(hxfr_test_daemon_log_count(&d, "[info]") > 0);
+    hxfr_test_daemon_free(&d);
+}
