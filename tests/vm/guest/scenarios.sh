@@ -119,6 +119,17 @@ scenario_tcp() {
     send_output /tmp/out.h264
 }
 
+# The pixels go through a ring in the ivshmem BAR that hxfr-send sets up in
+# region HXFR_REGION (hxfrd --shm NAME=PATH on the host); hxfr-send finds
+# the BAR itself (hxfr_shm_find_ivshmem), the same one ivshmem_bar names.
+scenario_ivshmem() {
+    bar=$(ivshmem_bar) || return 1
+    echo "scenario: ivshmem BAR $bar ($(stat -c %s "$bar") bytes)"
+    port_link org.hxfr.0 || return 1
+    hxfr_send serial:/dev/virtio-ports/org.hxfr.0 --shm-region "$HXFR_REGION" || return 1
+    send_output /tmp/out.h264
+}
+
 # Both ends inside the guest: hxfrd listens on AF_VSOCK, hxfr-send reaches
 # it through vsock_loopback (CID 1). hxfrd's log is printed for the host.
 scenario_vsock() {
