@@ -726,8 +726,8 @@ static int send_hello(struct hxfr_client *c)
     struct hxfr_msg m = {.hdr.type = HXFR_MSG_HELLO};
     m.u.hello = (struct hxfr_hello){
         .version = HXFR_VERSION_1,
-        .caps = HXFR_CAP_CONFIG_GOP | HXFR_CAP_SLOT_RELEASE |
-                (c->is_socket ? HXFR_CAP_SHM_FD : 0) | HXFR_CAP_SHM_REGION,
+        .caps = HXFR_CAP_CONFIG_GOP | HXFR_CAP_SLOT_RELEASE | HXFR_CAP_SHM_REGION |
+                (hxfr__fd_is_unix_socket(c->fd) ? HXFR_CAP_SHM_FD : 0),
         .max_width = c->o.max_dim ? c->o.max_dim : HXFR_MAX_DIM_HARD,
         .max_height = c->o.max_dim ? c->o.max_dim : HXFR_MAX_DIM_HARD,
     };
@@ -1287,7 +1287,8 @@ static int send_attach(struct hxfr_client *c)
     }
     size_t sent = 0;
     if (c->shm_memfd) {
-        if (!c->is_socket) {
+        if (!hxfr__fd_is_unix_socket(c->fd)) {
+            /* Descriptors travel over UNIX sockets only. */
             return -EOPNOTSUPP;
         }
         /* The fd rides on the first byte of this message: the host ties
