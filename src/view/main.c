@@ -44,6 +44,8 @@ static void usage(FILE *f)
             "      --queue-bytes N     bytes queued per browser likewise (default %u)\n"
             "      --max-frame-bytes N largest access unit accepted from the host\n"
             "                          (default %u)\n"
+            "      --upstream-timeout MS  reconnect when the host sends nothing for MS ms\n"
+            "                          (default %u; PING is sent after a quarter of it)\n"
             "  -v, --verbose           log every browser and upstream event\n"
             "  -h, --help              this text\n"
             "  -V, --version           print the version\n"
@@ -60,7 +62,8 @@ static void usage(FILE *f)
             "serving on loopback, and a WebSocket's Origin must match its Host.\n"
             "The message format is described in docs/viewer.md.\n",
             VIEW_DEFAULT_HTTP, VIEW_DEFAULT_MAX_BROWSERS, HXFR_VIEW_QUEUE_CAP,
-            VIEW_DEFAULT_QUEUE_FRAMES, VIEW_DEFAULT_QUEUE_BYTES, VIEW_DEFAULT_MAX_AU_BYTES);
+            VIEW_DEFAULT_QUEUE_FRAMES, VIEW_DEFAULT_QUEUE_BYTES, VIEW_DEFAULT_MAX_AU_BYTES,
+            VIEW_DEFAULT_DEAD_MS);
 }
 
 static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
@@ -83,6 +86,7 @@ enum {
     OPT_QUEUE_FRAMES,
     OPT_QUEUE_BYTES,
     OPT_MAX_FRAME_BYTES,
+    OPT_UPSTREAM_TIMEOUT,
 };
 
 int main(int argc, char **argv)
@@ -95,6 +99,7 @@ int main(int argc, char **argv)
         {"queue-frames", required_argument, NULL, OPT_QUEUE_FRAMES},
         {"queue-bytes", required_argument, NULL, OPT_QUEUE_BYTES},
         {"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME_BYTES},
+        {"upstream-timeout", required_argument, NULL, OPT_UPSTREAM_TIMEOUT},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -106,6 +111,7 @@ int main(int argc, char **argv)
         .queue_frames = VIEW_DEFAULT_QUEUE_FRAMES,
         .queue_bytes = VIEW_DEFAULT_QUEUE_BYTES,
         .max_au_bytes = VIEW_DEFAULT_MAX_AU_BYTES,
+        .dead_ms = VIEW_DEFAULT_DEAD_MS,
     };
     char default_socket[HXFR_URI_PATH_MAX];
     char default_uri[HXFR_URI_PATH_MAX + 8];
@@ -159,6 +165,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             opt.max_au_bytes = (uint32_t)v;
+            break;
+        case OPT_UPSTREAM_TIMEOUT:
+            if (parse_ulong(optarg, 400, 600000, &v) < 0) {
+                fprintf(stderr, "hxfr-view: bad --upstream-timeout '%s' (400..600000 ms)\n",
+                        optarg);
+                return 2;
+            }
+            opt.dead_ms = (uint32_t)v;
             break;
         case 'v':
             opt.verbose = true;

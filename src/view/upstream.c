@@ -203,6 +203,7 @@ static int flush_output(struct view_scanout *so)
 
 static void retry_cb(lws_sorted_usec_list_t *sul);
 static void alive_cb(lws_sorted_usec_list_t *sul);
+static int64_t alive_period_us(const struct view_scanout *so);
 static void kf_cb(lws_sorted_usec_list_t *sul);
 static void linger_cb(lws_sorted_usec_list_t *sul);
 
@@ -254,7 +255,7 @@ static void connect_now(struct view_scanout *so)
     set_status(so, "connecting", 0, "connecting to %s", gw->opt.connect);
     /* Writability tells when the connect finished. */
     lws_callback_on_writable(so->wsi);
-    lws_sul_schedule(gw->ctx, 0, &so->alive_sul, alive_cb, 1000 * US_PER_MS);
+    lws_sul_schedule(gw->ctx, 0, &so->alive_sul, alive_cb, alive_period_us(so));
 }
 
 /* Asks lws to close the upstream; RAW_CLOSE_FILE then schedules the retry
@@ -342,7 +343,21 @@ static void retry_cb(lws_sorted_usec_list_t *sul)
     connect_now(so);
 }
 
-/* Once a second: connect timeout, idle PING, dead-peer detection. */
+/* How often alive_cb runs, and after how much silence it sends PING:
+ * both scale down with a short --upstream-timeout. */
+static int64_t alive_period_us(const struct view_scanout *so)
+{
+    uint32_t ms = so->gw->opt.dead_ms / 4;
+    return (int64_t)(ms < 1000 ? ms : 1000) * US_PER_MS;
+}
+
+static int64_t ping_idle_us(const struct view_scanout *so)
+{
+    uint32_t ms = so->gw->opt.dead_ms / 4;
+    return (int64_t)(ms < VIEW_PING_IDLE_MS ? ms : VIEW_PING_IDLE_MS) * US_PER_MS;
+}
+
+/* Periodically: connect timeout, idle PING, dead-peer detection. */
 static void alive_cb(lws_sorted_usec_list_t *sul)
 {
     struct view_scanout *so = lws_container_of(sul, struct view_scanout, alive_sul);
@@ -357,7 +372,7 @@ static void alive_cb(lws_sorted_usec_list_t *sul)
         }
     } else {
         int64_t quiet = now - so->last_rx;
-        if (quiet > (int64_t)VIEW_DEAD_MS * US_PER_MS) {
+        if (quiet > (int64_t)so->gw->opt.dead_ms * US_PER_MS) {
             upstream_fail(so, "upstream silent, reconnecting");
             return;
         }
@@ -365,8 +380,7 @@ static void alive_cb(lws_sorted_usec_list_t *sul)
          * subscriber otherwise never sends anything, and a host may cut
          * connections that stay silent. */
         int64_t since_ping = now - so->last_ping;
-        if ((quiet > (int64_t)VIEW_PING_IDLE_MS * US_PER_MS &&
-             since_ping > (int64_t)VIEW_PING_IDLE_MS * US_PER_MS) ||
+        if ((quiet > ping_idle_us(so) && since_ping > ping_idle_us(so)) ||
             since_ping > (int64_t)VIEW_PING_EVERY_MS * US_PER_MS) {
             so->last_ping = now;
             so->need_ping = true;
@@ -376,7 +390,7 @@ static void alive_cb(lws_sorted_usec_list_t *sul)
             }
         }
     }
-    lws_sul_schedule(so->gw->ctx, 0, &so->alive_sul, alive_cb, 1000 * US_PER_MS);
+    lws_sul_schedule(so->gw->ctx, 0, &so->alive_sul, alive_cb, alive_period_us(so));
 }
 
 static void linger_cb(lws_sorted_usec_list_t *sul)

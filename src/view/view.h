@@ -38,7 +38,7 @@
 #define VIEW_CONNECT_TIMEOUT_MS   5000u
 #define VIEW_PING_IDLE_MS         2000u  /* send PING after this much silence */
 #define VIEW_PING_EVERY_MS        10000u /* and at least this often */
-#define VIEW_DEAD_MS              8000u  /* give up after this much silence */
+#define VIEW_DEFAULT_DEAD_MS      8000u  /* give up after this much silence */
 #define VIEW_LINGER_MS            5000u  /* keep an unwatched upstream this long */
 
 struct view_options {
@@ -50,6 +50,7 @@ struct view_options {
     unsigned queue_frames;
     size_t queue_bytes;
     uint32_t max_au_bytes;
+    uint32_t dead_ms; /* upstream silence before reconnecting */
     bool verbose;
 };
 

@@ -45,6 +45,9 @@ enum mode {
     MODE_GARBAGE,   /* bytes with a bad magic after SUBSCRIBE_RESP */
     MODE_BAD_UNITS, /* FRAME_RESPONSEs whose unit list is malformed */
     MODE_HUGE,      /* a header announcing a 4 GiB payload */
+    MODE_SILENT,    /* after SUBSCRIBE_RESP: nothing at all, PING unanswered */
+    MODE_FOREIGN,   /* each frame also sent with another session_id, bogus */
+    MODE_BARE_NALS, /* units without start codes */
 };
 
 struct client {
@@ -285,6 +288,11 @@ static uint32_t unit_count;
 static int unit_cb(void *opaque, const uint8_t *nal, size_t size)
 {
     (void)opaque;
+    if (g.mode == MODE_BARE_NALS && opaque) {
+        size_t sc = nal[2] == 1 ? 3 : 4;
+        nal += sc;
+        size -= sc;
+    }
     uint8_t sz[4];
     hxfr_put_u32(sz, (uint32_t)size);
     unit_count++;
@@ -371,7 +379,9 @@ static void stream_tick(void)
     resp_len = 0;
     unit_count = 0;
     uint8_t fixed[HXFR_HEADER_SIZE + HXFR_FRAME_RESPONSE_SIZE];
-    if (resp_append(fixed, sizeof(fixed)) < 0 || hxfr_annexb_split(au, len, unit_cb, NULL) < 0) {
+    /* A non-NULL opaque marks units that come from the encoder (bare-nals
+     * mode strips their start codes). */
+    if (resp_append(fixed, sizeof(fixed)) < 0 || hxfr_annexb_split(au, len, unit_cb, &g) < 0) {
         stop = 1;
         return;
     }
@@ -399,6 +409,17 @@ static void stream_tick(void)
         struct client *c = &g.clients[i];
         if (c->fd >= 0 && c->subscribed && (c->started || idr)) {
             c->started = true;
+            if (g.mode == MODE_FOREIGN) {
+                /* First the same frame for another session, with a unit
+                 * list that would corrupt the stream if it were used. */
+                uint8_t bogus[HXFR_HEADER_SIZE + HXFR_FRAME_RESPONSE_SIZE + 8];
+                struct hxfr_msg f = m;
+                f.hdr.session_id = (uint16_t)(g.scanout + 1);
+                f.u.frame_response.nal_count = 1;
+                hxfr_msg_encode(&f, 8, bogus, sizeof(bogus));
+                memcpy(bogus + sizeof(bogus) - 8, "\x04\x00\x00\x00\x00\x00\x01\x65", 8);
+                client_queue(c, bogus, sizeof(bogus));
+            }
             client_queue(c, resp, resp_len);
         }
     }
@@ -444,6 +465,10 @@ static void on_message(struct client *c, const struct hxfr_msg *m)
         g.force_idr = true;
         break;
     case HXFR_MSG_PING:
+        log_line("PING", m->hdr.session_id);
+        if (g.mode == MODE_SILENT) {
+            break;
+        }
         r.hdr.type = HXFR_MSG_PONG;
         r.hdr.session_id = m->hdr.session_id;
         send_msg(c, &r);
@@ -490,7 +515,8 @@ static void usage(void)
 {
     fprintf(stderr, "Usage: fakehost --listen URI [--scanout N] [--fps F] [--log FILE]\n"
                     "                (--h264 FILE | --pattern NAME --size WxH) [--pad BYTES]\n"
-                    "                [--mode normal|refuse|error|garbage|bad-units|huge]\n");
+                    "                [--mode normal|refuse|error|garbage|bad-units|huge|silent|\n"
+                    "                        foreign|bare-nals]\n");
 }
 
 int main(int argc, char **argv)
@@ -537,6 +563,9 @@ int main(int argc, char **argv)
                      : !strcmp(optarg, "garbage")   ? MODE_GARBAGE
                      : !strcmp(optarg, "bad-units") ? MODE_BAD_UNITS
                      : !strcmp(optarg, "huge")      ? MODE_HUGE
+                     : !strcmp(optarg, "silent")    ? MODE_SILENT
+                     : !strcmp(optarg, "foreign")   ? MODE_FOREIGN
+                     : !strcmp(optarg, "bare-nals") ? MODE_BARE_NALS
                                                     : MODE_NORMAL;
             break;
         default:
@@ -664,7 +693,7 @@ int main(int argc, char **argv)
             if (next < now_s()) {
                 next = now_s() + period;
             }
-            if (g.mode != MODE_GARBAGE && g.mode != MODE_HUGE) {
+            if (g.mode != MODE_GARBAGE && g.mode != MODE_HUGE && g.mode != MODE_SILENT) {
                 stream_tick();
             }
         }

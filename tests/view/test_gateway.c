@@ -557,3 +557,63 @@ TEST(browsers_come_and_go_without_leaks)
     CHECK_EQ(vt_stop(&e.view), 0);
     vt_teardown(&e);
 }
+
+TEST(upstream_silence_detected)
+{
+    /* A host that accepts the subscription and then says nothing, not even
+     * PONG: the gateway PINGs it, gives up after --upstream-timeout and
+     * reconnects. */
+    const char *const host_args[] = {"--mode", "silent", NULL};
+    const char *const view_args[] = {"--upstream-timeout", "1000", NULL};
+    struct vt_env e;
+    setup(&e, host_args, view_args);
+    struct ws w;
+    CHECK_EQ(ws_open(&w, e.port, "/ws/0", NULL, 0), 0);
+    char text[HXFR_VIEW_TEXT_MAX];
+    CHECK(vt_wait_status(&w, "disconnected", WAIT_MS, text, sizeof(text)));
+    CHECK(strstr(text, "silent") != NULL);
+    CHECK(vt_log_count(&e, "PING") >= 1);
+    CHECK(vt_log_wait(&e, "SUBSCRIBE", 2, WAIT_MS));
+    ws_close(&w);
+    vt_teardown(&e);
+}
+
+TEST(upstream_foreign_sessions_ignored)
+{
+    /* FRAME_RESPONSEs for another session_id on the connection are not
+     * this scanout's stream: they are skipped, never forwarded. */
+    const char *const host_args[] = {"--mode", "foreign", NULL};
+    struct vt_env e;
+    setup(&e, host_args, NULL);
+    struct ws w;
+    uint32_t seq = open_streaming(&e, &w);
+    struct vt_msg m;
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ(vt_recv_frame(&w, WAIT_MS, &m), 1);
+        CHECK_EQ(m.h.seq, seq + 1);
+        CHECK_EQ(m.h.scanout_id, 0);
+        CHECK(m.data_len > 8);
+        seq = m.h.seq;
+    }
+    ws_close(&w);
+    vt_teardown(&e);
+}
+
+TEST(units_without_start_codes_become_annexb)
+{
+    const char *const host_args[] = {"--mode", "bare-nals", NULL};
+    struct vt_env e;
+    setup(&e, host_args, NULL);
+    struct ws w;
+    /* open_streaming checks for SPS, PPS and IDR NAL units (start codes). */
+    uint32_t seq = open_streaming(&e, &w);
+    struct vt_msg m;
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(vt_recv_frame(&w, WAIT_MS, &m), 1);
+        CHECK_EQ(m.h.seq, seq + 1);
+        CHECK_MEM(m.data, "\x00\x00\x00\x01", 4);
+        seq = m.h.seq;
+    }
+    ws_close(&w);
+    vt_teardown(&e);
+}
