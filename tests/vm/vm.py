@@ -24,6 +24,7 @@ marker fails the test and prints the whole console.
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import glob
 import hashlib
@@ -69,6 +70,13 @@ def locked(path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL when this test process dies, so
+    a test killed by meson's timeout leaves no QEMU or hxfrd behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
 
 def run_cmd(args, **kw):
@@ -364,7 +372,8 @@ class Guest:
         t0 = time.monotonic()
         with open(self.console_path, 'w') as console:
             proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    preexec_fn=die_with_parent)
 
             def reader():
                 for raw in proc.stdout:
@@ -638,7 +647,8 @@ class HostDaemon:
         self.logf = open(self.log_path, 'w')
         try:
             self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                         stderr=subprocess.STDOUT, pass_fds=[wfd])
+                                         stderr=subprocess.STDOUT, pass_fds=[wfd],
+                                         preexec_fn=die_with_parent)
         finally:
             os.close(wfd)
         ready = b''
