@@ -52,6 +52,8 @@ struct args {
     bool reconnect;
     double duration;
     uint16_t session;
+    bool have_session;
+    int32_t scanout; /* -1: not publishing into a scanout */
     unsigned connect_timeout;
     bool shm;                 /* memfd ring over unix: */
     const char *shm_region;   /* host-configured region name */
@@ -157,6 +159,9 @@ static void usage(FILE *f)
         "  --reconnect       if the host goes away, reconnect with backoff, re-send\n"
         "                    the configuration and continue with a keyframe\n"
         "  --session N       session id in every message header (default 0)\n"
+        "  --scanout N       publish into scanout N (push mode): enable it (size and\n"
+        "                    --fps as refresh), send the frames with session id N so\n"
+        "                    every subscriber gets them, disable it at the end\n"
         "  --connect-timeout S  give up when connecting and configuring take longer\n"
         "                    than S seconds (default 20; --reconnect adds 10)\n"
         "  --shm             zero copy: render into slots of a shared-memory ring (a\n"
@@ -247,7 +252,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
     enum { O_CONNECT = 256, O_SOURCE, O_SIZE, O_FPS, O_FRAMES, O_WINDOW, O_OUTPUT, O_JSON,
            O_FORMAT, O_BITRATE, O_GOP, O_RECONNECT, O_DURATION, O_SESSION, O_CONNECT_TIMEOUT,
-           O_SHM, O_SHM_REGION, O_SHM_PATH, O_SHM_OFFSET, O_HELP };
+           O_SHM, O_SHM_REGION, O_SHM_PATH, O_SHM_OFFSET, O_SCANOUT, O_HELP };
     static const struct option opts[] = {
         {"connect", required_argument, NULL, O_CONNECT},
         {"source", required_argument, NULL, O_SOURCE},
@@ -268,6 +273,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"shm-region", required_argument, NULL, O_SHM_REGION},
         {"shm-path", required_argument, NULL, O_SHM_PATH},
         {"shm-offset", required_argument, NULL, O_SHM_OFFSET},
+        {"scanout", required_argument, NULL, O_SCANOUT},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -280,6 +286,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         .window = 4,
         .format = HXFR_FORMAT_ARGB8888,
         .connect_timeout = 20,
+        .scanout = -1,
     };
     bool have_frames = false;
     int opt;
@@ -338,6 +345,11 @@ static int parse_args(int argc, char **argv, struct args *a)
         case O_SESSION:
             r = parse_u64(optarg, UINT16_MAX, &v);
             a->session = (uint16_t)v;
+            a->have_session = true;
+            break;
+        case O_SCANOUT:
+            r = parse_u64(optarg, UINT16_MAX, &v);
+            a->scanout = (int32_t)v;
             break;
         case O_CONNECT_TIMEOUT:
             r = parse_u64(optarg, 3600, &v);
@@ -394,6 +406,15 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (a->json && strcmp(a->output, "-") == 0) {
         fprintf(stderr, "hxfr-send: --output - and --json both want stdout\n");
         return -EINVAL;
+    }
+    if (a->scanout >= 0) {
+        /* Frames reach scanout N through session id N. */
+        if (a->have_session && a->session != (uint16_t)a->scanout) {
+            fprintf(stderr, "hxfr-send: --scanout %d publishes on session %d, not --session %u\n",
+                    a->scanout, a->scanout, a->session);
+            return -EINVAL;
+        }
+        a->session = (uint16_t)a->scanout;
     }
     return 0;
 }
@@ -711,9 +732,13 @@ static void summary(struct app *app, double secs, const struct hxfr_config_resp 
         printf("\", \"output\": \"");
         json_string(app->a.output);
         printf("\", \"mode\": \"%s\", \"frame_bytes\": %" PRIu64 ", \"shm_slots\": %u, "
-               "\"shm_slot_bytes\": %" PRIu64 "}\n",
+               "\"shm_slot_bytes\": %" PRIu64,
                app->a.shm ? "shm" : app->a.shm_region ? "shm-region" : "inline",
                app->frame_bytes, app->shm_slots, app->shm_slot_bytes);
+        if (app->a.scanout >= 0) {
+            printf(", \"scanout\": %d", app->a.scanout);
+        }
+        printf("}\n");
         fflush(stdout);
     }
 }
@@ -753,6 +778,7 @@ int main(int argc, char **argv)
     struct hxfr_client *c = NULL;
     uint8_t *buf = NULL;
     int status = EXIT_FATAL;
+    bool publishing = false;
 
     if (parse_args(argc, argv, &app.a) < 0) {
         return EXIT_USAGE;
@@ -868,6 +894,23 @@ int main(int argc, char **argv)
         }
         app.shm_slots = a->window;
     }
+    if (a->scanout >= 0) {
+        struct hxfr_scanout_resp sr = {0};
+        uint32_t hz = a->fps > 0 ? (uint32_t)lround(a->fps) : 0;
+        r = hxfr_client_enable_scanout(c, (uint32_t)a->scanout, a->width, a->height,
+                                       hz > 1000 ? 1000 : hz, -1, &sr);
+        if (r < 0) {
+            const char *msg = "";
+            hxfr_client_last_remote_error(c, &msg);
+            fprintf(stderr, "hxfr-send: cannot enable scanout %d: %s%s%s\n", a->scanout,
+                    hxfr_strerror(r), r == -HXFR_EREMOTE ? ": " : "",
+                    r == -HXFR_EREMOTE ? msg : "");
+            goto out;
+        }
+        publishing = true;
+        fprintf(stderr, "hxfr-send: publishing into scanout %d (%s)\n", a->scanout,
+                sr.connector);
+    }
 
     alarm(0);
 
@@ -978,6 +1021,14 @@ int main(int argc, char **argv)
         }
     }
     double secs = (double)(now_ns() - start) / 1e9;
+    if (publishing && hxfr_client_connected(c)) {
+        /* Subscribers are told the stream ended. */
+        r = hxfr_client_disable_scanout(c, (uint32_t)a->scanout, -1);
+        if (r < 0) {
+            fprintf(stderr, "hxfr-send: disabling scanout %d: %s\n", a->scanout,
+                    hxfr_strerror(r));
+        }
+    }
     if (app.out && fflush(app.out) != 0 && !app.out_error) {
         app.out_error = errno;
     }

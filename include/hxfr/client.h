@@ -276,6 +276,33 @@ HXFR_EXPORT int hxfr_client_flush(struct hxfr_client *c, int timeout_ms);
 HXFR_EXPORT int hxfr_client_subscribe(struct hxfr_client *c, uint32_t scanout_id,
                                       int timeout_ms);
 
+/* Publisher side of push mode: sends ENABLE_SCANOUT(scanout_id, width,
+ * height, refresh_hz; 0 Hz = host default) and waits up to timeout_ms (-1 =
+ * io_timeout_ms) for SCANOUT_RESP. Frames in flight are completed first.
+ * After success, frames submitted with options.session_id == scanout_id
+ * are published into the scanout: the host encodes each once, sends the
+ * access unit to every subscriber and answers the frame as usual (the
+ * result carries the same access unit). Enabling an id this client already
+ * publishes reconfigures it. The enabled scanout is remembered and enabled
+ * again after every reconnect (one per client: a second enable replaces
+ * the remembered one). If resp is non-NULL it receives the answer (the
+ * connector name, e.g. "Virtual-0"). Returns 0, -EINVAL (id above 65535,
+ * zero size), -ENOTCONN, -ETIMEDOUT, -HXFR_EREMOTE (refused: the scanout is
+ * owned by another client, a limit, a bad size; see
+ * hxfr_client_last_remote_error()) or a connection error. */
+HXFR_EXPORT int hxfr_client_enable_scanout(struct hxfr_client *c, uint32_t scanout_id,
+                                           uint32_t width, uint32_t height,
+                                           uint32_t refresh_hz, int timeout_ms,
+                                           struct hxfr_scanout_resp *resp);
+
+/* Sends DISABLE_SCANOUT(scanout_id) and waits for SCANOUT_RESP (frames in
+ * flight are completed first). The host ends the stream for the
+ * subscribers. The scanout is no longer enabled again on reconnect.
+ * Returns 0, -EINVAL, -ENOTCONN, -ETIMEDOUT, -HXFR_EREMOTE (refused: not
+ * enabled, or not this client's) or a connection error. */
+HXFR_EXPORT int hxfr_client_disable_scanout(struct hxfr_client *c, uint32_t scanout_id,
+                                            int timeout_ms);
+
 /* Sends KEYFRAME_REQ: the next frame the host encodes becomes an IDR.
  * Returns 0, -ENOTCONN or a connection error. */
 HXFR_EXPORT int hxfr_client_request_keyframe(struct hxfr_client *c);

@@ -108,6 +108,10 @@ struct hxfr_client {
     struct hxfr_shm_region region;
     struct hxfr_shm_layout layout;
     uint8_t slots[HXFR_SHM_MAX_SLOTS]; /* enum slot_state */
+
+    /* Publisher side: the scanout enabled (enabled again on reconnect). */
+    bool publishing;
+    struct hxfr_enable_scanout published;
 };
 
 static uint64_t now_ns(void)
@@ -406,6 +410,7 @@ static int handle_message(struct hxfr_client *c)
     case HXFR_MSG_CONFIG_RESP:
     case HXFR_MSG_HELLO_RESP:
     case HXFR_MSG_SUBSCRIBE_RESP:
+    case HXFR_MSG_SCANOUT_RESP:
         if (c->awaiting == m->hdr.type) {
             c->reply = *m;
             c->reply_ready = true;
@@ -426,7 +431,7 @@ static int handle_message(struct hxfr_client *c)
         }
         return 0;
     default:
-        /* Scanout replies are not for this client type; ignoring them keeps a newer host compatible. */
+        /* Other server messages are ignored: a newer host stays compatible. */
         return 0;
     }
 }
@@ -727,7 +732,7 @@ static int send_hello(struct hxfr_client *c)
     m.u.hello = (struct hxfr_hello){
         .version = HXFR_VERSION_1,
         .caps = HXFR_CAP_CONFIG_GOP | HXFR_CAP_SLOT_RELEASE | HXFR_CAP_SHM_REGION |
-                (hxfr__fd_is_unix_socket(c->fd) ? HXFR_CAP_SHM_FD : 0),
+                HXFR_CAP_SCANOUT | (hxfr__fd_is_unix_socket(c->fd) ? HXFR_CAP_SHM_FD : 0),
         .max_width = c->o.max_dim ? c->o.max_dim : HXFR_MAX_DIM_HARD,
         .max_height = c->o.max_dim ? c->o.max_dim : HXFR_MAX_DIM_HARD,
     };
@@ -773,8 +778,39 @@ static int send_subscribe(struct hxfr_client *c, int timeout_ms)
 
 static int send_attach(struct hxfr_client *c);
 
-/* One connection attempt: connect, HELLO, the stored configuration and
- * subscription. */
+/* Sends ENABLE_SCANOUT (enable) or DISABLE_SCANOUT for id, header session
+ * id = scanout id, and waits for SCANOUT_RESP. A refusal (success = 0)
+ * becomes -HXFR_EREMOTE like an ERROR. */
+static int send_scanout(struct hxfr_client *c, bool enable, const struct hxfr_enable_scanout *q,
+                        int timeout_ms, struct hxfr_scanout_resp *resp)
+{
+    struct hxfr_msg m = {.hdr.type = enable ? HXFR_MSG_ENABLE_SCANOUT : HXFR_MSG_DISABLE_SCANOUT};
+    if (enable) {
+        m.u.enable_scanout = *q;
+    } else {
+        m.u.disable_scanout.scanout_id = q->scanout_id;
+    }
+    int r = send_msg_session(c, &m, (uint16_t)q->scanout_id);
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_msg reply;
+    r = await_reply(c, HXFR_MSG_SCANOUT_RESP, timeout_ms, &reply);
+    if (r == 0 && resp) {
+        *resp = reply.u.scanout_resp;
+    }
+    if (r == 0 && (reply.u.scanout_resp.success == 0 ||
+                   reply.u.scanout_resp.scanout_id != q->scanout_id)) {
+        c->last_code = HXFR_STATUS_NO_SCANOUT;
+        snprintf(c->last_message, sizeof(c->last_message), "%s of scanout %u refused",
+                 enable ? "ENABLE_SCANOUT" : "DISABLE_SCANOUT", (unsigned)q->scanout_id);
+        r = -HXFR_EREMOTE;
+    }
+    return r;
+}
+
+/* One connection attempt: connect, HELLO, the stored configuration,
+ * published scanout and subscription. */
 static int open_connection(struct hxfr_client *c)
 {
     int fd = hxfr__transport_connect(&c->uri);
@@ -796,6 +832,9 @@ static int open_connection(struct hxfr_client *c)
     }
     if (r == 0 && c->have_config) {
         r = send_config(c, NULL);
+    }
+    if (r == 0 && c->publishing) {
+        r = send_scanout(c, true, &c->published, c->o.io_timeout_ms, NULL);
     }
     if (r == 0 && c->subscribed) {
         r = send_subscribe(c, c->o.io_timeout_ms);
@@ -1189,6 +1228,60 @@ int hxfr_client_subscribe(struct hxfr_client *c, uint32_t scanout_id, int timeou
         c->subscribed = false;
     }
     return r;
+}
+
+int hxfr_client_enable_scanout(struct hxfr_client *c, uint32_t scanout_id, uint32_t width,
+                               uint32_t height, uint32_t refresh_hz, int timeout_ms,
+                               struct hxfr_scanout_resp *resp)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (scanout_id > UINT16_MAX || width == 0 || height == 0) {
+        /* Frames reach a scanout through the 16-bit session field. */
+        return -EINVAL;
+    }
+    int r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    /* The reply must be attributable: finish the frames in flight first. */
+    r = hxfr_client_flush(c, c->o.io_timeout_ms);
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_enable_scanout q = {
+        .scanout_id = scanout_id, .width = width, .height = height, .refresh_hz = refresh_hz};
+    r = send_scanout(c, true, &q, timeout_ms < 0 ? c->o.io_timeout_ms : timeout_ms, resp);
+    if (r == 0) {
+        c->publishing = true;
+        c->published = q;
+    }
+    return r;
+}
+
+int hxfr_client_disable_scanout(struct hxfr_client *c, uint32_t scanout_id, int timeout_ms)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (scanout_id > UINT16_MAX) {
+        return -EINVAL;
+    }
+    if (c->publishing && c->published.scanout_id == scanout_id) {
+        /* Not enabled again by a reconnect, whatever the answer. */
+        c->publishing = false;
+    }
+    int r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    r = hxfr_client_flush(c, c->o.io_timeout_ms);
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_enable_scanout q = {.scanout_id = scanout_id};
+    return send_scanout(c, false, &q, timeout_ms < 0 ? c->o.io_timeout_ms : timeout_ms, NULL);
 }
 
 int hxfr_client_request_keyframe(struct hxfr_client *c)
