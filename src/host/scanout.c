@@ -326,17 +326,13 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
     if (!keepalive) {
         hxfr__session_deliver_client(s, f);
     }
-    /* An IDR was asked for while this frame ran and nothing follows it:
-     * make it now from the kept picture. The frame is queued and runs as
-     * soon as this one is released. */
-    if (s->force_idr_next && !s->queue_head && so->have_picture && !h->stopping) {
-        bool waiting = false;
-        for (struct hxfr__subscriber *sub = so->subs; sub; sub = sub->next) {
-            waiting = waiting || sub->need_idr;
-        }
-        if (waiting) {
-            submit_keepalive(so);
-        }
+    /* An IDR was asked for while this frame ran (a new subscriber, a
+     * KEYFRAME_REQ) and nothing follows it: make it now from the kept
+     * picture rather than at the next keepalive. The frame is queued and
+     * runs as soon as this one is released. */
+    if (s->force_idr_next && !s->queue_head && so->have_picture && so->nsubs > 0 &&
+        !h->stopping) {
+        submit_keepalive(so);
     }
     rearm(h);
 }
