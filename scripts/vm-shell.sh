@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Boots the hxfr test guest (the one the VM tests use) with its console on
 # this terminal, for debugging. The guest has the same devices as the tests:
-# virtio-serial ports org.hxfr.0 (connected to a fresh host hxfrd when it is
-# built, or to --serial PATH) and org.hxfr.out (a host file), user-mode
-# networking (the host is 10.0.2.2) and a 4 MiB ivshmem region. The guest
-# binaries are in /hxfr/bin; see docs/vm.md for the commands.
+# virtio-serial ports org.hxfr.0 and org.hxfr.out (a host file), user-mode
+# networking (the host is 10.0.2.2) and a 4 MiB ivshmem region. When hxfrd
+# is built, a fresh host hxfrd serves all three paths (org.hxfr.0's socket,
+# a TCP port it prints, the ivshmem file as region vm0); --serial PATH
+# connects org.hxfr.0 elsewhere instead. The guest binaries are in
+# /hxfr/bin; see docs/vm.md for the commands.
 #
 #   scripts/vm-shell.sh [-B BUILDDIR] [--serial PATH] [--out FILE] [--shm FILE] [-- QEMU ARGS]
 #

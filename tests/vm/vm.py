@@ -638,11 +638,13 @@ class HostDaemon:
     readiness on --ready-fd with the URI it actually listens on (the port
     the kernel chose for tcp:127.0.0.1:0)."""
 
-    def __init__(self, ctx, listen, extra=()):
-        self.log_path = os.path.join(ctx.work, 'hxfrd.log')
+    def __init__(self, binary, work, listens, extra=()):
+        self.log_path = os.path.join(work, 'hxfrd.log')
         rfd, wfd = os.pipe()
-        self.args = ([ctx.env_binary('HXFRD'), '--listen', listen, '--ready-fd', str(wfd)]
-                     + list(extra))
+        self.args = [binary]
+        for uri in listens:
+            self.args += ['--listen', uri]
+        self.args += ['--ready-fd', str(wfd)] + list(extra)
         log(f'host: {" ".join(self.args)}')
         self.logf = open(self.log_path, 'w')
         try:
@@ -768,7 +770,7 @@ def scenario_serial(ctx):
     is a QEMU chardev connected to hxfrd's UNIX socket."""
     sock = os.path.join(ctx.work, 'hxfrd.sock')
     out_path = os.path.join(ctx.work, 'guest-out.bin')
-    daemon = HostDaemon(ctx, f'unix:{sock}')
+    daemon = HostDaemon(ctx.env_binary('HXFRD'), ctx.work, [f'unix:{sock}'])
     try:
         g = ctx.guest(send_binaries(ctx),
                       {'scenario': 'serial', 'frames': ctx.frames, 'size': ctx.size},
@@ -787,7 +789,7 @@ def scenario_tcp(ctx):
     user-mode network forwards to hxfrd on the host's 127.0.0.1:PORT; hxfrd
     picks the port (tcp:127.0.0.1:0) and reports it."""
     out_path = os.path.join(ctx.work, 'guest-out.bin')
-    daemon = HostDaemon(ctx, 'tcp:127.0.0.1:0')
+    daemon = HostDaemon(ctx.env_binary('HXFRD'), ctx.work, ['tcp:127.0.0.1:0'])
     try:
         m = [re.match(r'tcp:127\.0\.0\.1:(\d+)$', u) for u in daemon.uris]
         if not any(m):
@@ -812,7 +814,8 @@ def scenario_ivshmem(ctx):
     sock = os.path.join(ctx.work, 'hxfrd.sock')
     out_path = os.path.join(ctx.work, 'guest-out.bin')
     with shm_file(ctx, 'ring') as (shm, _fd):
-        daemon = HostDaemon(ctx, f'unix:{sock}', ['--shm', f'vm0={shm}'])
+        daemon = HostDaemon(ctx.env_binary('HXFRD'), ctx.work, [f'unix:{sock}'],
+                            ['--shm', f'vm0={shm}'])
         try:
             g = ctx.guest(send_binaries(ctx),
                           {'scenario': 'ivshmem', 'frames': ctx.frames, 'size': ctx.size,
@@ -921,14 +924,14 @@ def cmd_shell(binaries, args):
             f.truncate(IVSHMEM_SIZE)
     hxfrd = None
     serial = args.serial
+    tcp = None
     if serial is None and 'hxfrd' in binaries:
+        # One host hxfrd for every path: the serial port's socket, TCP for
+        # the user-mode network, and the ivshmem file as region vm0.
         serial = os.path.join(work, 'hxfrd.sock')
-        hxfrd = subprocess.Popen([binaries['hxfrd'], '--listen', f'unix:{serial}'],
-                                 stdout=open(os.path.join(work, 'hxfrd.log'), 'w'),
-                                 stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(serial) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        hxfrd = HostDaemon(binaries['hxfrd'], work, [f'unix:{serial}', 'tcp:127.0.0.1:0'],
+                           ['--shm', f'vm0={shm}'])
+        tcp = next((u for u in hxfrd.uris if u.startswith('tcp:')), None)
     port0 = (['-chardev', f'socket,id=c0,path={serial}'] if serial
              else ['-chardev', 'null,id=c0'])
     qemu = ['qemu-system-x86_64', '-accel', 'tcg', '-m', '1G', '-smp', '1', '-nodefaults',
@@ -940,15 +943,23 @@ def cmd_shell(binaries, args):
             '-device', 'ivshmem-plain,memdev=hm'] + serial_bus() + port0 + [
             '-device', 'virtserialport,bus=vser0.0,chardev=c0,name=org.hxfr.0'] + \
         out_port_devices(out) + args.qemu_args
-    print(f'vm: org.hxfr.0 -> {serial or "(not connected)"}'
-          + (f' (hxfrd log: {work}/hxfrd.log)' if hxfrd else ''))
-    print(f'vm: org.hxfr.out -> {out}; ivshmem -> {shm}; leave with poweroff -f or Ctrl-A x')
+    print(f'vm: org.hxfr.0 -> {serial or "(not connected)"}; org.hxfr.out -> {out}; '
+          f'ivshmem -> {shm}')
+    if hxfrd is not None:
+        port = tcp.rsplit(':', 1)[1] if tcp else 'PORT'
+        print(f'vm: host hxfrd log: {work}/hxfrd.log. In the guest, for example:\n'
+              '  hxfr-send --connect serial:/dev/virtio-ports/org.hxfr.0 --size 640x360 '
+              '--frames 30 --output /tmp/out.h264\n'
+              f'  . /hxfr/scenarios.sh; net_up; hxfr-send --connect tcp:10.0.2.2:{port} '
+              '--size 640x360 --frames 30\n'
+              '  hxfr-send --connect serial:/dev/virtio-ports/org.hxfr.0 --shm-region vm0 '
+              '--size 640x360 --frames 30')
+    print('vm: leave with poweroff -f (or Ctrl-A x)')
     try:
         rc = subprocess.call(qemu)
     finally:
         if hxfrd is not None:
-            hxfrd.terminate()
-            hxfrd.wait()
+            hxfrd.stop()
     print(f'vm: qemu exited with {rc}; files are in {work}')
     return rc
 
