@@ -34,7 +34,7 @@ perf_pid=$!
 sleep 0.3
 "$build/bench/hxfr-bench" client --connect "unix:$dir/hxfr.sock" --raw "$dir/raw" \
   --size "$size" --frames 120 --window "$window" $shm |
-  python3 -c 'import json,sys; j=json.load(sys.stdin); print(f"{j[\"fps\"]:.1f} fps, client CPU {j[\"client_cpu_ms_per_frame\"]:.2f} ms/frame")'
+  python3 -c 'import json, sys; j = json.load(sys.stdin); print("%.1f fps, client CPU %.2f ms/frame" % (j["fps"], j["client_cpu_ms_per_frame"]))'
 kill -INT "$perf_pid"
 wait "$perf_pid" || true
 echo "== hxfrd samples per library"

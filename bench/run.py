@@ -666,7 +666,8 @@ def markdown(res):
              "rate; latency percentiles pool all rounds' frames (warm-up left out). CLI rows: "
              "marginal throughput and CPU (a short run subtracted), latency not observable. "
              "Host CPU: the daemon process (hxfr rows), the encoding process itself (floor, "
-             "CLI rows). Window-4 rows send as fast as the window allows, so their latency "
+             "CLI rows); client CPU: the sending process (hxfr-bench, gst-launch with "
+             "vsockenc). Window-4 rows send as fast as the window allows, so their latency "
              "includes waiting behind up to 3 frames; window-1 rows show the round trip. "
              "vs floor: median over rounds of the ratio within each round. See "
              "bench/README.md.", ""]
@@ -674,13 +675,13 @@ def markdown(res):
         lines += [f"## {wl['name']}: {wl['variant']} pattern {wl['size']} BGRA, "
                   f"{wl['frames']} frames x {wl['rounds']} rounds", "",
                   "| contender | fps | vs floor | p50 ms | p99 ms | added p50 ms | "
-                  "host CPU ms/frame | peak RSS MiB | pixel B copied/frame | kbit/s | "
-                  "PSNR avg/min dB |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "host CPU ms/frame | client CPU ms/frame | peak RSS MiB | "
+                  "pixel B copied/frame | kbit/s | PSNR avg/min dB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in wl["rows"]:
             if not r.get("available"):
                 lines.append(f"| {r['label']} | not available: {r.get('reason', '')[:120]} "
-                             "| | | | | | | | | |")
+                             "| | | | | | | | | | |")
                 continue
             rss = r["peak_rss_kb"] / 1024.0 if r.get("peak_rss_kb") else None
             cp = r.get("pixel_bytes_copied_per_frame")
@@ -688,7 +689,7 @@ def markdown(res):
                 f"| {r['label']} | {fmt(r['fps'])} | {fmt(r.get('fps_vs_floor'), 2)} | "
                 f"{fmt(r['latency_p50_ms'], 2)} | {fmt(r['latency_p99_ms'], 2)} | "
                 f"{fmt(r.get('added_p50_ms'), 2)} | {fmt(r.get('host_cpu_ms_per_frame'), 2)} | "
-                f"{fmt(rss, 0)} | {fmt(None if cp is None else int(cp))} | "
+                f"{fmt(r.get('client_cpu_ms_per_frame'), 2)} | {fmt(rss, 0)} | {fmt(None if cp is None else int(cp))} | "
                 f"{fmt(r.get('kbps'), 0)} | {fmt(r.get('psnr_avg'), 2)} / "
                 f"{fmt(r.get('psnr_min'), 2)} |")
         lines.append("")
