@@ -29,6 +29,10 @@
 #define READ_DIRECT_MIN 4096u
 #define BODY_MIN_CAP    65536u
 #define URI_STR_MAX     300u
+/* Reads after a failed write that collect answers already sent (each at
+ * most IN_BUF_SIZE or one body): bounds the drain of a peer that keeps
+ * sending. */
+#define DRAIN_READS_MAX 1024u
 
 struct pending {
     void *user;
@@ -199,6 +203,17 @@ static void close_fd(struct hxfr_client *c)
     c->in_pos = c->in_len = 0;
     c->body_len = 0;
     c->awaiting = 0;
+    /* reply_ready and the PONG count survive: a reply that arrived just
+     * before the host closed still answers the call waiting for it. They
+     * are reset when a new connection is adopted (adopt_fd). */
+}
+
+/* Makes fd (connected, non-blocking) the client's connection. */
+static void adopt_fd(struct hxfr_client *c, int fd, bool is_socket)
+{
+    close_fd(c);
+    c->fd = fd;
+    c->is_socket = is_socket;
     c->reply_ready = false;
     c->pings_sent = c->pongs_received = 0;
 }
@@ -504,9 +519,9 @@ static int process_input(struct hxfr_client *c)
 }
 
 /* One non-blocking read and everything it completes. Returns 1 if bytes
- * were read, 0 if none were available, or a connection error after which
- * the connection is already dropped (frames failed, event sent). */
-static int pump_once(struct hxfr_client *c)
+ * were read, 0 if none were available, or an error (-ECONNRESET for EOF, a
+ * read error, a protocol violation); the caller drops the connection. */
+static int read_input(struct hxfr_client *c)
 {
     if (c->fd < 0) {
         return -ENOTCONN;
@@ -541,10 +556,10 @@ static int pump_once(struct hxfr_client *c)
         }
         /* A pty or virtio-serial port whose other side went away reports
          * EIO: the host is gone, like ECONNRESET on a socket. */
-        return lost(c, errno == EIO ? -ECONNRESET : -errno);
+        return errno == EIO ? -ECONNRESET : -errno;
     }
     if (n == 0) {
-        return lost(c, -ECONNRESET);
+        return -ECONNRESET;
     }
     int r;
     if (direct) {
@@ -557,10 +572,34 @@ static int pump_once(struct hxfr_client *c)
         c->in_len += (size_t)n;
         r = process_input(c);
     }
+    return r < 0 ? r : 1;
+}
+
+/* read_input(), dropping the connection on an error. Returns 1, 0, or a
+ * connection error after which the connection is already dropped (frames
+ * failed, event sent). */
+static int pump_once(struct hxfr_client *c)
+{
+    int r = read_input(c);
     if (r < 0 && c->fd >= 0) {
         return lost(c, r);
     }
-    return c->fd < 0 ? -ECONNRESET : 1;
+    return r;
+}
+
+/* A write failed (the host closed or reset the connection). Answers the
+ * host sent before that may still sit unread in the socket: read and
+ * deliver them (non-blocking, until nothing is left, EOF or an error, at
+ * most DRAIN_READS_MAX reads) before failing the frames still in flight
+ * with err, so a host that answers and then closes loses no answer. */
+static int lost_after_write(struct hxfr_client *c, int err)
+{
+    for (unsigned i = 0; i < DRAIN_READS_MAX && c->fd >= 0; i++) {
+        if (read_input(c) <= 0) {
+            break;
+        }
+    }
+    return c->fd >= 0 ? lost(c, err) : err;
 }
 
 /* Reads until the fd has nothing more. Returns 0 or a connection error. */
@@ -601,6 +640,10 @@ static int wait_input(struct hxfr_client *c, uint64_t deadline)
  * progress for io_timeout_ms drops the connection. */
 static int send_iov(struct hxfr_client *c, struct iovec *iov, size_t iovcnt)
 {
+    if (c->fd < 0) {
+        /* Lost while a reply was read (the reply still counted). */
+        return -ENOTCONN;
+    }
     size_t idx = 0;
     uint64_t deadline = deadline_after(c->o.io_timeout_ms);
     while (idx < iovcnt) {
@@ -633,7 +676,7 @@ static int send_iov(struct hxfr_client *c, struct iovec *iov, size_t iovcnt)
             continue;
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            return lost(c, errno == EIO ? -ECONNRESET : -errno);
+            return lost_after_write(c, errno == EIO ? -ECONNRESET : -errno);
         }
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLOUT};
         int r = poll(&pfd, 1, poll_timeout(deadline));
@@ -684,7 +727,7 @@ static int await_reply(struct hxfr_client *c, uint8_t type, int timeout_ms, stru
     int r = 0;
     while (!c->reply_ready) {
         r = wait_input(c, deadline);
-        if (r < 0) {
+        if (r < 0 && !c->reply_ready) {
             goto out;
         }
         if (r == 0 && !c->reply_ready) {
@@ -823,9 +866,7 @@ static int open_connection(struct hxfr_client *c)
         close(fd);
         return r;
     }
-    close_fd(c);
-    c->fd = fd;
-    c->is_socket = c->uri.kind != HXFR_TRANSPORT_SERIAL;
+    adopt_fd(c, fd, c->uri.kind != HXFR_TRANSPORT_SERIAL);
     int r = 0;
     if (c->o.hello) {
         r = send_hello(c);
@@ -916,9 +957,7 @@ int hxfr_client_connect_fd(struct hxfr_client *c, int fd)
         close(fd);
         return r;
     }
-    close_fd(c);
-    c->fd = fd;
-    c->is_socket = S_ISSOCK(st.st_mode);
+    adopt_fd(c, fd, S_ISSOCK(st.st_mode));
     c->have_uri = false;
     snprintf(c->uri_str, sizeof(c->uri_str), "fd:%d", fd);
     int r = c->o.hello ? send_hello(c) : 0;
@@ -1315,7 +1354,7 @@ int hxfr_client_ping(struct hxfr_client *c, int timeout_ms, uint64_t *rtt_ns)
     uint64_t deadline = deadline_after(timeout_ms);
     while (c->pongs_received < mine) {
         r = wait_input(c, deadline);
-        if (r < 0) {
+        if (r < 0 && c->pongs_received < mine) {
             return r;
         }
         if (r == 0 && c->pongs_received < mine && poll_timeout(deadline) == 0) {
@@ -1395,7 +1434,7 @@ static int send_attach(struct hxfr_client *c)
                 break;
             }
             if (w != -EAGAIN) {
-                return lost(c, w == 0 ? -EPIPE : (int)w);
+                return lost_after_write(c, w == 0 ? -EPIPE : (int)w);
             }
             struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
             int pr = poll(&pfd, 1, poll_timeout(deadline));

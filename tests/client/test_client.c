@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -641,6 +643,168 @@ TEST(eof_mid_response_fails_frames)
     struct hxfr_client_frame f = small_frame(5, NULL);
     CHECK_EQ(hxfr_client_submit(c, &f, 0), -ENOTCONN);
     hxfr_client_destroy(c);
+}
+
+/* The host answers some frames and closes before the client writes the
+ * next one: the write fails (EPIPE), yet every answer already sent is
+ * delivered, and only the unanswered frames fail. */
+TEST(write_failure_delivers_answers_already_sent)
+{
+    struct rec rec = {0};
+    int srv;
+    struct hxfr_client *c = pair_client(&rec, 8, &srv);
+    for (int i = 0; i < 5; i++) {
+        struct hxfr_client_frame f = small_frame(i, (void *)(intptr_t)(i + 1));
+        CHECK_EQ(hxfr_client_submit(c, &f, 0), 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        srv_frame(srv);
+    }
+    srv_key(srv, 0);
+    srv_p(srv, 1);
+    srv_p(srv, 2);
+    close(srv);
+    /* Nothing was read yet: the answers wait in the client's socket. */
+    CHECK_EQ(rec.n, 0);
+    struct hxfr_client_frame f = small_frame(5, NULL);
+    CHECK_EQ(hxfr_client_submit(c, &f, 0), -EPIPE);
+    CHECK_EQ(rec.n, 5);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(rec.r[i].status, 0);
+        CHECK_EQ(rec.r[i].pts, i);
+        CHECK(rec.r[i].user == (void *)(intptr_t)(i + 1));
+    }
+    CHECK(rec.r[0].keyframe);
+    CHECK_EQ(rec.r[1].size, sizeof(unit_p));
+    CHECK_EQ(rec.r[3].status, -EPIPE);
+    CHECK_EQ(rec.r[4].status, -EPIPE);
+    CHECK_EQ(rec.r[4].pts, 4);
+    CHECK_EQ(rec.disconnects, 1);
+    CHECK_EQ(rec.last_disconnect_err, -EPIPE);
+    CHECK(!hxfr_client_connected(c));
+    CHECK_EQ(hxfr_client_in_flight(c), 0);
+    hxfr_client_destroy(c);
+}
+
+/* The same while a big frame is being written: the host reads part of it,
+ * answers the frames before it and closes. Whether the client sees the
+ * answers, the EOF or the failed write first, all answers arrive. */
+struct close_ctx {
+    int fd;
+    int answer;
+};
+
+static void *answer_and_close_server(void *arg)
+{
+    struct close_ctx *ctx = arg;
+    for (int i = 0; i < ctx->answer + 1; i++) {
+        uint8_t hdr[HXFR_HEADER_SIZE + HXFR_FRAME_REQUEST_SIZE];
+        if (i < ctx->answer) {
+            srv_frame(ctx->fd);
+        } else {
+            /* The big frame: its header and request, none of the pixels. */
+            read_full(ctx->fd, hdr, sizeof(hdr));
+        }
+    }
+    for (int i = 0; i < ctx->answer; i++) {
+        srv_p(ctx->fd, i);
+    }
+    close(ctx->fd);
+    return NULL;
+}
+
+TEST(host_closes_during_big_write_answers_delivered)
+{
+    struct rec rec = {0};
+    int srv;
+    struct hxfr_client *c = pair_client(&rec, 8, &srv);
+    for (int i = 0; i < 3; i++) {
+        struct hxfr_client_frame f = small_frame(i, NULL);
+        CHECK_EQ(hxfr_client_submit(c, &f, 0), 0);
+    }
+    struct close_ctx ctx = {.fd = srv, .answer = 3};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, answer_and_close_server, &ctx) == 0);
+    uint32_t w = 2048, h = 2048;
+    uint8_t *big = calloc((size_t)w * h, 4);
+    CHECK(big != NULL);
+    struct hxfr_client_frame f = {
+        .format = HXFR_FORMAT_XRGB8888, .width = w, .height = h, .planes = {big}, .pts = 99};
+    int r = hxfr_client_submit(c, &f, 5000);
+    pthread_join(th, NULL);
+    if (r != -EPIPE && r != -ECONNRESET) {
+        FAIL("submit returned %d, want -EPIPE or -ECONNRESET", r);
+    }
+    CHECK_EQ(rec.n, 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(rec.r[i].status, 0);
+        CHECK_EQ(rec.r[i].pts, i);
+    }
+    CHECK_EQ(rec.disconnects, 1);
+    CHECK(!hxfr_client_connected(c));
+    free(big);
+    hxfr_client_destroy(c);
+}
+
+/* A reply that arrives right before the host closes still answers the
+ * call waiting for it; the closed connection shows on the next call. */
+static void *reply_and_close_server(void *arg)
+{
+    int fd = *(int *)arg;
+    struct hxfr_msg m;
+    srv_recv(fd, &m, NULL, NULL);
+    if (m.hdr.type == HXFR_MSG_CONFIG_REQ) {
+        srv_config_resp(fd, &m.u.config_req);
+    } else if (m.hdr.type == HXFR_MSG_PING) {
+        struct hxfr_msg pong = {.hdr.type = HXFR_MSG_PONG};
+        srv_send(fd, &pong, NULL, 0);
+    } else {
+        exit(1);
+    }
+    close(fd);
+    return NULL;
+}
+
+TEST(reply_right_before_close_is_kept)
+{
+    /* On one CPU the server thread usually writes and closes before the
+     * woken client runs, so the client reads the reply and the EOF
+     * together (the case that used to lose the reply). With the fix the
+     * result is the same in every interleaving. */
+    cpu_set_t one, saved;
+    bool pinned = sched_getaffinity(0, sizeof(saved), &saved) == 0;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+    pinned = pinned && sched_setaffinity(0, sizeof(one), &one) == 0;
+    for (int round = 0; round < 2; round++) {
+        struct rec rec = {0};
+        int srv;
+        struct hxfr_client *c = pair_client(&rec, 4, &srv);
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, reply_and_close_server, &srv) == 0);
+        if (round == 0) {
+            struct hxfr_client_config cfg = {.width = 320, .height = 240, .gop = 7};
+            struct hxfr_config_resp resp;
+            memset(&resp, 0, sizeof(resp));
+            /* The reply and the EOF may come in one read or two. */
+            CHECK_EQ(hxfr_client_configure(c, &cfg, &resp), 0);
+            CHECK_EQ(resp.width, 320);
+            CHECK_EQ(resp.gop, 7);
+        } else {
+            CHECK_EQ(hxfr_client_ping(c, 3000, NULL), 0);
+        }
+        pthread_join(th, NULL);
+        /* The close is seen now at the latest. */
+        CHECK(hxfr_client_dispatch(c, 1000) <= 0);
+        struct hxfr_client_frame f = small_frame(0, NULL);
+        int r = hxfr_client_submit(c, &f, 0);
+        CHECK(r == -ENOTCONN || r == -EPIPE);
+        CHECK(!hxfr_client_connected(c));
+        hxfr_client_destroy(c);
+    }
+    if (pinned) {
+        sched_setaffinity(0, sizeof(saved), &saved);
+    }
 }
 
 /* Hostile hosts: each case drops the connection with a clear error and
