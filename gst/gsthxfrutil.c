@@ -125,3 +125,18 @@ void gst_hxfr_parse_vsock(const gchar *address, guint *cid, guint *port)
     *cid = (guint)c;
     *port = (guint)v;
 }
+
+gboolean gst_hxfr_address_is_unix(const gchar *address)
+{
+    if (!address) {
+        return FALSE;
+    }
+    if (g_str_has_prefix(address, "unix:")) {
+        return TRUE;
+    }
+    /* Anything shaped like "scheme:" is another transport (or unknown);
+     * a bare path has its first '/' before any ':'. */
+    const gchar *colon = strchr(address, ':');
+    const gchar *slash = strchr(address, '/');
+    return slash && (!colon || slash < colon);
+}

@@ -38,6 +38,11 @@ gboolean gst_hxfr_level_name(const struct hxfr_sps_info *sps, gchar *buf, gsize 
  * any other address (or a part that is not a number). */
 void gst_hxfr_parse_vsock(const gchar *address, guint *cid, guint *port);
 
+/* TRUE if the client connects to address over a UNIX socket: "unix:PATH",
+ * or a bare path (a '/' before any "scheme:"), as libhxfr-client reads it.
+ * Only such a connection can pass a memfd (shared-memory frames). */
+gboolean gst_hxfr_address_is_unix(const gchar *address);
+
 G_END_DECLS
 
 #endif

@@ -40,6 +40,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_vsockenc_debug);
 #define DEFAULT_MAX_IN_FLIGHT     4u
 #define DEFAULT_RECONNECT         FALSE
 #define DEFAULT_TIMEOUT           5000u
+#define DEFAULT_USE_SHM           FALSE
 
 enum {
     PROP_0,
@@ -52,6 +53,7 @@ enum {
     PROP_MAX_IN_FLIGHT,
     PROP_RECONNECT,
     PROP_TIMEOUT,
+    PROP_USE_SHM,
 };
 
 #define SINK_FORMATS "{ BGRA, BGRx, RGBA, RGBx, NV12, I420 }"
@@ -333,12 +335,23 @@ static gboolean gst_vsockenc_start(GstVideoEncoder *enc)
     o.window = self->max_in_flight;
     o.reconnect = self->reconnect;
     o.io_timeout_ms = (int)self->io_timeout_ms;
+    gboolean use_shm = self->use_shm;
     GST_OBJECT_UNLOCK(self);
     o.on_frame = on_frame;
     o.on_event = on_event;
     o.user_data = self;
 
     gboolean ok = FALSE;
+    self->shm_active = FALSE;
+    if (use_shm && !gst_hxfr_address_is_unix(address)) {
+        /* A configuration mistake, reported before any connection: the
+         * memfd of the ring can only travel over a UNIX socket. */
+        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                          ("use-shm needs a unix: address, not %s", address),
+                          ("shared-memory frames pass a sealed memfd with SCM_RIGHTS, which only "
+                           "a UNIX socket carries; set address=unix:PATH or use-shm=false"));
+        goto out;
+    }
     struct hxfr_client *client = hxfr_client_new(&o);
     if (!client) {
         GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Cannot create the hxfr client"),
@@ -462,6 +475,102 @@ static int drain(GstVsockEnc *self)
     return r;
 }
 
+/* use-shm: creates and attaches a ring for the negotiated caps (one slot
+ * per frame in flight, each the size of one frame at the tight stride),
+ * replacing the ring of earlier caps. A host that refuses shared memory
+ * gets a warning and inline frames. Returns FALSE after posting an
+ * element error. Streaming thread, stream lock held. */
+static gboolean setup_ring(GstVsockEnc *self, const GstVideoInfo *info, guint window)
+{
+    guint32 format = gst_hxfr_format_from_video(GST_VIDEO_INFO_FORMAT(info));
+    uint32_t width = (uint32_t)GST_VIDEO_INFO_WIDTH(info);
+    uint32_t height = (uint32_t)GST_VIDEO_INFO_HEIGHT(info);
+    struct hxfr_geometry g;
+    int r = hxfr_geometry_compute(format, width, height, hxfr_format_min_stride(format, width), 0,
+                                  &g);
+    if (r < 0) {
+        post_client_error(self, r, "the shared-memory frame layout");
+        return FALSE;
+    }
+    g_mutex_lock(&self->client_lock);
+    r = hxfr_client_shm_create(self->client, window, g.size);
+    const char *msg = "";
+    int32_t code = hxfr_client_last_remote_error(self->client, &msg);
+    gchar *text = g_strdup(msg);
+    g_mutex_unlock(&self->client_lock);
+    /* Creating the ring completes the frames in flight first. */
+    wait_pushed(self, 0);
+    gboolean ok = TRUE;
+    if (r == -HXFR_EREMOTE) {
+        GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                            ("The hxfr host refused shared-memory frames (%s); sending frames "
+                             "inline",
+                             text),
+                            ("SHM_ATTACH answered with host error %d (%s)", code,
+                             hxfr_status_name(code)));
+    } else if (r < 0) {
+        post_client_error(self, r, "the shared-memory ring");
+        ok = FALSE;
+    } else {
+        self->shm_geom = g;
+        self->shm_active = TRUE;
+        GST_INFO_OBJECT(self, "shared-memory ring: %u slots of %" G_GUINT64_FORMAT " bytes",
+                        window, (guint64)g.size);
+    }
+    g_free(text);
+    return ok;
+}
+
+/* Copies the mapped frame into a slot laid out as g says: plane i at
+ * g->offset[i], rows g->stride[i] bytes apart (the tight row size, never
+ * more than the frame's own stride). */
+static void copy_to_slot(const GstVideoFrame *vf, const struct hxfr_geometry *g, guint8 *slot)
+{
+    for (guint i = 0; i < g->num_planes; i++) {
+        const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA(vf, i);
+        gsize src_stride = (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(vf, i);
+        guint8 *dst = slot + g->offset[i];
+        if (src_stride == g->stride[i]) {
+            memcpy(dst, src, (gsize)g->plane_size[i]);
+            continue;
+        }
+        for (guint32 y = 0; y < g->plane_height[i]; y++) {
+            memcpy(dst + (gsize)y * g->stride[i], src + (gsize)y * src_stride, g->stride[i]);
+        }
+    }
+}
+
+static gboolean is_connection_error(int r);
+
+/* use-shm: takes a free slot (waiting for the host to give one back),
+ * copies the frame into it and submits the slot. The copy runs without
+ * client_lock: an acquired slot is the element's alone, and the dispatcher
+ * keeps delivering results meanwhile. Returns as hxfr_client_shm_submit. */
+static int submit_shm(GstVsockEnc *self, const GstVideoFrame *vf, struct hxfr_client_frame *f)
+{
+    struct hxfr_client_slot slot;
+    g_mutex_lock(&self->client_lock);
+    int r = hxfr_client_shm_acquire(self->client, (int)self->io_timeout_ms, &slot);
+    g_mutex_unlock(&self->client_lock);
+    if (r < 0) {
+        return r;
+    }
+    copy_to_slot(vf, &self->shm_geom, slot.data);
+    f->strides[0] = self->shm_geom.stride[0];
+    g_mutex_lock(&self->client_lock);
+    r = hxfr_client_shm_submit(self->client, slot.index, f, (int)self->io_timeout_ms);
+    if (r < 0 && self->reconnect && is_connection_error(r)) {
+        /* Not accepted; the retry reconnects, attaches the ring again and
+         * makes this frame an IDR. The slot is still ours. */
+        r = hxfr_client_shm_submit(self->client, slot.index, f, (int)self->io_timeout_ms);
+    }
+    if (r < 0) {
+        hxfr_client_shm_cancel(self->client, slot.index);
+    }
+    g_mutex_unlock(&self->client_lock);
+    return r;
+}
+
 static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState *state)
 {
     GstVsockEnc *self = GST_VSOCKENC(enc);
@@ -491,6 +600,7 @@ static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState
         .gop = self->keyframe_interval,
     };
     guint window = self->max_in_flight;
+    gboolean use_shm = self->use_shm;
     GST_OBJECT_UNLOCK(self);
     if (cfg.framerate_num == 0) {
         cfg.framerate_den = 0;
@@ -507,6 +617,10 @@ static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState
     }
     GST_INFO_OBJECT(self, "host encoder %s: %ux%u, %u bit/s, gop %u", resp.encoder, resp.width,
                     resp.height, resp.bitrate, resp.gop);
+    self->shm_active = FALSE;
+    if (use_shm && !setup_ring(self, info, window)) {
+        return FALSE;
+    }
     self->configured = TRUE;
     g_clear_pointer(&self->input_state, gst_video_codec_state_unref);
     self->input_state = gst_video_codec_state_ref(state);
@@ -564,23 +678,28 @@ static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCod
         .force_keyframe = GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(frame),
         .user = GUINT_TO_POINTER(frame->system_frame_number),
     };
-    for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(&vf) && i < 3; i++) {
-        f.planes[i] = GST_VIDEO_FRAME_PLANE_DATA(&vf, i);
-        f.strides[i] = (uint32_t)GST_VIDEO_FRAME_PLANE_STRIDE(&vf, i);
-    }
     if (f.force_keyframe) {
         GST_DEBUG_OBJECT(self, "frame %u: keyframe requested", frame->system_frame_number);
     }
-    /* The wait for window room is bounded: a host that stops answering
-     * fails the stream instead of hanging it. */
-    g_mutex_lock(&self->client_lock);
-    int r = hxfr_client_submit(self->client, &f, (int)self->io_timeout_ms);
-    if (r < 0 && self->reconnect && is_connection_error(r)) {
-        /* The frame was not accepted; the retry reconnects first and makes
-         * this frame an IDR. */
+    int r;
+    if (self->shm_active) {
+        r = submit_shm(self, &vf, &f);
+    } else {
+        for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(&vf) && i < 3; i++) {
+            f.planes[i] = GST_VIDEO_FRAME_PLANE_DATA(&vf, i);
+            f.strides[i] = (uint32_t)GST_VIDEO_FRAME_PLANE_STRIDE(&vf, i);
+        }
+        /* The wait for window room is bounded: a host that stops answering
+         * fails the stream instead of hanging it. */
+        g_mutex_lock(&self->client_lock);
         r = hxfr_client_submit(self->client, &f, (int)self->io_timeout_ms);
+        if (r < 0 && self->reconnect && is_connection_error(r)) {
+            /* The frame was not accepted; the retry reconnects first and
+             * makes this frame an IDR. */
+            r = hxfr_client_submit(self->client, &f, (int)self->io_timeout_ms);
+        }
+        g_mutex_unlock(&self->client_lock);
     }
-    g_mutex_unlock(&self->client_lock);
     gst_video_frame_unmap(&vf);
 
     if (r < 0) {
@@ -692,6 +811,9 @@ static void gst_vsockenc_set_property(GObject *object, guint prop_id, const GVal
     case PROP_TIMEOUT:
         self->io_timeout_ms = g_value_get_uint(value);
         break;
+    case PROP_USE_SHM:
+        self->use_shm = g_value_get_boolean(value);
+        break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         break;
@@ -734,6 +856,9 @@ static void gst_vsockenc_get_property(GObject *object, guint prop_id, GValue *va
         break;
     case PROP_TIMEOUT:
         g_value_set_uint(value, self->io_timeout_ms);
+        break;
+    case PROP_USE_SHM:
+        g_value_set_boolean(value, self->use_shm);
         break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -834,6 +959,18 @@ static void gst_vsockenc_class_init(GstVsockEncClass *klass)
             "window room, draining at EOS) before failing with an element error. "
             "Default: 5000",
             1, G_MAXINT, DEFAULT_TIMEOUT, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_USE_SHM,
+        g_param_spec_boolean(
+            "use-shm", "Shared-memory frames",
+            "Send frames through a shared-memory ring instead of on the socket: a sealed "
+            "memfd with one slot per frame in flight (max-in-flight slots of one frame "
+            "each, created again when the caps change) is passed to the host, which "
+            "encodes straight from the slot without copying the pixels; the element copies "
+            "each frame into a slot once. Needs a unix: address (any other address fails "
+            "the start with an error); a host that refuses shared memory gets a warning "
+            "and frames go inline. Default: false",
+            DEFAULT_USE_SHM, rw));
 
     gst_element_class_add_static_pad_template(element_class, &sink_template);
     gst_element_class_add_static_pad_template(element_class, &src_template);
@@ -863,6 +1000,7 @@ static void gst_vsockenc_init(GstVsockEnc *self)
     self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
     self->reconnect = DEFAULT_RECONNECT;
     self->io_timeout_ms = DEFAULT_TIMEOUT;
+    self->use_shm = DEFAULT_USE_SHM;
     self->wake_fd = -1;
     g_mutex_init(&self->client_lock);
     g_mutex_init(&self->results_lock);

@@ -36,6 +36,13 @@ struct _GstVsockEnc {
     guint max_in_flight;
     gboolean reconnect;
     guint io_timeout_ms;
+    gboolean use_shm;
+
+    /* Shared-memory frames (use-shm): TRUE while a ring sized for the
+     * current caps is attached; shm_geom is the frame layout in a slot.
+     * Streaming thread only. */
+    gboolean shm_active;
+    struct hxfr_geometry shm_geom;
 
     /* The client and everything it touches: client_lock serializes every
      * hxfr_client call between the streaming thread and the dispatcher. */

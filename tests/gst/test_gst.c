@@ -39,6 +39,7 @@ struct host {
     char sock[128];
     char log[128];
     char address[160];
+    bool log_info;   /* hxfrd: info-level log into `log` (else warnings on stderr) */
 };
 
 /* Waits up to 20 s for one line on fd; returns its length or -1. */
@@ -146,8 +147,14 @@ static void hxfrd_spawn(struct host *h)
     if (h->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         close(pfd[0]);
+        if (h->log_info) {
+            int lfd = open(h->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            if (lfd < 0 || dup2(lfd, 2) < 0) {
+                _exit(127);
+            }
+        }
         execl(exe, exe, "--listen", listen, "--ready-fd", ready, "--workers", "1",
-              "--threads", "1", "--log-level", "warn", (char *)NULL);
+              "--threads", "1", "--log-level", h->log_info ? "info" : "warn", (char *)NULL);
         _exit(127);
     }
     close(pfd[1]);
@@ -192,6 +199,42 @@ static void read_log(const struct host *h, char *buf, size_t cap)
     }
 }
 
+/* Waits (up to 10 s) until hxfrd logged `clients` disconnects, then sums
+ * the requests and pixel bytes copied those lines report ("client N
+ * disconnected: WHY (R requests, E errors, B pixel bytes copied)"). Returns
+ * the number of lines parsed. */
+static int hxfrd_copied(const struct host *h, int clients, unsigned long long *requests,
+                        unsigned long long *copied)
+{
+    static char log[65536];
+    int lines = 0;
+    for (int tries = 0; tries < 200; tries++) {
+        read_log(h, log, sizeof(log));
+        *requests = *copied = 0;
+        lines = 0;
+        for (const char *p = strstr(log, " disconnected: "); p;
+             p = strstr(p + 1, " disconnected: ")) {
+            const char *q = strchr(p, '(');
+            unsigned long long rq, er, cp;
+            const char *nl = strchr(p, '\n');
+            while (q && (!nl || q < nl) &&
+                   sscanf(q, "(%llu requests, %llu errors, %llu pixel bytes", &rq, &er, &cp) != 3) {
+                q = strchr(q + 1, '(');
+            }
+            if (q && (!nl || q < nl)) {
+                *requests += rq;
+                *copied += cp;
+                lines++;
+            }
+        }
+        if (lines >= clients) {
+            break;
+        }
+        g_usleep(50000);
+    }
+    return lines;
+}
+
 /* ---- pipelines ------------------------------------------------------- */
 
 #define MAX_S 512
@@ -210,6 +253,8 @@ struct run {
     bool error;
     char err[512];
     char dbg[1024];
+    bool warning;
+    char warn[512];
 };
 
 static void scan_nals(const uint8_t *d, size_t n, bool *idr, bool *sps)
@@ -265,8 +310,15 @@ static void poll_bus(GstElement *pipe, struct run *r)
 {
     GstBus *bus = gst_element_get_bus(pipe);
     GstMessage *m;
-    while ((m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR | GST_MESSAGE_EOS))) {
-        if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR && !r->error) {
+    while ((m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR | GST_MESSAGE_EOS |
+                                              GST_MESSAGE_WARNING))) {
+        if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING && !r->warning) {
+            GError *e = NULL;
+            gst_message_parse_warning(m, &e, NULL);
+            r->warning = true;
+            snprintf(r->warn, sizeof(r->warn), "%s", e ? e->message : "");
+            g_clear_error(&e);
+        } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR && !r->error) {
             GError *e = NULL;
             gchar *dbg = NULL;
             gst_message_parse_error(m, &e, &dbg);
@@ -374,8 +426,11 @@ TEST(properties_and_metadata)
     gchar *addr;
     guint bitrate, kfi, mif, cid, port;
     gboolean rc;
+    gboolean shm = TRUE;
     g_object_get(e, "address", &addr, "bitrate", &bitrate, "keyframe-interval", &kfi,
-                 "max-in-flight", &mif, "reconnect", &rc, "cid", &cid, "port", &port, NULL);
+                 "max-in-flight", &mif, "reconnect", &rc, "cid", &cid, "port", &port,
+                 "use-shm", &shm, NULL);
+    CHECK(!shm);
     CHECK(strcmp(addr, "vsock:2:5000") == 0);
     g_free(addr);
     CHECK_EQ(bitrate, 4000000);
@@ -451,21 +506,30 @@ TEST(sps_to_caps_strings)
     CHECK_EQ(gst_hxfr_format_from_video(GST_VIDEO_FORMAT_BGRx), HXFR_FORMAT_XRGB8888);
     CHECK_EQ(gst_hxfr_format_from_video(GST_VIDEO_FORMAT_RGBA), HXFR_FORMAT_ABGR8888);
     CHECK_EQ(gst_hxfr_format_from_video(GST_VIDEO_FORMAT_YUY2), 0);
+    CHECK(gst_hxfr_address_is_unix("unix:/run/x.sock"));
+    CHECK(gst_hxfr_address_is_unix("/run/x.sock"));
+    CHECK(gst_hxfr_address_is_unix("./x:y"));
+    CHECK(!gst_hxfr_address_is_unix("tcp:10.0.2.2:15937"));
+    CHECK(!gst_hxfr_address_is_unix("vsock:2:5000"));
+    CHECK(!gst_hxfr_address_is_unix("serial:/dev/vport0p1"));
+    CHECK(!gst_hxfr_address_is_unix("http://x/y"));
+    CHECK(!gst_hxfr_address_is_unix("x.sock"));
+    CHECK(!gst_hxfr_address_is_unix(NULL));
 }
 
 /* ---- vsockenc ----------------------------------------------------------- */
 
 /* 120 frames of 1280x720 BGRx: all decoded, in order, pts preserved, and
  * the output caps carry the profile and level of the host's SPS. */
-static void encode_720p(struct host *h)
+static void encode_720p(struct host *h, const char *props)
 {
     char desc[1024];
     snprintf(desc, sizeof(desc),
              "videotestsrc num-buffers=120 pattern=ball ! "
              "video/x-raw,format=BGRx,width=1280,height=720,framerate=30/1 ! "
-             "vsockenc name=enc address=%s ! h264parse ! avdec_h264 ! "
+             "vsockenc name=enc address=%s %s ! h264parse ! avdec_h264 ! "
              "appsink name=sink sync=false",
-             h->address);
+             h->address, props);
     GstElement *pipe = launch(desc);
     CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
     struct run *r = g_new0(struct run, 1);
@@ -511,7 +575,7 @@ TEST_T(encode_720p_fakehost, 120)
     init_gst();
     struct host h;
     fakehost_start(&h, NULL);
-    encode_720p(&h);
+    encode_720p(&h, "");
     char log[4096];
     read_log(&h, log, sizeof(log));
     /* bitrate and keyframe-interval really went to the host. */
@@ -527,7 +591,43 @@ TEST_T(encode_720p_hxfrd, 120)
         printf("# hxfrd is not part of this build: skipped\n");
         return;
     }
-    encode_720p(&h);
+    encode_720p(&h, "");
+    host_stop(&h);
+}
+
+/* use-shm: the same 120 frames through a memfd ring; the daemon encodes
+ * them straight from the slots and copies no pixel byte. */
+TEST_T(encode_720p_hxfrd_shm, 120)
+{
+    init_gst();
+    struct host h = {.log_info = true};
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    encode_720p(&h, "use-shm=true");
+    unsigned long long requests, copied;
+    CHECK_EQ(hxfrd_copied(&h, 1, &requests, &copied), 1);
+    CHECK(requests >= 120);
+    CHECK_EQ(copied, 0);
+    host_stop(&h);
+
+    /* The same run inline copies every frame once on the host: the
+     * counter read above does count. */
+    h = (struct host){.log_info = true};
+    CHECK(hxfrd_start(&h));
+    char desc[512];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=3 ! video/x-raw,format=BGRx,width=64,height=48 ! "
+             "vsockenc address=%s ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    CHECK(!r->error);
+    CHECK_EQ(r->n, 3);
+    CHECK_EQ(hxfrd_copied(&h, 1, &requests, &copied), 1);
+    CHECK_EQ(copied, 3u * 64u * 48u * 4u);
+    g_free(r);
     host_stop(&h);
 }
 
@@ -607,13 +707,13 @@ static void set_size(GstElement *appsrc, int w, int h)
 
 /* The input size changes mid-stream: the encoder drains, reconfigures the
  * host and the decoder sees both sizes in order. */
-static void renegotiate(struct host *h)
+static void renegotiate(struct host *h, const char *props)
 {
     char desc[1024];
     snprintf(desc, sizeof(desc),
-             "appsrc name=src format=time ! vsockenc address=%s ! h264parse ! avdec_h264 ! "
+             "appsrc name=src format=time ! vsockenc address=%s %s ! h264parse ! avdec_h264 ! "
              "appsink name=sink sync=false",
-             h->address);
+             h->address, props);
     GstElement *pipe = launch(desc);
     GstElement *src = gst_bin_get_by_name(GST_BIN(pipe), "src");
     set_size(src, 64, 48);
@@ -648,7 +748,7 @@ TEST_T(renegotiate_size_fakehost, 60)
     init_gst();
     struct host h;
     fakehost_start(&h, NULL);
-    renegotiate(&h);
+    renegotiate(&h, "");
     char log[4096];
     read_log(&h, log, sizeof(log));
     CHECK(strstr(log, "config 64 48 ") != NULL);
@@ -664,7 +764,72 @@ TEST_T(renegotiate_size_hxfrd, 60)
         printf("# hxfrd is not part of this build: skipped\n");
         return;
     }
-    renegotiate(&h);
+    renegotiate(&h, "");
+    host_stop(&h);
+}
+
+/* use-shm across a size change: the ring is created again for the bigger
+ * frames (the old slots are too small for them), every frame of both
+ * sizes decodes in order, and the daemon copies nothing. */
+TEST_T(renegotiate_size_hxfrd_shm, 60)
+{
+    init_gst();
+    struct host h = {.log_info = true};
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    renegotiate(&h, "use-shm=true max-in-flight=2");
+    unsigned long long requests, copied;
+    CHECK_EQ(hxfrd_copied(&h, 1, &requests, &copied), 1);
+    CHECK(requests >= 12);
+    CHECK_EQ(copied, 0);
+    host_stop(&h);
+}
+
+/* use-shm on an address that cannot pass a memfd fails the start with a
+ * clear error, before any connection attempt; a host that refuses shared
+ * memory gets a warning and the frames go inline. */
+TEST_T(use_shm_needs_unix_and_falls_back, 60)
+{
+    init_gst();
+    static const char *addrs[] = {"tcp:127.0.0.1:1", "vsock:2:5000", "serial:/dev/null"};
+    for (size_t i = 0; i < G_N_ELEMENTS(addrs); i++) {
+        char desc[512];
+        snprintf(desc, sizeof(desc),
+                 "videotestsrc num-buffers=5 ! video/x-raw,width=64,height=48 ! "
+                 "vsockenc address=%s use-shm=true ! fakesink",
+                 addrs[i]);
+        struct run *r = g_new0(struct run, 1);
+        run_desc(desc, r, MAX_S, 10);
+        CHECK(r->error);
+        char want[128];
+        snprintf(want, sizeof(want), "use-shm needs a unix: address, not %s", addrs[i]);
+        if (!strstr(r->err, want)) {
+            FAIL("unexpected error: %s", r->err);
+        }
+        g_free(r);
+    }
+
+    struct host h;
+    fakehost_start(&h, NULL);
+    char desc[1024];
+    snprintf(desc, sizeof(desc),
+             "videotestsrc num-buffers=10 ! video/x-raw,width=64,height=48,framerate=30/1 ! "
+             "vsockenc address=%s use-shm=true ! appsink name=sink sync=false",
+             h.address);
+    struct run *r = g_new0(struct run, 1);
+    run_desc(desc, r, MAX_S, 30);
+    if (r->error) {
+        FAIL("pipeline error: %s (%s)", r->err, r->dbg);
+    }
+    CHECK(r->eos);
+    CHECK_EQ(r->n, 10);
+    CHECK(r->warning);
+    if (!strstr(r->warn, "refused shared-memory frames")) {
+        FAIL("unexpected warning: %s", r->warn);
+    }
+    g_free(r);
     host_stop(&h);
 }
 
@@ -872,9 +1037,9 @@ TEST_T(host_killed_is_error, 60)
     if (!strstr(r->err, "connection") && !strstr(r->err, "Cannot send")) {
         FAIL("unexpected error text: %s", r->err);
     }
-    /* Nothing after the last answer; answers still unread when a write
-     * fails are lost with the connection. */
-    CHECK(r->n <= 10);
+    /* Exactly the 10 answers the host sent before it exited: answers
+     * still unread when a write fails are delivered first. */
+    CHECK_EQ(r->n, 10);
     g_free(r);
     host_stop(&h);
 }
