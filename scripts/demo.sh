@@ -4,21 +4,29 @@
 #   1. installs missing Debian packages (scripts/deps.sh)
 #   2. builds a release build in build/release
 #   3. starts hxfrd on a private socket in a fresh temporary folder
-#   4. runs hxfr-send: the desktop test pattern, 1920x1080 at 60 fps for
-#      10 s, 4 frames in flight; the H.264 that comes back goes to
-#      ./out.h264 (in the folder you run this from)
-#   5. prints the summary and how to play the file, and stops the daemon
-#      (SIGTERM, then waits for it), also on Ctrl-C or failure
+#   4. starts hxfr-view (browser gateway) on http://127.0.0.1:8080 and
+#      prints the URL to open: the page shows scanout 0 live
+#   5. runs hxfr-send: the desktop test pattern, 1920x1080 at 60 fps for
+#      10 s, 4 frames in flight, published into scanout 0 (so the browser
+#      sees it, encoded once for every viewer); the H.264 that comes back
+#      to the sender also goes to ./out.h264 (in the folder you run this
+#      from)
+#   6. prints the summary and how to play the file, and stops the viewer
+#      and the daemon (SIGTERM, then waits), also on Ctrl-C or failure
 #
 # Options (or environment variables):
 #   --size WxH       HXFR_DEMO_SIZE      frame size (1920x1080)
 #   --fps N          HXFR_DEMO_FPS       frames per second (60)
-#   --seconds S      HXFR_DEMO_SECONDS   duration (10)
+#   --seconds S      HXFR_DEMO_SECONDS   duration (10); 0 = until Ctrl-C
 #   --source SRC     HXFR_DEMO_SOURCE    hxfr-send source (pattern:desktop)
 #   --window N       HXFR_DEMO_WINDOW    frames in flight (4)
 #   --output FILE    HXFR_DEMO_OUTPUT    output file (out.h264)
+#   --http HOST:PORT HXFR_DEMO_HTTP      where hxfr-view serves (127.0.0.1:8080)
+#   --no-viewer                          no hxfr-view, no scanout: plain
+#                                        pull-mode encoding into the file
 #   --json                               also print the summary as JSON
 # Example: scripts/demo.sh --size 1280x720 --seconds 5
+#          scripts/demo.sh --seconds 0      # watch in the browser until Ctrl-C
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +36,8 @@ seconds=${HXFR_DEMO_SECONDS:-10}
 source=${HXFR_DEMO_SOURCE:-pattern:desktop}
 window=${HXFR_DEMO_WINDOW:-4}
 output=${HXFR_DEMO_OUTPUT:-out.h264}
+http=${HXFR_DEMO_HTTP:-127.0.0.1:8080}
+viewer=1
 json=()
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -39,6 +49,8 @@ while [ $# -gt 0 ]; do
     --source) source=$2; shift 2 ;;
     --window) window=$2; shift 2 ;;
     --output) output=$2; shift 2 ;;
+    --http) http=$2; shift 2 ;;
+    --no-viewer) viewer=0; shift ;;
     --json) json=(--json); shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "demo: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -62,6 +74,7 @@ fi
 ninja -C "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 hxfrd=$build/src/daemon/hxfrd
 send=$build/tools/hxfr-send
+view=$build/src/view/hxfr-view
 for b in "$hxfrd" "$send"; do
   [ -x "$b" ] || { echo "demo: $b was not built" >&2; exit 1; }
 done
@@ -70,7 +83,12 @@ done
 work=$(mktemp -d "${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/hxfr-demo.XXXXXX")
 sock=$work/hxfr.sock
 daemon_pid=""
+view_pid=""
 cleanup() {
+  if [ -n "$view_pid" ] && kill -0 "$view_pid" 2>/dev/null; then
+    kill -TERM "$view_pid" 2>/dev/null || true
+    wait "$view_pid" 2>/dev/null || true
+  fi
   if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
@@ -99,10 +117,58 @@ if ! [ -S "$sock" ]; then
   exit 1
 fi
 
-step "hxfr-send: $source, $size at $fps fps for $seconds s -> $output"
+scanout=()
+if [ "$viewer" = 1 ] && ! [ -x "$view" ]; then
+  echo "demo: hxfr-view was not built (libwebsockets missing?); running without the viewer" >&2
+  viewer=0
+fi
+if [ "$viewer" = 1 ]; then
+  step "starting hxfr-view on http://$http"
+  # Its own session too: Ctrl-C reaches hxfr-send only; the EXIT trap
+  # stops the viewer.
+  ( exec setsid "$view" --connect "unix:$sock" --http "$http" --scanout 0 \
+      >"$work/view.out" 2>"$work/view.log" ) &
+  view_pid=$!
+  url=""
+  for _ in $(seq 100); do
+    url=$(sed -n 's/^hxfr-view: serving \(http[^ ]*\).*/\1/p' "$work/view.out")
+    [ -n "$url" ] && break
+    kill -0 "$view_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$url" ]; then
+    echo "demo: hxfr-view did not start (is $http in use? try --http 127.0.0.1:0):" >&2
+    cat "$work/view.log" >&2
+    exit 1
+  fi
+  cat >&2 <<MSG
+
+    Open ${url}scanout/0 in a browser (Chromium or another with WebCodecs)
+    to watch scanout 0 live. The stream starts when hxfr-send publishes.
+
+MSG
+  scanout=(--scanout 0)
+fi
+
+# --seconds 0: no frame limit, until Ctrl-C.
+frames=$((fps * seconds))
+if [ "$seconds" -eq 0 ]; then
+  frames=0
+  duration_text="until Ctrl-C"
+  # Ctrl-C is the normal end here: hxfr-send prints its summary and the
+  # demo finishes as usual.
+  trap 'true' INT
+else
+  duration_text="for $seconds s"
+fi
+step "hxfr-send: $source, $size at $fps fps $duration_text -> $output${scanout:+ and scanout 0}"
 status=0
 "$send" --connect "unix:$sock" --source "$source" --size "$size" --fps "$fps" \
-  --frames $((fps * seconds)) --window "$window" --output "$output" "${json[@]}" || status=$?
+  --frames "$frames" --window "$window" --output "$output" "${scanout[@]}" "${json[@]}" \
+  || status=$?
+if [ "$status" -eq 130 ] && [ "$seconds" -eq 0 ]; then
+  status=0
+fi
 if [ "$status" -eq 130 ]; then
   echo "demo: interrupted; $output holds what was encoded so far" >&2
   exit 130

@@ -257,3 +257,82 @@ TEST(hxfr_send_scanout_refused)
     CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
     hxfr_test_daemon_free(&d);
 }
+
+/* Frames published from shared memory: the host keeps a copy of the last
+ * picture before the slot goes back to the guest, so a subscriber that
+ * joins later gets that picture (not whatever the guest wrote into the
+ * slot since) as its IDR, and keepalives keep showing it. */
+TEST(shm_published_frames_are_kept_as_copies)
+{
+    struct hxfr_test_daemon d;
+    const char *args[] = {"--keepalive-ms", "100", NULL};
+    CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, args), 0);
+    uint64_t answered = 0;
+    struct hxfr_client_options o;
+    hxfr_client_options_init(&o);
+    o.session_id = 6;
+    o.window = 2;
+    o.on_frame = on_frame_count;
+    o.user_data = &answered;
+    struct hxfr_client *pub = hxfr_client_new(&o);
+    CHECK(pub != NULL);
+    CHECK_EQ(hxfr_client_connect(pub, d.unix_uri), 0);
+    CHECK_EQ(hxfr_client_shm_create(pub, 2, (uint64_t)W * H * 4), 0);
+    CHECK_EQ(hxfr_client_enable_scanout(pub, 6, W, H, 60, -1, NULL), 0);
+    for (uint64_t i = 0; i < 3; i++) {
+        struct hxfr_client_slot slot;
+        CHECK_EQ(hxfr_client_shm_acquire(pub, 10000, &slot), 0);
+        uint8_t *planes[3] = {slot.data, NULL, NULL};
+        uint32_t strides[3] = {W * 4, 0, 0};
+        CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i,
+                                     planes, strides),
+                 0);
+        struct hxfr_client_frame f = {.format = HXFR_FORMAT_ARGB8888,
+                                      .width = W,
+                                      .height = H,
+                                      .strides = {W * 4},
+                                      .pts = (int64_t)i * 1000};
+        CHECK_EQ(hxfr_client_shm_submit(pub, slot.index, &f, 10000), 0);
+    }
+    CHECK_EQ(hxfr_client_flush(pub, 20000), 0);
+    CHECK_EQ(answered, 3);
+    /* The guest reuses every slot for something else (not submitted). */
+    struct hxfr_client_slot s0, s1;
+    CHECK_EQ(hxfr_client_shm_acquire(pub, 10000, &s0), 0);
+    CHECK_EQ(hxfr_client_shm_acquire(pub, 10000, &s1), 0);
+    memset(s0.data, 0xFF, s0.size);
+    memset(s1.data, 0xFF, s1.size);
+
+    struct viewer v;
+    memset(&v, 0, sizeof(v));
+    v.dec = hxfr_avcheck_new(2);
+    CHECK(v.dec != NULL);
+    struct hxfr_client_options vo;
+    hxfr_client_options_init(&vo);
+    vo.on_stream = on_stream;
+    vo.on_event = on_event;
+    vo.user_data = &v;
+    vo.session_id = 999;
+    struct hxfr_client *sub = hxfr_client_new(&vo);
+    CHECK_EQ(hxfr_client_connect(sub, d.unix_uri), 0);
+    CHECK_EQ(hxfr_client_subscribe(sub, 6, -1), 0);
+    want_units = 4; /* the IDR, then keepalives every 100 ms */
+    pump_until(sub, &v, enough_units, 20000);
+    CHECK_EQ(v.first_keyframe_ok, 1);
+    CHECK_EQ(v.decode_errors, 0);
+    double psnr = 0;
+    CHECK_EQ(hxfr_avcheck_psnr_pattern(hxfr_avcheck_last(v.dec), HXFR_PATTERN_DESKTOP,
+                                       HXFR_FORMAT_ARGB8888, 2, NULL, &psnr),
+             0);
+    fprintf(stderr, "keepalive of a shm-published frame: PSNR %.1f dB\n", psnr);
+    CHECK(psnr > 30.0);
+
+    hxfr_client_shm_cancel(pub, s0.index);
+    hxfr_client_shm_cancel(pub, s1.index);
+    hxfr_client_destroy(sub);
+    hxfr_client_destroy(pub);
+    hxfr_avcheck_destroy(v.dec);
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
+    hxfr_test_daemon_free(&d);
+}
