@@ -1353,17 +1353,23 @@ static void pull_one(GstElement *pipe, GstElement *sink, struct run *r, int i)
 TEST_T(hxfrd_killed_reconnect_and_error, 90)
 {
     init_gst();
-    struct host h;
+    struct host h = {.log_info = true};
     if (!hxfrd_start(&h)) {
         printf("# hxfrd is not part of this build: skipped\n");
         return;
     }
-    for (int reconnect = 1; reconnect >= 0; reconnect--) {
+    /* The third round reconnects with use-shm: the ring is attached again
+     * on the new connection. */
+    for (int round = 0; round < 3; round++) {
+        bool reconnect = round != 1;
+        if (h.pid == 0) {
+            hxfrd_spawn(&h);
+        }
         char desc[1024];
         snprintf(desc, sizeof(desc),
                  "appsrc name=src format=time ! vsockenc address=%s reconnect=%s "
-                 "keyframe-interval=1000 ! appsink name=sink sync=false",
-                 h.address, reconnect ? "true" : "false");
+                 "keyframe-interval=1000 %s ! appsink name=sink sync=false",
+                 h.address, reconnect ? "true" : "false", round == 2 ? "use-shm=true" : "");
         GstElement *pipe = launch(desc);
         GstElement *src = gst_bin_get_by_name(GST_BIN(pipe), "src");
         GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe), "sink");
@@ -1376,6 +1382,8 @@ TEST_T(hxfrd_killed_reconnect_and_error, 90)
         }
         host_kill(&h);
         if (reconnect) {
+            /* The restarted daemon logs into a fresh file. */
+            unlink(h.log);
             hxfrd_spawn(&h);
             for (int i = 5; i < 10; i++) {
                 push_frame(src, 64, 48, i);
@@ -1407,6 +1415,13 @@ TEST_T(hxfrd_killed_reconnect_and_error, 90)
             CHECK_EQ(r->n, 5);
         }
         gst_element_set_state(pipe, GST_STATE_NULL);
+        if (round == 2) {
+            /* The frames after the reconnect went through the ring again. */
+            unsigned long long requests, copied;
+            CHECK_EQ(hxfrd_copied(&h, 1, &requests, &copied), 1);
+            CHECK(requests >= 5);
+            CHECK_EQ(copied, 0);
+        }
         gst_object_unref(sink);
         gst_object_unref(src);
         gst_object_unref(pipe);
