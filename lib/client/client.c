@@ -400,10 +400,13 @@ static int handle_message(struct hxfr_client *c)
         return on_frame_response(c, &m->u.frame_response);
     case HXFR_MSG_ERROR:
         remember_remote(c, &m->u.error);
-        /* The host answers in request order: an ERROR while frames are in
+        /* The host answers each session in request order (docs/protocol.md,
+         * "Answer order"): an ERROR of our session while frames are in
          * flight belongs to the oldest one. Blocking requests (config,
-         * hello) are only sent with nothing in flight. */
-        if (c->count > 0) {
+         * hello, attach) are only sent with nothing in flight. An ERROR of
+         * another session (the subscribed scanout's NO_SCANOUT, a refused
+         * SUBSCRIBE) is never a frame's. */
+        if (c->count > 0 && m->hdr.session_id == c->o.session_id) {
             struct hxfr_client_result res = {
                 .status = -HXFR_EREMOTE,
                 .remote_code = m->u.error.code,

@@ -348,7 +348,15 @@ int hxfr__client_send(struct hxfr__client *c, struct hxfr__outbuf *buf)
     return 0;
 }
 
-int hxfr__client_send_msg(struct hxfr__client *c, const struct hxfr_msg *m)
+/* The answers that never wait: PONG and HELLO_RESP concern the connection,
+ * not a session, and SLOT_RELEASE is not an answer (it must overtake the
+ * frame's result to be of any use). */
+static bool answer_is_ordered(uint8_t type)
+{
+    return type != HXFR_MSG_PONG && type != HXFR_MSG_HELLO_RESP && type != HXFR_MSG_SLOT_RELEASE;
+}
+
+static int send_msg(struct hxfr__client *c, const struct hxfr_msg *m, bool ordered)
 {
     int size = hxfr_msg_fixed_size(m->hdr.type);
     if (size < 0) {
@@ -365,19 +373,30 @@ int hxfr__client_send_msg(struct hxfr__client *c, const struct hxfr_msg *m)
         return n;
     }
     b->len = (size_t)n;
+    if (ordered) {
+        struct hxfr__session *s = hxfr__session_get(c, m->hdr.session_id, false);
+        if (s) {
+            return hxfr__session_answer(s, b);
+        }
+    }
     return hxfr__client_send(c, b);
 }
 
-void hxfr__client_send_error(struct hxfr__client *c, uint16_t session_id, int32_t code,
-                             const char *fmt, ...)
+int hxfr__client_send_msg(struct hxfr__client *c, const struct hxfr_msg *m)
+{
+    return send_msg(c, m, answer_is_ordered(m->hdr.type));
+}
+
+static void send_error_v(struct hxfr__client *c, uint16_t session_id, int32_t code, bool ordered,
+                         const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void send_error_v(struct hxfr__client *c, uint16_t session_id, int32_t code, bool ordered,
+                         const char *fmt, va_list ap)
 {
     struct hxfr_msg m;
     char text[HXFR_ERROR_MESSAGE_LEN];
-    va_list ap;
 
-    va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
     hxfr_msg_error(&m, session_id, code, "%s", text);
     c->host->stats.errors_sent++;
     c->errors_sent++;
@@ -392,7 +411,25 @@ void hxfr__client_send_error(struct hxfr__client *c, uint16_t session_id, int32_
                   "client %llu: %u errors, further ERROR lines for it are not logged",
                   (unsigned long long)c->id, ERROR_LOG_LIMIT);
     }
-    hxfr__client_send_msg(c, &m);
+    send_msg(c, &m, ordered);
+}
+
+void hxfr__client_send_error(struct hxfr__client *c, uint16_t session_id, int32_t code,
+                             const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(c, session_id, code, true, fmt, ap);
+    va_end(ap);
+}
+
+void hxfr__client_send_error_now(struct hxfr__client *c, uint16_t session_id, int32_t code,
+                                 const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(c, session_id, code, false, fmt, ap);
+    va_end(ap);
 }
 
 /* A framing violation: the stream is out of sync. Answer INVALID_MSG,
@@ -408,7 +445,9 @@ static void client_fatal(struct hxfr__client *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    hxfr__client_send_error(c, c->parser.hdr.session_id, HXFR_STATUS_INVALID_MSG, "%s", text);
+    /* At once: the connection ends after it, frames in flight included. */
+    hxfr__client_send_error_now(c, c->parser.hdr.session_id, HXFR_STATUS_INVALID_MSG, "%s",
+                                text);
     c->closing = true;
     c->paused = false;
     c->linger_deadline_ms = hxfr__now_ms() + HXFR_HOST_LINGER_MS;
@@ -787,8 +826,10 @@ static void handle_hello(struct hxfr__client *c, const struct hxfr_msg *m)
     const struct hxfr_hello *q = &m->u.hello;
 
     if (q->version < HXFR_VERSION_1) {
-        hxfr__client_send_error(c, m->hdr.session_id, HXFR_STATUS_INVALID_MSG,
-                                "HELLO with version %u (this server speaks 1)", q->version);
+        /* Like HELLO_RESP, the answer to a HELLO does not wait for frames. */
+        hxfr__client_send_error_now(c, m->hdr.session_id, HXFR_STATUS_INVALID_MSG,
+                                    "HELLO with version %u (this server speaks 1)",
+                                    q->version);
         return;
     }
     c->hello = true;

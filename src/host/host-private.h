@@ -70,6 +70,14 @@ struct hxfr__outq_entry {
     size_t off;
 };
 
+/* An answer to a request of a session that must wait for the answers of
+ * earlier frames of that session (docs/protocol.md, "Answer order"). */
+struct hxfr__answer {
+    struct hxfr__answer *next;
+    uint64_t after;                /* goes out once this many frames are answered */
+    struct hxfr__outbuf *buf;
+};
+
 struct hxfr__session;
 struct hxfr__frame;
 struct hxfr__shm_ring; /* shm.c */
@@ -166,6 +174,10 @@ struct hxfr__session {
     struct hxfr__frame *running;
     uint64_t next_seq;
     uint64_t done_seq;             /* seq of the last frame delivered */
+    uint64_t answered;             /* frames delivered (answered or failed) */
+    /* Answers held behind frames still in flight, oldest first; each
+     * counts in the client's inflight until it is sent. */
+    struct hxfr__answer *answers_head, *answers_tail;
 
     /* Delivery of a finished frame (encoded or failed). A session that a
      * scanout owns delivers to its subscribers instead of one client. */
@@ -320,9 +332,17 @@ void hxfr__client_on_event(struct hxfr__client *c, uint32_t events);
 void hxfr__client_close(struct hxfr__client *c, const char *why);
 void hxfr__client_update_events(struct hxfr__client *c);
 int hxfr__client_send(struct hxfr__client *c, struct hxfr__outbuf *buf);
+/* Sends m. Answers to a session's requests (everything but PONG,
+ * HELLO_RESP and SLOT_RELEASE) wait behind the frames of that session still
+ * in flight, so a session's answers leave in request order. */
 int hxfr__client_send_msg(struct hxfr__client *c, const struct hxfr_msg *m);
+/* ERROR answering a request of session_id: ordered like send_msg. */
 void hxfr__client_send_error(struct hxfr__client *c, uint16_t session_id, int32_t code,
                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* ERROR sent at once: a frame's own result (it is the answer whose turn it
+ * is), a fatal protocol error, or an event that answers no request. */
+void hxfr__client_send_error_now(struct hxfr__client *c, uint16_t session_id, int32_t code,
+                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void hxfr__client_flush(struct hxfr__client *c);
 void hxfr__client_resume(struct hxfr__client *c);
 void hxfr__client_tick(struct hxfr__client *c, uint64_t now_ms);
@@ -344,6 +364,10 @@ void hxfr__session_submit(struct hxfr__session *s, struct hxfr__frame *f);
 /* A frame came back from the workers: record, deliver, free, go on. May
  * destroy a zombie session. */
 void hxfr__session_complete(struct hxfr__session *s, struct hxfr__frame *f);
+/* Sends buf (an answer to a request of s) now if no frame of s is in
+ * flight, else holds it until those frames are answered. Takes buf.
+ * Returns 0 or -errno (the client is cut). */
+int hxfr__session_answer(struct hxfr__session *s, struct hxfr__outbuf *buf);
 void hxfr__session_fail_queued(struct hxfr__session *s, int32_t status, const char *msg);
 void hxfr__session_record(struct hxfr__session *s, const struct hxfr__frame *f);
 void hxfr__session_stats(struct hxfr__session *s, struct hxfr_host_session_stats *out,

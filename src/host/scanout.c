@@ -360,8 +360,9 @@ static void scanout_end(struct hxfr__scanout *so, const char *reason)
 
     while (so->subs) {
         struct hxfr__subscriber *sub = so->subs;
-        hxfr__client_send_error(sub->client, so->id, HXFR_STATUS_NO_SCANOUT, "scanout %u %s",
-                                (unsigned)so->id, reason);
+        /* An event, not an answer: it waits for nothing. */
+        hxfr__client_send_error_now(sub->client, so->id, HXFR_STATUS_NO_SCANOUT,
+                                    "scanout %u %s", (unsigned)so->id, reason);
         sub_remove(so, sub);
     }
     so->session->owner = NULL;

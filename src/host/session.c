@@ -34,8 +34,75 @@ void hxfr__session_deliver_client(struct hxfr__session *s, struct hxfr__frame *f
                                                                   : HXFR_HOST_LOG_ERROR,
                   "client %llu session %u: frame failed: %s", (unsigned long long)c->id,
                   (unsigned)s->id, f->errmsg);
-        hxfr__client_send_error(c, s->id, f->status, "%s", f->errmsg);
+        /* This frame's turn has come: its ERROR goes out now, ahead of
+         * any answer held for a later request. */
+        hxfr__client_send_error_now(c, s->id, f->status, "%s", f->errmsg);
     }
+}
+
+int hxfr__session_answer(struct hxfr__session *s, struct hxfr__outbuf *buf)
+{
+    struct hxfr__client *c = s->client;
+
+    if (!c) {
+        hxfr__outbuf_unref(buf);
+        return -EPIPE;
+    }
+    if (s->answered >= s->next_seq && !s->answers_head) {
+        return hxfr__client_send(c, buf);
+    }
+    struct hxfr__answer *a = malloc(sizeof(*a));
+    if (!a) {
+        /* Out of memory: an answer out of order still beats none. */
+        return hxfr__client_send(c, buf);
+    }
+    a->next = NULL;
+    a->after = s->next_seq;
+    a->buf = buf;
+    if (s->answers_tail) {
+        s->answers_tail->next = a;
+    } else {
+        s->answers_head = a;
+    }
+    s->answers_tail = a;
+    /* Held answers count against the window like frames: a client that
+     * keeps sending requests while a frame encodes is paused, not queued
+     * without bound. */
+    c->inflight++;
+    return 0;
+}
+
+/* Sends the held answers whose frames have all been answered. */
+static void session_flush_answers(struct hxfr__session *s)
+{
+    while (s->answers_head && s->answers_head->after <= s->answered) {
+        struct hxfr__answer *a = s->answers_head;
+        s->answers_head = a->next;
+        if (!s->answers_head) {
+            s->answers_tail = NULL;
+        }
+        struct hxfr__client *c = s->client;
+        if (c) {
+            if (c->inflight > 0) {
+                c->inflight--;
+            }
+            hxfr__client_send(c, a->buf);
+        } else {
+            hxfr__outbuf_unref(a->buf);
+        }
+        free(a);
+    }
+}
+
+static void session_drop_answers(struct hxfr__session *s)
+{
+    while (s->answers_head) {
+        struct hxfr__answer *a = s->answers_head;
+        s->answers_head = a->next;
+        hxfr__outbuf_unref(a->buf);
+        free(a);
+    }
+    s->answers_tail = NULL;
 }
 
 struct hxfr__session *hxfr__session_get(struct hxfr__client *c, uint16_t id, bool create)
@@ -167,9 +234,11 @@ void hxfr__session_complete(struct hxfr__session *s, struct hxfr__frame *f)
      * instead of freeing it under us. */
     hxfr__session_record(s, f);
     s->done_seq = f->seq;
+    s->answered++;
     if (s->deliver) {
         s->deliver(s, f);
     }
+    session_flush_answers(s);
     s->running = NULL;
     hxfr__frame_put(f);
     if (!s->client && !s->owner) {
@@ -197,10 +266,12 @@ void hxfr__session_fail_queued(struct hxfr__session *s, int32_t status, const ch
         f->status = status;
         snprintf(f->errmsg, sizeof(f->errmsg), "%s", msg);
         s->host->stats.frames_failed++;
+        s->answered++;
         if (s->deliver) {
             s->deliver(s, f);
         }
         hxfr__frame_put(f);
+        session_flush_answers(s);
     }
 }
 
@@ -221,6 +292,7 @@ void hxfr__session_detach(struct hxfr__session *s)
             hxfr__frame_put(&s->frames[i]);
         }
     }
+    session_drop_answers(s);
     s->client = NULL;
     if (s->running) {
         s->next = h->zombies;
@@ -244,6 +316,7 @@ void hxfr__session_destroy(struct hxfr__session *s)
         free(f->buf);
     }
     free(s->frames);
+    session_drop_answers(s);
     hxfr__keep_free(s->keep);
     /* After the frames: each held a reference to the ring. */
     hxfr__shm_ring_unref(s->host, s->shm);

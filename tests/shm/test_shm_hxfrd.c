@@ -439,11 +439,12 @@ TEST_T(slot_submitted_twice_and_no_release_without_cap, 120)
     m.u.frame_request.pts = 2;
     CHECK(hxfr_msg_encode(&m, 0, two + sizeof(two) / 2, sizeof(two) / 2) > 0);
     CHECK_EQ(hxfr_test_send_all(sock, two, sizeof(two)), 0);
-    /* Answers in request order: the refusal comes first (it was answered
-     * at once), then the first frame's response. */
-    CHECK_EQ(expect_error(sock, HXFR_STATUS_SHM), 0);
+    /* Answers in request order (docs/protocol.md, "Answer order"): the
+     * first frame's response, then the refusal, which was held back
+     * until the frame before it was answered. */
     CHECK_EQ(expect_msg(sock, HXFR_MSG_FRAME_RESPONSE, &m, NULL, NULL), 0);
     CHECK_EQ(m.u.frame_response.pts, 1);
+    CHECK_EQ(expect_error(sock, HXFR_STATUS_SHM), 0);
     /* Now it is the client's again. */
     CHECK_EQ(submit(sock, 2, 3), 0);
     CHECK_EQ(expect_msg(sock, HXFR_MSG_FRAME_RESPONSE, &m, NULL, NULL), 0);
