@@ -38,6 +38,11 @@ struct hxfr__scanout {
     int64_t last_pts;               /* of the last frame encoded (any kind) */
     uint64_t last_ns;               /* when it completed (0: none yet) */
     uint64_t frames, keepalives;
+    /* Requested IDRs (new subscribers, KEYFRAME_REQ) are made at most once
+     * per HXFR_HOST_IDR_MIN_INTERVAL_NS per scanout; one asked for sooner
+     * is deferred, never lost. */
+    uint64_t idr_last_ns;
+    bool idr_deferred;
 };
 
 struct hxfr__scanout_set {
@@ -135,6 +140,11 @@ static uint64_t keepalive_ns(const struct hxfr_host *h)
     return (uint64_t)h->cfg.keepalive_ms * 1000000u;
 }
 
+static uint64_t idr_due_ns(const struct hxfr__scanout *so)
+{
+    return so->idr_last_ns + HXFR_HOST_IDR_MIN_INTERVAL_NS;
+}
+
 /* Arms the timer for the earliest keepalive deadline of a scanout that has
  * subscribers and a picture; disarms it when there is none. */
 static void rearm(struct hxfr_host *h)
@@ -143,7 +153,13 @@ static void rearm(struct hxfr_host *h)
     uint64_t when = 0;
 
     for (struct hxfr__scanout *so = set->list; so; so = so->next) {
-        if (so->nsubs == 0 || !so->have_picture || h->stopping) {
+        if (so->nsubs == 0 || h->stopping) {
+            continue;
+        }
+        if (so->idr_deferred && (when == 0 || idr_due_ns(so) < when)) {
+            when = idr_due_ns(so);
+        }
+        if (!so->have_picture) {
             continue;
         }
         uint64_t d = so->last_ns + keepalive_ns(h);
@@ -206,6 +222,23 @@ static void request_idr(struct hxfr__scanout *so)
     }
 }
 
+/* A subscriber needs an IDR (it joined, or asked with KEYFRAME_REQ): at
+ * once, or deferred to keep a flood of requests from turning everyone's
+ * stream into back-to-back IDRs. */
+static void want_idr(struct hxfr__scanout *so)
+{
+    uint64_t now = hxfr__now_ns();
+
+    if (so->idr_last_ns && now < idr_due_ns(so)) {
+        so->idr_deferred = true;
+        rearm(so->host);
+        return;
+    }
+    so->idr_last_ns = now;
+    so->idr_deferred = false;
+    request_idr(so);
+}
+
 void hxfr__scanouts_on_timer(struct hxfr_host *h)
 {
     struct hxfr__scanout_set *set = h->scanouts;
@@ -216,7 +249,13 @@ void hxfr__scanouts_on_timer(struct hxfr_host *h)
 
     uint64_t now = hxfr__now_ns();
     for (struct hxfr__scanout *so = set->list; so; so = so->next) {
-        if (so->nsubs == 0 || !so->have_picture || h->stopping) {
+        if (so->nsubs == 0 || h->stopping) {
+            continue;
+        }
+        if (so->idr_deferred && now >= idr_due_ns(so)) {
+            want_idr(so);
+        }
+        if (!so->have_picture) {
             continue;
         }
         if (now < so->last_ns + keepalive_ns(h) || !session_idle(so->session)) {
@@ -240,7 +279,7 @@ static void fanout_one(struct hxfr__scanout *so, struct hxfr__subscriber *sub,
     struct hxfr_host *h = so->host;
     struct hxfr__client *c = sub->client;
 
-    if (c->cut || c->fd < 0) {
+    if (c->cut || c->closing || c->fd < 0) {
         return;
     }
     if (sub->need_idr && !keyframe) {
@@ -365,7 +404,14 @@ static void scanout_end(struct hxfr__scanout *so, const char *reason)
                                     "scanout %u %s", (unsigned)so->id, reason);
         sub_remove(so, sub);
     }
-    so->session->owner = NULL;
+    struct hxfr__session *s = so->session;
+    s->owner = NULL;
+    if (session_idle(s) && s->keep) {
+        /* Nothing reads the kept picture any more (no frame of the session
+         * is at a worker): give its memory back now. */
+        free(s->keep->buf);
+        memset(s->keep, 0, sizeof(*s->keep));
+    }
     for (struct hxfr__scanout **p = &set->list; *p; p = &(*p)->next) {
         if (*p == so) {
             *p = so->next;
@@ -559,7 +605,7 @@ void hxfr__scanout_handle_subscribe(struct hxfr__client *c, const struct hxfr_ms
      * publisher is idle. */
     sub->need_idr = true;
     sub->idr_asked = true;
-    request_idr(so);
+    want_idr(so);
     rearm(h);
 }
 
@@ -570,7 +616,7 @@ bool hxfr__scanout_keyframe_req(struct hxfr__client *c, uint16_t sid)
     if (!so || so->owner == c || !sub_find(so, c)) {
         return false;
     }
-    request_idr(so);
+    want_idr(so);
     return true;
 }
 

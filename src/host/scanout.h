@@ -35,6 +35,9 @@
 #define HXFR_HOST_SUBSCRIBER_QUEUE_DEFAULT 8u
 /* ... and bytes, whichever bound is hit first. */
 #define HXFR_HOST_SUBSCRIBER_BYTES (16u * 1024u * 1024u)
+/* IDRs that subscribers ask for (joining, KEYFRAME_REQ) are made at most
+ * this often per scanout; a request that comes sooner waits for it. */
+#define HXFR_HOST_IDR_MIN_INTERVAL_NS (100u * 1000000u)
 
 /* What a frame of a scanout session does with the kept picture. */
 enum hxfr__keep_op {

@@ -739,3 +739,44 @@ TEST(subscriber_vanishes_and_shutdown_with_subscribers)
     close(sub2);
     close(pub);
 }
+
+TEST(keyframe_request_flood_is_bounded)
+{
+    struct hxfr_test_daemon d;
+    const char *args[] = {"--keepalive-ms", "60000", NULL};
+    start(&d, args);
+    int pub = connect_ok(&d), sub = connect_ok(&d), other = connect_ok(&d);
+    struct au_list a = {0};
+    CHECK_EQ(enable(pub, 0, W, H, NULL), 1);
+    publish(pub, 0, 0, false, NULL);
+    CHECK_EQ(subscribe(sub, 0), 1);
+    CHECK_EQ(subscribe(other, 0), 1);
+    recv_au(sub, 0, &a);
+    CHECK(a.v[0].keyframe);
+    /* A request right after that IDR is deferred, not lost. */
+    CHECK_EQ(send_simple(sub, HXFR_MSG_KEYFRAME_REQ, 0), 0);
+    recv_au(sub, 0, &a);
+    CHECK(a.v[1].keyframe);
+    /* A flood: IDRs are made at most every 100 ms per scanout. */
+    for (int i = 0; i < 500; i++) {
+        CHECK_EQ(send_simple(sub, HXFR_MSG_KEYFRAME_REQ, 0), 0);
+    }
+    size_t before = a.n;
+    collect_for(sub, 0, 700, &a);
+    size_t idrs = 0;
+    for (size_t i = before; i < a.n; i++) {
+        idrs += a.v[i].keyframe;
+    }
+    fprintf(stderr, "500 KEYFRAME_REQ -> %zu IDRs in 700 ms\n", idrs);
+    CHECK(idrs >= 1);
+    CHECK(idrs <= 10);
+    /* The other subscriber got the same handful, and the connection of the
+     * flooder is fine. */
+    CHECK_EQ(ping_ok(pub), 0);
+    decode_all(&a);
+    au_free(&a);
+    close(other);
+    close(sub);
+    close(pub);
+    stop_clean(&d);
+}
