@@ -89,6 +89,9 @@ struct hxfr_host_shm_region {
     const char *path;
 };
 
+/* A timeout field set to this never expires. */
+#define HXFR_HOST_TIMEOUT_NEVER 0xFFFFFFFFu
+
 /* Server settings. Initialize with hxfr_host_config_init(), then change
  * fields. Zero numeric fields take the documented defaults. Strings are
  * copied by hxfr_host_new(). */
@@ -107,6 +110,13 @@ struct hxfr_host_config {
                                    is cut; 0 = 64 MiB */
     unsigned idle_timeout_ms;   /* close clients silent this long with nothing
                                    in flight; 0 = never */
+    unsigned handshake_timeout_ms; /* close a connection accepted on a listener
+                                   that has not sent one complete message
+                                   within this time (silent connections must
+                                   not hold max_clients slots); 0 = 10000,
+                                   HXFR_HOST_TIMEOUT_NEVER = never. Clients
+                                   added with hxfr_host_add_client() are
+                                   exempt (the embedder vouches for them). */
     unsigned shutdown_timeout_ms; /* bound on finishing in-flight frames and
                                      flushing output after stop; 0 = 2000 */
     /* Scanouts (push mode, docs/protocol.md section 11). */

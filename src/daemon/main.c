@@ -111,6 +111,9 @@ static void usage(void)
         "  --idle-timeout SEC    close clients that send nothing for SEC seconds while\n"
         "                        nothing is in flight (default 0: never; TCP clients\n"
         "                        always get keepalive probes)\n"
+        "  --handshake-timeout SEC close connections that have not sent one complete\n"
+        "                        message within SEC seconds of connecting (default 10;\n"
+        "                        0: never)\n"
         "  --shutdown-timeout MS bound on finishing frames after SIGTERM (default 2000)\n"
         "\n"
         "Scanouts (push mode):\n"
@@ -194,6 +197,12 @@ static void log_session(void *opaque, const struct hxfr_host_session_stats *s)
     print_line(HXFR_HOST_LOG_INFO, line);
 }
 
+static const char *env_or_empty(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? v : "";
+}
+
 enum {
     OPT_LISTEN = 256,
     OPT_READY_FD,
@@ -210,6 +219,7 @@ enum {
     OPT_MAX_SESSIONS,
     OPT_MAX_OUTPUT,
     OPT_IDLE_TIMEOUT,
+    OPT_HANDSHAKE_TIMEOUT,
     OPT_SHUTDOWN_TIMEOUT,
     OPT_LOG_LEVEL,
     OPT_STATS_INTERVAL,
@@ -237,6 +247,7 @@ static const struct option options[] = {
     {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
     {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
@@ -262,6 +273,9 @@ int main(int argc, char **argv)
     int ret = 1;
     struct hxfr_host *host = NULL;
     int sfd = -1, tfd = -1;
+    int sd_fds[MAX_LISTEN];
+    int nsd = 0, sd_next = 0; /* activated fds; those before sd_next are the server's */
+    char listen_pid[32], listen_fds[32]; /* for the error message: the call unsets them */
 
     hxfr_host_config_init(&cfg);
     cfg.log = log_line;
@@ -363,6 +377,11 @@ int main(int argc, char **argv)
         case OPT_IDLE_TIMEOUT:
             cfg.idle_timeout_ms = (unsigned)parse_num("--idle-timeout", optarg, 86400) * 1000u;
             break;
+        case OPT_HANDSHAKE_TIMEOUT: {
+            unsigned sec = (unsigned)parse_num("--handshake-timeout", optarg, 86400);
+            cfg.handshake_timeout_ms = sec ? sec * 1000u : HXFR_HOST_TIMEOUT_NEVER;
+            break;
+        }
         case OPT_SHUTDOWN_TIMEOUT:
             cfg.shutdown_timeout_ms = (unsigned)parse_num("--shutdown-timeout", optarg, 600000);
             break;
@@ -443,6 +462,25 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    /* Before any thread starts (hxfr_host_new starts the workers): this
+     * reads and unsets the environment. A malformed activation is an error,
+     * never a silent fall back to the default socket: the supervisor would
+     * think hxfrd serves its sockets. */
+    snprintf(listen_pid, sizeof(listen_pid), "%s", env_or_empty("LISTEN_PID"));
+    snprintf(listen_fds, sizeof(listen_fds), "%s", env_or_empty("LISTEN_FDS"));
+    nsd = hxfr__sd_listen_fds(sd_fds, MAX_LISTEN);
+    if (nsd < 0) {
+        const char *why = nsd == -EBADF ? "a descriptor it names is not open"
+                          : nsd == -EINVAL ? "LISTEN_PID or LISTEN_FDS is not a number"
+                                           : strerror(-nsd);
+        fprintf(stderr,
+                "hxfrd: systemd socket activation (LISTEN_PID=%s LISTEN_FDS=%s) is malformed: "
+                "%s\n",
+                listen_pid, listen_fds, why);
+        nsd = 0;
+        goto out;
+    }
+
     cfg.shm_regions = shm;
     cfg.shm_region_count = nshm;
     for (unsigned i = 0; i < nshm; i++) {
@@ -461,12 +499,13 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    int sd_fds[MAX_LISTEN];
-    int nsd = hxfr__sd_listen_fds(sd_fds, MAX_LISTEN);
-    for (int i = 0; i < nsd; i++) {
-        int r = hxfr_host_listen_fd(host, sd_fds[i]);
+    for (; sd_next < nsd; sd_next++) {
+        /* The server owns the fd from here on, even if this fails. */
+        int fd = sd_fds[sd_next];
+        int r = hxfr_host_listen_fd(host, fd);
         if (r < 0) {
-            fprintf(stderr, "hxfrd: socket-activation fd %d: %s\n", sd_fds[i], strerror(-r));
+            fprintf(stderr, "hxfrd: socket-activation fd %d: %s\n", fd, strerror(-r));
+            sd_next++;
             goto out;
         }
     }
@@ -560,6 +599,9 @@ int main(int argc, char **argv)
 
 out:
     hxfr_host_destroy(host);
+    for (int i = sd_next; i < nsd; i++) {
+        close(sd_fds[i]);
+    }
     if (tfd >= 0) {
         close(tfd);
     }

@@ -137,7 +137,7 @@ static void reject_busy(struct hxfr_host *h, int fd)
     close(fd);
 }
 
-int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via)
+int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via, bool exempt)
 {
     if (h->nclients >= h->cfg.max_clients) {
         h->stats.clients_rejected++;
@@ -161,6 +161,8 @@ int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via)
     }
     hxfr_parser_init(&c->parser, h->max_body);
     c->last_activity_ms = hxfr__now_ms();
+    c->accepted_ms = c->last_activity_ms;
+    c->greeted = exempt;
 
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
     if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -998,6 +1000,7 @@ static void process_input(struct hxfr__client *c)
         }
         c->rpos += (size_t)r;
         if (res.event == HXFR_PARSE_MESSAGE) {
+            c->greeted = true;
             handle_message(c, &res);
         } else if (res.event == HXFR_PARSE_BODY) {
             /* Bodies are consumed above, never through the parser; a chunk
@@ -1190,6 +1193,14 @@ void hxfr__client_tick(struct hxfr__client *c, uint64_t now_ms)
     if (c->closing && now_ms >= c->linger_deadline_ms) {
         client_cut(c, c->lingering ? "closed after a protocol error"
                                    : "closed after a protocol error (output not drained)");
+    } else if (!c->greeted && h->cfg.handshake_timeout_ms != HXFR_HOST_TIMEOUT_NEVER &&
+               now_ms - c->accepted_ms >= h->cfg.handshake_timeout_ms) {
+        /* Connections that never say anything would otherwise hold a
+         * max_clients slot forever (idle_timeout is opt-in). */
+        hxfr__log(h, HXFR_HOST_LOG_WARN,
+                  "client %llu (%s) sent no complete message within %u ms: closing",
+                  (unsigned long long)c->id, c->peer, h->cfg.handshake_timeout_ms);
+        client_cut(c, "handshake timeout");
     } else if (h->cfg.idle_timeout_ms && c->inflight == 0 &&
                now_ms - c->last_activity_ms >= h->cfg.idle_timeout_ms) {
         hxfr__log(h, HXFR_HOST_LOG_WARN, "client %llu idle for %u ms", (unsigned long long)c->id,

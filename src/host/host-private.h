@@ -34,6 +34,7 @@
 #define HXFR_HOST_MAX_SESSIONS_DEFAULT 16u
 #define HXFR_HOST_MAX_OUTPUT_DEFAULT  (64u * 1024u * 1024u)
 #define HXFR_HOST_SHUTDOWN_DEFAULT_MS 2000u
+#define HXFR_HOST_HANDSHAKE_DEFAULT_MS 10000u
 #define HXFR_HOST_MAX_LISTENERS       16
 #define HXFR_HOST_RBUF_SIZE           16384u
 #define HXFR_HOST_LINGER_MS           1000u
@@ -247,6 +248,8 @@ struct hxfr__client {
     uint64_t linger_deadline_ms;
     uint32_t events;               /* current epoll mask */
     uint64_t last_activity_ms;
+    uint64_t accepted_ms;
+    bool greeted;                  /* sent one complete message (or exempt) */
     uint64_t pixel_bytes_copied;
     uint64_t requests;
     uint64_t errors_sent;
@@ -327,7 +330,8 @@ void hxfr__log(struct hxfr_host *h, enum hxfr_host_log_level level, const char *
 void hxfr__host_update_timer(struct hxfr_host *h);
 
 /* client.c */
-int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via);
+/* exempt: no handshake deadline (hxfr_host_add_client). */
+int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via, bool exempt);
 void hxfr__client_on_event(struct hxfr__client *c, uint32_t events);
 void hxfr__client_close(struct hxfr__client *c, const char *why);
 void hxfr__client_update_events(struct hxfr__client *c);

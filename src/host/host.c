@@ -116,6 +116,9 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
     if (h->cfg.max_output == 0) {
         h->cfg.max_output = HXFR_HOST_MAX_OUTPUT_DEFAULT;
     }
+    if (h->cfg.handshake_timeout_ms == 0) {
+        h->cfg.handshake_timeout_ms = HXFR_HOST_HANDSHAKE_DEFAULT_MS;
+    }
     if (h->cfg.shutdown_timeout_ms == 0) {
         h->cfg.shutdown_timeout_ms = HXFR_HOST_SHUTDOWN_DEFAULT_MS;
     }
@@ -367,7 +370,7 @@ int hxfr_host_add_client(struct hxfr_host *h, int fd, const char *label)
         close(fd);
         return err;
     }
-    return hxfr__client_accept(h, fd, label ? label : "fd");
+    return hxfr__client_accept(h, fd, label ? label : "fd", true);
 }
 
 int hxfr_host_listener_uri(struct hxfr_host *h, int index, char *buf, size_t len)
@@ -419,7 +422,7 @@ static void on_listener(struct hxfr__listener *l)
             }
             return;
         }
-        int r = hxfr__client_accept(h, fd, l->uri);
+        int r = hxfr__client_accept(h, fd, l->uri, false);
         if (r < 0 && r != -EBUSY) {
             hxfr__log(h, HXFR_HOST_LOG_ERROR, "cannot set up a client on %s: %s", l->uri,
                       strerror(-r));

@@ -671,6 +671,7 @@ TEST(help_and_list_encoders)
                           "--preset",     "--threads",     "--gop",          "--workers",
                           "--max-size",   "--window",      "--max-clients",  "--max-sessions",
                           "--max-output", "--idle-timeout", "--shutdown-timeout",
+                          "--handshake-timeout",
                           "--log-level",  "--stats-interval", "SIGTERM",     NULL};
     for (int i = 0; opts[i]; i++) {
         if (!strstr(out, opts[i])) {
