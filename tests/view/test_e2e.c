@@ -192,3 +192,52 @@ TEST_T(e2e_upstream_over_tcp, 60)
     ws_close(&w);
     e2e_stop(&t);
 }
+
+TEST_T(e2e_hxfr_send_publishes, 90)
+{
+    /* The project's own sender as the publisher: hxfr-send --scanout. */
+    struct e2e t;
+    memset(&t, 0, sizeof(t));
+    CHECK_EQ(hxfr_test_daemon_start(&t.d, HXFR_TEST_DAEMON_UNIX, NULL), 0);
+    CHECK_EQ(vt_setup(&t.e), 0);
+    snprintf(t.e.sock, sizeof(t.e.sock), "%s", t.d.unix_path);
+    CHECK_EQ(vt_start_view(&t.e, NULL), 0);
+    struct ws w;
+    CHECK_EQ(ws_open(&w, t.e.port, "/ws/0", NULL, 0), 0);
+    char out[400];
+    snprintf(out, sizeof(out), "%s/sent.h264", t.e.dir);
+    const char *argv[] = {getenv("HXFR_SEND"),
+                          "--connect",
+                          t.d.unix_uri,
+                          "--scanout",
+                          "0",
+                          "--size",
+                          "320x240",
+                          "--fps",
+                          "30",
+                          "--frames",
+                          "0",
+                          "--duration",
+                          "60",
+                          "--output",
+                          out,
+                          NULL};
+    t.publisher = vt_spawn(argv, NULL, 0);
+    CHECK(t.publisher > 0);
+    /* The gateway keeps retrying until the scanout exists. */
+    CHECK(vt_wait_status(&w, "streaming", 20000, NULL, 0));
+    receive_and_check(&w, 30);
+    /* hxfr-send disables the scanout when it stops: the browser is told. */
+    vt_stop(&t.publisher);
+    struct vt_msg m;
+    bool told = false;
+    int64_t deadline = vt_now_ms() + WAIT_MS;
+    while (!told && vt_now_ms() < deadline) {
+        CHECK_EQ(vt_recv(&w, WAIT_MS, &m), 1);
+        told = m.opcode == WS_OP_TEXT && strstr(m.text, "\"type\":\"status\"") &&
+               !strstr(m.text, "\"state\":\"streaming\"");
+    }
+    CHECK(told);
+    ws_close(&w);
+    e2e_stop(&t);
+}
