@@ -12,7 +12,7 @@
  * thread" (the thread that calls hxfr_host_run() or hxfr_host_dispatch()),
  * except hxfr_host_stop(), which may be called from any thread and from a
  * signal handler. Callbacks (log, resolver) are always called on the loop
- * thread, from inside hxfr_host_run()/hxfr_host_dispatch()/hxfr_host_new()/
+ * thread (the FFmpeg log sink of hxfr_host_set_ffmpeg_log() excepted), from inside hxfr_host_run()/hxfr_host_dispatch()/hxfr_host_new()/
  * hxfr_host_destroy(); they must not call back into the server except for
  * the getters documented as callback-safe.
  *
@@ -91,6 +91,27 @@ struct hxfr_host_shm_region {
 
 /* A timeout field set to this never expires. */
 #define HXFR_HOST_TIMEOUT_NEVER 0xFFFFFFFFu
+
+/* Routes FFmpeg's own log messages (libavcodec and the encoders it wraps,
+ * e.g. "[libx264 @ 0x...] profile High, level 3.1") to fn: one line per
+ * call, without newline, FFmpeg's "[name @ addr] " prefix kept, levels
+ * mapped (FFmpeg panic/fatal/error -> ERROR, warning -> WARN, info ->
+ * INFO, verbose/debug -> DEBUG, trace dropped); filtering is fn's job.
+ *
+ * Process-wide: it installs FFmpeg's global log callback, so it is meant
+ * for applications (hxfrd calls it), never for libraries; libhxfr-host
+ * itself never calls it. Call it once, before hxfr_host_new() and before
+ * other threads use FFmpeg. fn is called on whichever thread FFmpeg logs
+ * from (encoder worker threads included), so it must be thread-safe; msg
+ * is borrowed for the call. fn NULL puts FFmpeg's default callback back.
+ *
+ * Without this call the encoder contexts libhxfr-host opens are quiet
+ * (their messages are pushed below every FFmpeg log level through
+ * AVCodecContext.log_level_offset; nothing global is changed), so an
+ * embedding application's stderr stays clean. Messages FFmpeg logs
+ * outside those contexts (e.g. hardware device setup) follow whatever the
+ * application configured for FFmpeg. */
+HXFR_EXPORT void hxfr_host_set_ffmpeg_log(hxfr_host_log_fn fn, void *opaque);
 
 /* Server settings. Initialize with hxfr_host_config_init(), then change
  * fields. Zero numeric fields take the documented defaults. Strings are

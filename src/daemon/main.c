@@ -56,6 +56,21 @@ static void log_line(void *opaque, enum hxfr_host_log_level level, const char *m
     }
 }
 
+/* FFmpeg's lines (hxfr_host_set_ffmpeg_log), prefixed "ffmpeg: ". Its
+ * errors are shown at every --log-level; its warnings, info and debug
+ * lines only with --log-level debug: x264 alone prints a banner and a
+ * statistics block per encoder at info level, that is, per client. May be
+ * called on any thread (print_line writes one line with one fprintf). */
+static void ffmpeg_line(void *opaque, enum hxfr_host_log_level level, const char *msg)
+{
+    (void)opaque;
+    if (level == HXFR_HOST_LOG_ERROR || log_max >= HXFR_HOST_LOG_DEBUG) {
+        char line[1100];
+        snprintf(line, sizeof(line), "ffmpeg: %s", msg);
+        print_line(level, line);
+    }
+}
+
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void die_usage(const char *fmt, ...)
@@ -439,6 +454,8 @@ int main(int argc, char **argv)
     if (optind < argc) {
         die_usage("unexpected argument '%s'", argv[optind]);
     }
+    /* hxfrd is the application: FFmpeg's log goes through its logger. */
+    hxfr_host_set_ffmpeg_log(ffmpeg_line, NULL);
     if (list_encoders) {
         int n = hxfr__encoder_list(print_encoder, NULL);
         if (n <= 0) {

@@ -190,6 +190,8 @@ static int open_context(struct av_encoder *e)
         return -ENOMEM;
     }
     AVCodecContext *c = e->ctx;
+    /* Quiet unless the application routed FFmpeg's log (avlog.c). */
+    c->log_level_offset = hxfr__encoder_log_offset();
     c->width = (int)cfg->width;
     c->height = (int)cfg->height;
     c->pix_fmt = e->hw_format != AV_PIX_FMT_NONE ? e->hw_format : e->sw_format;

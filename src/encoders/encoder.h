@@ -108,6 +108,18 @@ int hxfr__encoder_encode(struct hxfr_encoder *enc, const struct hxfr_image *img,
 
 /* Calls cb for each H.264 encoder name this machine can open (small test
  * open). Returns the count. */
+/* FFmpeg's log (avlog.c). The sink gets whole lines without newline,
+ * FFmpeg's "[name @ 0x...] " prefix included, with level an enum
+ * hxfr_host_log_level value (0 error, 1 warning, 2 info, 3 verbose/debug;
+ * trace is dropped). It is called on whichever thread FFmpeg logs from.
+ * hxfr__encoder_log_route installs the process-wide av_log callback (fn
+ * NULL restores FFmpeg's default): for applications only, before encoders
+ * are opened. Without it, encoders opened here are quiet. */
+typedef void (*hxfr__encoder_log_fn)(void *opaque, int level, const char *line);
+void hxfr__encoder_log_route(hxfr__encoder_log_fn fn, void *opaque);
+/* The AVCodecContext.log_level_offset for a context opened now. */
+int hxfr__encoder_log_offset(void);
+
 int hxfr__encoder_list(void (*cb)(void *opaque, const char *codec, const char *backend),
                        void *opaque);
 

@@ -458,6 +458,82 @@ TEST(add_client_fd_and_its_limit)
     hxfr_host_destroy(h);
 }
 
+/* One frame through a host on a socketpair, the loop driven here. */
+static void encode_one_frame(void)
+{
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.workers = 1;
+    struct hxfr_host *h = hxfr_host_new(&cfg);
+    CHECK(h != NULL);
+    int a[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    CHECK_EQ(hxfr_host_add_client(h, a[0], "log-test"), 0);
+    struct test_frame f;
+    CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
+    CHECK_EQ(send_frame(a[1], 1, &f, 5, false), 0);
+    struct pollfd p = {.fd = a[1], .events = POLLIN};
+    for (int i = 0; i < 2000 && poll(&p, 1, 0) == 0; i++) {
+        hxfr_host_dispatch(h, 10);
+    }
+    CHECK_EQ(expect_msg(a[1], HXFR_MSG_FRAME_RESPONSE, NULL, NULL, NULL), 0);
+    test_frame_free(&f);
+    close(a[1]);
+    /* The encoder is closed here: x264 prints its statistics then. */
+    hxfr_host_destroy(h);
+}
+
+struct ffmpeg_lines {
+    pthread_mutex_t lock;
+    int x264;
+    int with_newline;
+};
+
+static void collect_ffmpeg(void *opaque, enum hxfr_host_log_level level, const char *msg)
+{
+    struct ffmpeg_lines *l = opaque;
+    pthread_mutex_lock(&l->lock);
+    if (strstr(msg, "[libx264 @") == msg && level <= HXFR_HOST_LOG_DEBUG) {
+        l->x264++;
+    }
+    if (strchr(msg, '\n')) {
+        l->with_newline++;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+TEST(ffmpeg_log_quiet_in_library_use_routed_on_request)
+{
+    /* Library use: nothing of x264 reaches stderr (it prints a banner and
+     * statistics at FFmpeg's default level when left alone). */
+    fflush(stderr);
+    int saved = dup(2);
+    char path[] = "/tmp/hxfr-avlog-XXXXXX";
+    int tmp = mkstemp(path);
+    CHECK(saved >= 0 && tmp >= 0);
+    unlink(path);
+    dup2(tmp, 2);
+    encode_one_frame();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[8192];
+    ssize_t n = pread(tmp, buf, sizeof(buf) - 1, 0);
+    close(tmp);
+    buf[n > 0 ? n : 0] = '\0';
+    if (strstr(buf, "libx264")) {
+        FAIL("FFmpeg wrote to stderr in library use: %s", buf);
+    }
+
+    /* The application asks: whole lines, prefixed, through its sink. */
+    struct ffmpeg_lines l = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    hxfr_host_set_ffmpeg_log(collect_ffmpeg, &l);
+    encode_one_frame();
+    hxfr_host_set_ffmpeg_log(NULL, NULL);
+    CHECK(l.x264 >= 1);
+    CHECK_EQ(l.with_newline, 0);
+}
+
 TEST(config_rejects_bad_values)
 {
     struct hxfr_host_config cfg;

@@ -180,3 +180,41 @@ TEST(handshake_timeout_zero_keeps_silent_connections)
     CHECK_EQ(hxfr_test_daemon_log_count(&d, "idle timeout"), 1);
     hxfr_test_daemon_free(&d);
 }
+
+/* Encodes one frame on a daemon started with args; returns its log. */
+static void one_frame(struct hxfr_test_daemon *d, const char *const *args)
+{
+    if (hxfr_test_daemon_start(d, HXFR_TEST_DAEMON_UNIX, args) < 0) {
+        FAIL("hxfrd did not start");
+    }
+    int fd = hxfr_test_daemon_connect(d, false);
+    CHECK(fd >= 0);
+    struct test_frame f;
+    CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
+    struct hxfr_msg m;
+    CHECK_EQ(roundtrip_frame(fd, 1, &f, 1, false, &m, NULL, NULL), 0);
+    test_frame_free(&f);
+    close(fd);
+    CHECK_EQ(hxfr_test_daemon_stop(d), 0);
+}
+
+TEST(ffmpeg_lines_go_through_the_logger)
+{
+    /* Default level: x264's banner and statistics (FFmpeg info) are not
+     * printed at all, neither raw nor through the logger. */
+    struct hxfr_test_daemon d;
+    one_frame(&d, NULL);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "libx264 @"), 0);
+    CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
+    hxfr_test_daemon_free(&d);
+
+    /* --log-level debug: they are, as hxfrd lines with the ffmpeg prefix,
+     * and never raw. */
+    const char *debug[] = {"--log-level", "debug", NULL};
+    one_frame(&d, debug);
+    int routed = hxfr_test_daemon_log_count(&d, "] ffmpeg: [libx264 @");
+    CHECK(routed >= 1);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "libx264 @"), routed);
+    CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
+    hxfr_test_daemon_free(&d);
+}
