@@ -720,6 +720,14 @@ static int send_msg(struct hxfr_client *c, struct hxfr_msg *m)
     return send_msg_session(c, m, c->o.session_id);
 }
 
+/* True for the errors of a connection the host closed (EOF, reset): a
+ * reply read just before still counts. A protocol violation right after
+ * the reply fails the call (the host is misbehaving, not just leaving). */
+static bool closed_by_host(int err)
+{
+    return err == -ECONNRESET || err == -EPIPE;
+}
+
 /* Waits up to timeout_ms for a reply of type (or an ERROR) to a blocking
  * request. */
 static int await_reply(struct hxfr_client *c, uint8_t type, int timeout_ms, struct hxfr_msg *out)
@@ -730,7 +738,8 @@ static int await_reply(struct hxfr_client *c, uint8_t type, int timeout_ms, stru
     int r = 0;
     while (!c->reply_ready) {
         r = wait_input(c, deadline);
-        if (r < 0 && !c->reply_ready) {
+        if (r < 0 && !(c->reply_ready && closed_by_host(r))) {
+            c->reply_ready = false;
             goto out;
         }
         if (r == 0 && !c->reply_ready) {
@@ -1357,7 +1366,7 @@ int hxfr_client_ping(struct hxfr_client *c, int timeout_ms, uint64_t *rtt_ns)
     uint64_t deadline = deadline_after(timeout_ms);
     while (c->pongs_received < mine) {
         r = wait_input(c, deadline);
-        if (r < 0 && c->pongs_received < mine) {
+        if (r < 0 && (c->pongs_received < mine || !closed_by_host(r))) {
             return r;
         }
         if (r == 0 && c->pongs_received < mine && poll_timeout(deadline) == 0) {

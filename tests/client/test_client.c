@@ -748,13 +748,22 @@ TEST(host_closes_during_big_write_answers_delivered)
 
 /* A reply that arrives right before the host closes still answers the
  * call waiting for it; the closed connection shows on the next call. */
+struct reply_ctx {
+    int fd;
+    bool garbage; /* bytes with a bad magic after the reply, then close */
+};
+
 static void *reply_and_close_server(void *arg)
 {
-    int fd = *(int *)arg;
+    struct reply_ctx *ctx = arg;
+    int fd = ctx->fd;
     struct hxfr_msg m;
     srv_recv(fd, &m, NULL, NULL);
     if (m.hdr.type == HXFR_MSG_CONFIG_REQ) {
         srv_config_resp(fd, &m.u.config_req);
+        if (ctx->garbage) {
+            write_full(fd, "GARBAGE!GARBAGE!", 16);
+        }
     } else if (m.hdr.type == HXFR_MSG_PING) {
         struct hxfr_msg pong = {.hdr.type = HXFR_MSG_PONG};
         srv_send(fd, &pong, NULL, 0);
@@ -776,12 +785,28 @@ TEST(reply_right_before_close_is_kept)
     CPU_ZERO(&one);
     CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
     pinned = pinned && sched_setaffinity(0, sizeof(one), &one) == 0;
-    for (int round = 0; round < 2; round++) {
+    for (int round = 0; round < 3; round++) {
         struct rec rec = {0};
         int srv;
         struct hxfr_client *c = pair_client(&rec, 4, &srv);
+        struct reply_ctx ctx = {.fd = srv, .garbage = round == 2};
         pthread_t th;
-        CHECK(pthread_create(&th, NULL, reply_and_close_server, &srv) == 0);
+        CHECK(pthread_create(&th, NULL, reply_and_close_server, &ctx) == 0);
+        if (round == 2) {
+            /* A protocol violation right after the reply is not a mere
+             * close: the call fails, with the reason, unless the client
+             * returned before it read the garbage. */
+            struct hxfr_client_config cfg = {.width = 320, .height = 240};
+            int r = hxfr_client_configure(c, &cfg, NULL);
+            pthread_join(th, NULL);
+            if (r == 0) {
+                r = hxfr_client_dispatch(c, 1000);
+            }
+            CHECK_EQ(r, -HXFR_EMAGIC);
+            CHECK_EQ(rec.last_disconnect_err, -HXFR_EMAGIC);
+            hxfr_client_destroy(c);
+            continue;
+        }
         if (round == 0) {
             struct hxfr_client_config cfg = {.width = 320, .height = 240, .gop = 7};
             struct hxfr_config_resp resp;
