@@ -134,7 +134,9 @@ struct hxfr_host_config {
     unsigned handshake_timeout_ms; /* close a connection accepted on a listener
                                    that has not sent one complete message
                                    within this time (silent connections must
-                                   not hold max_clients slots); 0 = 10000,
+                                   not hold max_clients slots; over UNIX
+                                   sockets only if max_clients was reached
+                                   since it connected); 0 = 10000,
                                    HXFR_HOST_TIMEOUT_NEVER = never. Clients
                                    added with hxfr_host_add_client() are
                                    exempt (the embedder vouches for them). */

@@ -140,6 +140,7 @@ static void reject_busy(struct hxfr_host *h, int fd)
 int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via, bool exempt)
 {
     if (h->nclients >= h->cfg.max_clients) {
+        h->full_ms = hxfr__now_ms();
         h->stats.clients_rejected++;
         hxfr__log(h, HXFR_HOST_LOG_WARN, "connection on %s refused: %u clients (limit %u)", via,
                   h->nclients, h->cfg.max_clients);
@@ -178,6 +179,9 @@ int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via, bool exemp
     }
     h->clients = c;
     h->nclients++;
+    if (h->nclients >= h->cfg.max_clients) {
+        h->full_ms = c->accepted_ms;
+    }
     h->stats.clients = h->nclients;
     h->stats.clients_accepted++;
     hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu connected (%s) via %s",
@@ -1194,9 +1198,13 @@ void hxfr__client_tick(struct hxfr__client *c, uint64_t now_ms)
         client_cut(c, c->lingering ? "closed after a protocol error"
                                    : "closed after a protocol error (output not drained)");
     } else if (!c->greeted && h->cfg.handshake_timeout_ms != HXFR_HOST_TIMEOUT_NEVER &&
-               now_ms - c->accepted_ms >= h->cfg.handshake_timeout_ms) {
+               now_ms - c->accepted_ms >= h->cfg.handshake_timeout_ms &&
+               (!c->is_unix || h->full_ms >= c->accepted_ms)) {
         /* Connections that never say anything would otherwise hold a
-         * max_clients slot forever (idle_timeout is opt-in). */
+         * max_clients slot forever (idle_timeout is opt-in). Over UNIX
+         * sockets only if the server was full since this one connected:
+         * QEMU's socket chardev connects when the VM starts, and its guest
+         * may take longer than the deadline to boot and say something. */
         hxfr__log(h, HXFR_HOST_LOG_WARN,
                   "client %llu (%s) sent no complete message within %u ms: closing",
                   (unsigned long long)c->id, c->peer, h->cfg.handshake_timeout_ms);

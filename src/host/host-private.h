@@ -303,6 +303,7 @@ struct hxfr_host {
 
     struct hxfr__client *clients;
     unsigned nclients;
+    uint64_t full_ms;              /* last time max_clients was reached */
     uint64_t next_client_id;
     struct hxfr__session *zombies;
     struct hxfr__client *dead;     /* closed, freed at the end of dispatch */

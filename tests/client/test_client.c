@@ -887,6 +887,63 @@ TEST(hostile_host)
     hxfr_put_u32(b + n, 400);
     memcpy(b + n + 4, "\0\0\1\x41", 4);
     hostile_case(b, (size_t)n + 8, -HXFR_EUNITS);
+
+    /* An unknown type, flag bits PONG does not define, a payload shorter
+     * than a FRAME_RESPONSE's fixed part, a PONG with a payload. */
+    h = (struct hxfr_header){.magic = HXFR_MAGIC, .type = 0x7E};
+    hxfr_header_encode(b, &h);
+    hostile_case(b, 12, -HXFR_ETYPE);
+    h = (struct hxfr_header){.magic = HXFR_MAGIC, .type = HXFR_MSG_PONG, .flags = 0x80};
+    hxfr_header_encode(b, &h);
+    hostile_case(b, 12, -HXFR_EFLAGS);
+    h = (struct hxfr_header){.magic = HXFR_MAGIC, .type = HXFR_MSG_FRAME_RESPONSE,
+                             .payload_size = HXFR_FRAME_RESPONSE_SIZE - 1};
+    hxfr_header_encode(b, &h);
+    memset(b + 12, 0, HXFR_FRAME_RESPONSE_SIZE);
+    hostile_case(b, 12 + HXFR_FRAME_RESPONSE_SIZE - 1, -HXFR_ESHORT);
+    h = (struct hxfr_header){.magic = HXFR_MAGIC, .type = HXFR_MSG_PONG, .payload_size = 4};
+    hxfr_header_encode(b, &h);
+    hostile_case(b, 16, -HXFR_ELONG);
+}
+
+TEST(response_one_byte_at_a_time)
+{
+    /* A host that writes its answer one byte per write: the client puts
+     * it together across reads and delivers it once, intact. */
+    struct rec rec = {0};
+    struct hxfr_client_options o;
+    hxfr_client_options_init(&o);
+    o.hello = false;
+    o.on_frame = rec_frame;
+    o.user_data = &rec;
+    struct hxfr_client *c = hxfr_client_new(&o);
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_EQ(hxfr_client_connect_fd(c, sv[0]), 0);
+    struct hxfr_client_frame f = small_frame(42, NULL);
+    CHECK_EQ(hxfr_client_submit(c, &f, 0), 0);
+    srv_frame(sv[1]);
+    uint8_t b[64];
+    struct hxfr_msg m = {.hdr.type = HXFR_MSG_FRAME_RESPONSE};
+    m.u.frame_response.nal_count = 1;
+    m.u.frame_response.pts = 42;
+    m.u.frame_response.is_keyframe = 1;
+    int n = hxfr_msg_encode(&m, 8, b, sizeof(b));
+    CHECK(n > 0);
+    hxfr_put_u32(b + n, 4);
+    memcpy(b + n + 4, "\0\0\1\x65", 4);
+    for (int i = 0; i < n + 8; i++) {
+        write_full(sv[1], b + i, 1);
+        CHECK(hxfr_client_dispatch(c, 0) >= 0);
+        CHECK_EQ(rec.n, i + 1 < n + 8 ? 0 : 1);
+    }
+    CHECK_EQ(rec.r[0].status, 0);
+    CHECK_EQ(rec.r[0].pts, 42);
+    CHECK_EQ(rec.r[0].size, 4);
+    CHECK_MEM(rec.r[0].data, "\0\0\1\x65", 4);
+    CHECK(hxfr_client_connected(c));
+    hxfr_client_destroy(c);
+    close(sv[1]);
 }
 
 TEST(unsolicited_response)

@@ -1,7 +1,8 @@
-/* hxfrd start-up and connection limits: a malformed systemd socket
- * activation is an error (never a silent fall back to the default socket),
- * and connections that never send a complete message are closed after
- * the handshake deadline so they cannot hold every --max-clients slot. */
+/* hxfrd start-up, connection limits and logging: a malformed systemd
+ * socket activation is an error (never a silent fall back to the default
+ * socket); connections that never send a complete message are closed after
+ * the handshake deadline so they cannot hold every --max-clients slot;
+ * FFmpeg's lines go through hxfrd's logger. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -156,6 +157,30 @@ TEST_T(silent_connections_are_closed_after_the_handshake_deadline, 60)
     CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
     CHECK_EQ(hxfr_test_daemon_log_count(&d, "sent no complete message within 1000 ms"), 3);
     CHECK_EQ(hxfr_test_daemon_log_count(&d, "handshake timeout"), 3);
+    CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
+    hxfr_test_daemon_free(&d);
+}
+
+TEST_T(silent_tcp_closed_silent_unix_kept_while_not_full, 60)
+{
+    /* Over TCP the deadline always applies. Over UNIX only while the
+     * daemon is full: QEMU's socket chardev connects at VM start and its
+     * guest may boot for longer than the deadline before saying anything. */
+    struct hxfr_test_daemon d;
+    const char *args[] = {"--handshake-timeout", "1", NULL};
+    if (hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX | HXFR_TEST_DAEMON_TCP, args) < 0) {
+        FAIL("hxfrd did not start");
+    }
+    int ux = hxfr_test_daemon_connect(&d, false);
+    int tcp = hxfr_test_daemon_connect(&d, true);
+    CHECK(ux >= 0 && tcp >= 0);
+    CHECK_EQ(hxfr_test_wait_eof(tcp, 15000), 0);
+    close(tcp);
+    usleep(1200000);
+    CHECK_EQ(ping_ok(ux), 0);
+    close(ux);
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "handshake timeout"), 1);
     CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
     hxfr_test_daemon_free(&d);
 }

@@ -2,6 +2,7 @@
  * a session's answers leave in request order even when some requests are
  * rejected at once while earlier frames are still queued or encoding; PONG
  * does not wait. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +237,41 @@ TEST(client_vanishes_with_answers_held)
     close(other);
     test_frame_free(&f);
     CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
+    hxfr_test_daemon_free(&d);
+}
+
+TEST(flood_with_held_answers_without_reading_is_cut)
+{
+    /* Frames and rejected requests in a loop, never reading: held answers
+     * pause the client like frames do, and once they are released its
+     * output grows to --max-output and it is cut. Nothing leaks (ASan). */
+    struct hxfr_test_daemon d;
+    const char *args[] = {"--max-output", "64K", "--window", "2", NULL};
+    start(&d, args);
+    int bystander = connect_ok(&d);
+    int fd = connect_ok(&d);
+    struct test_frame f;
+    CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 128, 128, 0, 0), 0);
+    int err = 0;
+    for (int i = 0; i < 20000 && err == 0; i++) {
+        err = send_frame(fd, 1, &f, i, true);
+        for (int k = 0; k < 8 && err == 0; k++) {
+            struct hxfr_msg m;
+            memset(&m, 0, sizeof(m));
+            m.hdr.type = HXFR_MSG_CONFIG_REQ;
+            m.hdr.session_id = 1;
+            m.u.config_req.profile = 42;
+            err = hxfr_test_send_msg(fd, &m, NULL, 0);
+        }
+    }
+    CHECK(err == -EPIPE || err == -ECONNRESET);
+    CHECK_EQ(ping_ok(bystander), 0);
+    test_frame_free(&f);
+    close(fd);
+    close(bystander);
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_log_count(&d, "output queue over the limit"), 1);
     CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
     hxfr_test_daemon_free(&d);
 }
