@@ -212,6 +212,25 @@ static void log_session(void *opaque, const struct hxfr_host_session_stats *s)
     print_line(HXFR_HOST_LOG_INFO, line);
 }
 
+/* One line for push mode, when the server has or had scanouts. */
+static void log_scanouts(struct hxfr_host *host)
+{
+    struct hxfr_host_stats st;
+    char line[400];
+
+    hxfr_host_get_stats(host, &st);
+    if (st.scanouts == 0 && st.scanout_units_sent == 0 && st.keepalive_frames == 0) {
+        return;
+    }
+    snprintf(line, sizeof(line),
+             "stats scanouts: %u enabled, %u subscribers, %" PRIu64 " units sent, %" PRIu64
+             " dropped, %" PRIu64 " re-encodes (keepalive/IDR), %" PRIu64
+             " keep-copy bytes, %" PRIu64 " bytes kept",
+             st.scanouts, st.subscribers, st.scanout_units_sent, st.scanout_units_dropped,
+             st.keepalive_frames, st.keep_copy_bytes, st.keep_bytes);
+    print_line(HXFR_HOST_LOG_INFO, line);
+}
+
 static const char *env_or_empty(const char *name)
 {
     const char *v = getenv(name);
@@ -599,6 +618,7 @@ int main(int argc, char **argv)
             uint64_t v;
             if (read(tfd, &v, sizeof(v)) > 0) {
                 hxfr_host_foreach_session(host, true, log_session, NULL);
+                log_scanouts(host);
             }
         }
         if (pfd[0].revents & POLLIN) {

@@ -99,10 +99,23 @@ static void on_frame_count(void *user, const struct hxfr_client_result *res)
     (*n)++;
 }
 
+/* Waits up to ms for a log line containing needle. */
+static bool wait_log(struct hxfr_test_daemon *d, const char *needle, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 50) {
+        if (hxfr_test_daemon_log_count(d, needle) > 0) {
+            return true;
+        }
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
 TEST(client_library_publish_and_subscribe)
 {
     struct hxfr_test_daemon d;
-    CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, NULL), 0);
+    const char *args[] = {"--stats-interval", "1", NULL};
+    CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, args), 0);
     uint64_t answered = 0;
     struct hxfr_client_options o;
     hxfr_client_options_init(&o);
@@ -148,6 +161,10 @@ TEST(client_library_publish_and_subscribe)
     pump_until(sub, &v, enough_units, 20000);
     CHECK_EQ(v.first_keyframe_ok, 1);
     CHECK_EQ(v.decode_errors, 0);
+    /* Inline frames are kept by swapping buffers: no copy. */
+    char needle[160];
+    snprintf(needle, sizeof(needle), ", 0 keep-copy bytes, %u bytes kept", W * H * 4);
+    CHECK(wait_log(&d, needle, 5000));
 
     /* Disabling ends the stream: the subscriber is told. */
     CHECK_EQ(hxfr_client_disable_scanout(pub, 5, -1), 0);
@@ -265,7 +282,7 @@ TEST(hxfr_send_scanout_refused)
 TEST(shm_published_frames_are_kept_as_copies)
 {
     struct hxfr_test_daemon d;
-    const char *args[] = {"--keepalive-ms", "100", NULL};
+    const char *args[] = {"--keepalive-ms", "100", "--stats-interval", "1", NULL};
     CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, args), 0);
     uint64_t answered = 0;
     struct hxfr_client_options o;
@@ -326,6 +343,12 @@ TEST(shm_published_frames_are_kept_as_copies)
              0);
     fprintf(stderr, "keepalive of a shm-published frame: PSNR %.1f dB\n", psnr);
     CHECK(psnr > 30.0);
+    /* Honest accounting: each of the 3 shm frames was copied once into the
+     * scanout (W x H x 4 bytes), and one picture is held. */
+    char needle[200];
+    snprintf(needle, sizeof(needle), "%u keep-copy bytes, %u bytes kept", 3u * W * H * 4,
+             W * H * 4);
+    CHECK(wait_log(&d, needle, 5000));
 
     hxfr_client_shm_cancel(pub, s0.index);
     hxfr_client_shm_cancel(pub, s1.index);
