@@ -343,6 +343,11 @@ void hxfr__session_record(struct hxfr__session *s, const struct hxfr__frame *f)
     }
     s->frames_done++;
     s->interval_frames++;
+    if (f->ring) {
+        /* Encoded straight from a shared-memory slot: no copy. */
+        s->shm_frames++;
+        h->stats.shm_frames++;
+    }
     s->encoded_bytes += f->au_bytes;
     s->interval_bytes += f->au_bytes;
     if (f->keyframe) {

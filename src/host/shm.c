@@ -467,7 +467,6 @@ int hxfr__shm_frame_setup(struct hxfr__session *s, struct hxfr__frame *f,
     f->early_release = c && c->hello && (c->peer_caps & HXFR_CAP_SLOT_RELEASE) &&
                        f->keep_op != HXFR__KEEP_SAVE;
     f->source = &shm_source;
-    s->shm_frames++;
     return HXFR_STATUS_OK;
 }
 
