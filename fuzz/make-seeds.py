@@ -126,5 +126,19 @@ host_streams["encoder_fails_mid_stream"] = (
     + frame_request(16, 16, ARGB, 64, flags=1, pixels=px(16, 16, 4)))
 # fake_encoder.c refuses to open 250-pixel-wide frames.
 host_streams["encoder_fails_to_open"] = frame_request(250, 2, ARGB, 1000, flags=1, pixels=px(250, 2, 4))
+# Shared memory (docs/protocol.md section 12): an SHM_FD attach that
+# carries no descriptor (a socketpair from the fuzzer never does), an
+# attach by a name the server was not given, slots on a session without a
+# ring, and the server-to-client shm types sent by a client.
+def shm_attach(offset=0, name=b"", flags=0, session=1):
+    return msg(0x50, struct.pack("<Q64s", offset, name), flags, session)
+
+
+host_streams["shm_attach_and_slots"] = (
+    shm_attach(flags=1) + shm_attach(0x100000, b"vm0")
+    + frame_request(16, 16, ARGB, 64, flags=2, rid=0)
+    + frame_request(16, 16, ARGB, 64, flags=2, rid=0xFFFFFFFF)
+    + msg(0x51, struct.pack("<IIQ", 4, 0, 4096)) + msg(0x52, struct.pack("<I", 3))
+    + msg(0x10, b""))
 for name, data in host_streams.items():
     write("fuzz_host", name, data)
