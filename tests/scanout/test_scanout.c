@@ -801,3 +801,67 @@ TEST(keyframe_request_flood_is_bounded)
     close(pub);
     stop_clean(&d);
 }
+
+TEST(publisher_vanishes_with_frames_encoding)
+{
+    struct hxfr_test_daemon d;
+    start(&d, NULL);
+    int sub = connect_ok(&d);
+    for (int round = 0; round < 3; round++) {
+        int pub = connect_ok(&d);
+        CHECK_EQ(enable(pub, 1, 640, 480, NULL), 1);
+        CHECK_EQ(subscribe(sub, 1), 1);
+        /* Whole frames queued and encoding, then the publisher is gone
+         * before any answer: its session lives on until the worker is
+         * done, the subscribers are told at once. */
+        struct test_frame f;
+        CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 640, 480, 0, (uint64_t)round), 0);
+        for (int i = 0; i < 3; i++) {
+            CHECK_EQ(send_frame(pub, 1, &f, i * PTS_STEP, i == 0), 0);
+        }
+        test_frame_free(&f);
+        close(pub);
+        struct hxfr_msg m;
+        for (;;) {
+            CHECK_EQ(hxfr_test_recv_msg(sub, RECV_TIMEOUT_MS, &m, NULL, NULL), 1);
+            if (m.hdr.type != HXFR_MSG_FRAME_RESPONSE) {
+                break;
+            }
+        }
+        CHECK_EQ(m.hdr.type, HXFR_MSG_ERROR);
+        CHECK_EQ(m.u.error.code, HXFR_STATUS_NO_SCANOUT);
+    }
+    /* A pull-mode client with frames in flight cannot turn that session
+     * into a scanout until they are answered. */
+    int c = connect_ok(&d);
+    struct test_frame f;
+    CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 640, 480, 0, 9), 0);
+    CHECK_EQ(send_frame(c, 2, &f, 0, false), 0);
+    CHECK_EQ(send_frame(c, 2, &f, PTS_STEP, false), 0);
+    test_frame_free(&f);
+    struct hxfr_msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = HXFR_MSG_ENABLE_SCANOUT;
+    m.u.enable_scanout.scanout_id = 2;
+    m.u.enable_scanout.width = 640;
+    m.u.enable_scanout.height = 480;
+    CHECK_EQ(hxfr_test_send_msg(c, &m, NULL, 0), 0);
+    /* Answers in order: SCANOUT_RESP may come before or after the frame
+     * responses; a refusal happens only while frames are in flight. */
+    int responses = 0, resp_success = -1;
+    while (responses < 2 || resp_success < 0) {
+        CHECK_EQ(hxfr_test_recv_msg(c, RECV_TIMEOUT_MS, &m, NULL, NULL), 1);
+        if (m.hdr.type == HXFR_MSG_FRAME_RESPONSE) {
+            responses++;
+        } else {
+            CHECK_EQ(m.hdr.type, HXFR_MSG_SCANOUT_RESP);
+            resp_success = (int)m.u.scanout_resp.success;
+            CHECK(resp_success == 1 || responses < 2);
+        }
+    }
+    CHECK_EQ(enable(c, 2, 640, 480, NULL), 1);
+    CHECK_EQ(ping_ok(sub), 0);
+    close(c);
+    close(sub);
+    stop_clean(&d);
+}
