@@ -37,6 +37,7 @@ struct hxfr__scanout {
     bool have_picture;              /* a published frame was kept since enable */
     int64_t last_pts;               /* of the last frame encoded (any kind) */
     uint64_t last_ns;               /* when it completed (0: none yet) */
+    uint64_t keepalive_due_ns;      /* next keepalive, if nothing else comes */
     uint64_t frames, keepalives;
     /* Requested IDRs (new subscribers, KEYFRAME_REQ) are made at most once
      * per HXFR_HOST_IDR_MIN_INTERVAL_NS per scanout; one asked for sooner
@@ -162,7 +163,7 @@ static void rearm(struct hxfr_host *h)
         if (!so->have_picture) {
             continue;
         }
-        uint64_t d = so->last_ns + keepalive_ns(h);
+        uint64_t d = so->keepalive_due_ns;
         if (when == 0 || d < when) {
             when = d;
         }
@@ -258,14 +259,15 @@ void hxfr__scanouts_on_timer(struct hxfr_host *h)
         if (!so->have_picture) {
             continue;
         }
-        if (now < so->last_ns + keepalive_ns(h) || !session_idle(so->session)) {
-            /* Not due, or a frame is on its way: its completion moves the
-             * deadline. */
+        if (now < so->keepalive_due_ns) {
             continue;
         }
-        if (submit_keepalive(so) == 0) {
-            /* Until it completes, the deadline is a full interval away. */
-            so->last_ns = now;
+        /* Due. Whatever happens, the next check is a full interval away
+         * (a frame's completion moves it too): the timer never fires
+         * again at once for a session that is busy. */
+        so->keepalive_due_ns = now + keepalive_ns(h);
+        if (session_idle(so->session)) {
+            submit_keepalive(so);
         }
     }
     rearm(h);
@@ -362,6 +364,7 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
                   "scanout %u: keepalive frame failed: %s", (unsigned)so->id, f->errmsg);
     }
     so->last_ns = hxfr__now_ns();
+    so->keepalive_due_ns = so->last_ns + keepalive_ns(h);
     if (!keepalive) {
         hxfr__session_deliver_client(s, f);
     }
