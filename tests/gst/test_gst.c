@@ -633,17 +633,21 @@ TEST_T(encode_720p_hxfrd_shm, 120)
 
 /* Every sink format, small frames: a solid red picture must come back red
  * (a swapped R/B or a wrong plane layout would not). */
-static void every_format(struct host *h)
+/* With width 70 and pattern smpte, the centre pixel lies inside the green
+ * bar (columns 30..39): a plane copied with a wrong stride shifts the rows
+ * and puts another bar there. */
+static void every_format(struct host *h, const char *props, int width, int height)
 {
+    bool smpte = width == 70;
     static const char *formats[] = {"BGRA", "BGRx", "RGBA", "RGBx", "NV12", "I420"};
     for (size_t f = 0; f < G_N_ELEMENTS(formats); f++) {
         char desc[1024];
         snprintf(desc, sizeof(desc),
-                 "videotestsrc num-buffers=8 pattern=red ! "
-                 "video/x-raw,format=%s,width=64,height=48,framerate=30/1 ! "
-                 "vsockenc address=%s ! h264parse ! avdec_h264 ! videoconvert ! "
+                 "videotestsrc num-buffers=8 pattern=%s ! "
+                 "video/x-raw,format=%s,width=%d,height=%d,framerate=30/1 ! "
+                 "vsockenc address=%s %s ! h264parse ! avdec_h264 ! videoconvert ! "
                  "video/x-raw,format=RGBx ! appsink name=sink sync=false",
-                 formats[f], h->address);
+                 smpte ? "smpte" : "red", formats[f], width, height, h->address, props);
         struct run *r = g_new0(struct run, 1);
         run_desc(desc, r, MAX_S, 30);
         if (r->error) {
@@ -653,11 +657,13 @@ static void every_format(struct host *h)
             FAIL("%s: %d frames decoded, want 8", formats[f], r->n);
         }
         for (int i = 0; i < r->n; i++) {
-            CHECK_EQ(r->width[i], 64);
-            CHECK_EQ(r->height[i], 48);
-            if (r->rgb[i][0] < 200 || r->rgb[i][1] > 60 || r->rgb[i][2] > 60) {
-                FAIL("%s: frame %d centre is %u,%u,%u, want red", formats[f], i, r->rgb[i][0],
-                     r->rgb[i][1], r->rgb[i][2]);
+            CHECK_EQ(r->width[i], width);
+            CHECK_EQ(r->height[i], height);
+            bool ok = smpte ? r->rgb[i][0] < 90 && r->rgb[i][1] > 120 && r->rgb[i][2] < 90
+                            : r->rgb[i][0] >= 200 && r->rgb[i][1] <= 60 && r->rgb[i][2] <= 60;
+            if (!ok) {
+                FAIL("%s: frame %d centre is %u,%u,%u, want %s", formats[f], i, r->rgb[i][0],
+                     r->rgb[i][1], r->rgb[i][2], smpte ? "green" : "red");
             }
         }
         g_free(r);
@@ -669,7 +675,26 @@ TEST_T(every_sink_format_fakehost, 120)
     init_gst();
     struct host h;
     fakehost_start(&h, NULL);
-    every_format(&h);
+    every_format(&h, "", 64, 48);
+    host_stop(&h);
+}
+
+/* use-shm with every format at a size whose GStreamer strides are not
+ * the tight ones (70 wide: I420 rows of 72 and 36 bytes, slots of 70 and
+ * 35): the copy into the slot lays every plane out right. */
+TEST_T(every_sink_format_hxfrd_shm, 120)
+{
+    init_gst();
+    struct host h = {.log_info = true};
+    if (!hxfrd_start(&h)) {
+        printf("# hxfrd is not part of this build: skipped\n");
+        return;
+    }
+    every_format(&h, "use-shm=true", 70, 50);
+    unsigned long long requests, copied;
+    CHECK_EQ(hxfrd_copied(&h, 6, &requests, &copied), 6);
+    CHECK(requests >= 6 * 8);
+    CHECK_EQ(copied, 0);
     host_stop(&h);
 }
 
@@ -681,7 +706,7 @@ TEST_T(every_sink_format_hxfrd, 120)
         printf("# hxfrd is not part of this build: skipped\n");
         return;
     }
-    every_format(&h);
+    every_format(&h, "", 64, 48);
     host_stop(&h);
 }
 
