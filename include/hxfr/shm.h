@@ -35,8 +35,8 @@ extern "C" {
 #define HXFR_SHM_MAGIC       0x4D535848u /* bytes 48 58 53 4D, "HXSM" */
 #define HXFR_SHM_VERSION     1u
 #define HXFR_SHM_HEADER_SIZE 64u
-#define HXFR_SHM_MAX_SLOTS   64u         /* slot_count is 1..64 */
-#define HXFR_SHM_ALIGN       64u         /* data_offset and slot_size alignment */
+#define HXFR_SHM_MAX_SLOTS   64u /* slot_count is 1..64 */
+#define HXFR_SHM_ALIGN       64u /* data_offset and slot_size alignment */
 /* A slot holds at most the largest frame the protocol allows. */
 #define HXFR_SHM_MAX_SLOT_SIZE ((uint64_t)HXFR_MAX_BODY_HARD)
 
@@ -115,9 +115,9 @@ HXFR_EXPORT uint64_t hxfr_shm_ring_bytes(const struct hxfr_shm_header *h);
 
 /* A mapped shared region. */
 struct hxfr_shm_region {
-    uint8_t *base;   /* mapping, read/write, MAP_SHARED */
+    uint8_t *base; /* mapping, read/write, MAP_SHARED */
     size_t size;
-    int fd;          /* memfd (kept for passing), or -1 for a file region */
+    int fd; /* memfd (kept for passing), or -1 for a file region */
 };
 
 /* Creates a memfd of size bytes, sealed with F_SEAL_SHRINK | F_SEAL_GROW |

@@ -35,10 +35,10 @@
 #define MAX_REGION_BYTES (HXFR_SHM_MAX_SLOTS * HXFR_SHM_MAX_SLOT_SIZE + (1ull << 30))
 
 struct hxfr__shm_ring {
-    unsigned refs;                 /* session + frames in flight */
-    const uint8_t *map;            /* whole region, PROT_READ */
+    unsigned refs;      /* session + frames in flight */
+    const uint8_t *map; /* whole region, PROT_READ */
     size_t map_len;
-    struct hxfr_shm_layout layout; /* from the validated header copy */
+    struct hxfr_shm_layout layout;  /* from the validated header copy */
     bool owned[HXFR_SHM_MAX_SLOTS]; /* host owns the slot (submitted) */
     unsigned host_owned;
 };
@@ -150,8 +150,7 @@ void hxfr__client_fds_sweep(struct hxfr__client *c, uint64_t next_header)
                                     "SHM_ATTACH");
         } else {
             hxfr__client_send_error(c, 0, HXFR_STATUS_SHM,
-                                    "%d file descriptor(s) sent without an SHM_ATTACH: closed",
-                                    n);
+                                    "%d file descriptor(s) sent without an SHM_ATTACH: closed", n);
         }
     }
     if (changed) {
@@ -242,8 +241,7 @@ static const char *map_error(int r)
     }
 }
 
-static void send_attach_resp(struct hxfr__client *c, uint16_t sid,
-                             const struct hxfr_shm_layout *l)
+static void send_attach_resp(struct hxfr__client *c, uint16_t sid, const struct hxfr_shm_layout *l)
 {
     struct hxfr_msg r;
     memset(&r, 0, sizeof(r));
@@ -298,8 +296,7 @@ void hxfr__shm_handle_attach(struct hxfr__client *c, const struct hxfr_msg *m)
         /* A region that can shrink would fault (SIGBUS) under the mapping;
          * one that can grow could outrun the size checked here. */
         int seals = fcntl(fd, F_GET_SEALS);
-        if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-                             (F_SEAL_SHRINK | F_SEAL_GROW)) {
+        if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
             close(fd);
             hxfr__client_send_error(c, sid, HXFR_STATUS_SHM,
                                     "memfd is not sealed against shrinking and growing "
@@ -331,8 +328,7 @@ void hxfr__shm_handle_attach(struct hxfr__client *c, const struct hxfr_msg *m)
         snprintf(what, sizeof(what), "region '%s'", reg->name);
     }
     if (r < 0) {
-        hxfr__client_send_error(c, sid, HXFR_STATUS_SHM, "%s: cannot map: %s", what,
-                                map_error(r));
+        hxfr__client_send_error(c, sid, HXFR_STATUS_SHM, "%s: cannot map: %s", what, map_error(r));
         return;
     }
 
@@ -350,9 +346,8 @@ void hxfr__shm_handle_attach(struct hxfr__client *c, const struct hxfr_msg *m)
     }
     if (r < 0) {
         munmap((void *)map, map_len);
-        hxfr__client_send_error(c, sid, HXFR_STATUS_SHM,
-                                "%s (%zu bytes), ring at offset %llu: %s", what, map_len,
-                                (unsigned long long)a->offset, map_error(r));
+        hxfr__client_send_error(c, sid, HXFR_STATUS_SHM, "%s (%zu bytes), ring at offset %llu: %s",
+                                what, map_len, (unsigned long long)a->offset, map_error(r));
         return;
     }
 
@@ -464,8 +459,8 @@ int hxfr__shm_frame_setup(struct hxfr__session *s, struct hxfr__frame *f,
     struct hxfr__client *c = s->client;
     /* A scanout keeps a copy of its latest picture, taken after the
      * encode: such a slot stays the host's until the frame completes. */
-    f->early_release = c && c->hello && (c->peer_caps & HXFR_CAP_SLOT_RELEASE) &&
-                       f->keep_op != HXFR__KEEP_SAVE;
+    f->early_release =
+        c && c->hello && (c->peer_caps & HXFR_CAP_SLOT_RELEASE) && f->keep_op != HXFR__KEEP_SAVE;
     f->source = &shm_source;
     return HXFR_STATUS_OK;
 }

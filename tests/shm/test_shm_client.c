@@ -81,8 +81,9 @@ static void render(const struct hxfr_client_slot *s, uint64_t i)
 {
     uint8_t *planes[3] = {s->data, NULL, NULL};
     uint32_t strides[3] = {W * 4, 0, 0};
-    CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i, planes,
-                                 strides), 0);
+    CHECK_EQ(
+        hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i, planes, strides),
+        0);
 }
 
 TEST_T(acquire_submit_release_cycle, 120)
@@ -141,7 +142,8 @@ TEST_T(acquire_submit_release_cycle, 120)
     CHECK_EQ(hxfr_avcheck_frame_count(res.av), 20);
     double y, all;
     CHECK_EQ(hxfr_avcheck_psnr_pattern(hxfr_avcheck_last(res.av), HXFR_PATTERN_DESKTOP,
-                                       HXFR_FORMAT_ARGB8888, 19, &y, &all), 0);
+                                       HXFR_FORMAT_ARGB8888, 19, &y, &all),
+             0);
     CHECK(all >= 35.0);
     hxfr_avcheck_destroy(res.av);
     hxfr_client_destroy(c);
@@ -213,8 +215,8 @@ TEST_T(named_region_and_refusals, 120)
     CHECK_EQ(hxfr_client_shm_attach_region(c, "", path, 0, 2, W * H * 4), -EINVAL);
     CHECK_EQ(hxfr_client_shm_attach_region(c, "guest0", path, 32, 2, W * H * 4), -EINVAL);
     CHECK_EQ(hxfr_client_shm_attach_region(c, "guest0", path, 0, 64, W * H * 4), -ENOSPC);
-    CHECK_EQ(hxfr_client_shm_attach_region(c, "guest0", "/nonexistent/region", 0, 2,
-                                           W * H * 4), -ENOENT);
+    CHECK_EQ(hxfr_client_shm_attach_region(c, "guest0", "/nonexistent/region", 0, 2, W * H * 4),
+             -ENOENT);
     /* A name the host does not know. */
     CHECK_EQ(hxfr_client_shm_attach_region(c, "guest1", path, 0, 2, W * H * 4), -HXFR_EREMOTE);
     const char *msg;

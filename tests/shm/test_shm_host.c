@@ -105,10 +105,11 @@ TEST_T(host_stats_count_shm_frames_and_no_copies, 120)
         CHECK_EQ(hxfr_client_shm_acquire(c, 10000, &s), 0);
         uint8_t *planes[3] = {s.data, NULL, NULL};
         uint32_t strides[3] = {W * 4, 0, 0};
-        CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i,
-                                     planes, strides), 0);
-        struct hxfr_client_frame f = {.format = HXFR_FORMAT_ARGB8888, .width = W, .height = H,
-                                      .pts = (int64_t)i};
+        CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i, planes,
+                                     strides),
+                 0);
+        struct hxfr_client_frame f = {
+            .format = HXFR_FORMAT_ARGB8888, .width = W, .height = H, .pts = (int64_t)i};
         CHECK_EQ(hxfr_client_shm_submit(c, s.index, &f, 10000), 0);
     }
     CHECK_EQ(hxfr_client_flush(c, 10000), 0);

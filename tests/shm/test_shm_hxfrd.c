@@ -28,8 +28,8 @@
 #include "hostutil.h"
 #include "pattern.h"
 
-#define W 320
-#define H 240
+#define W     320
+#define H     240
 #define SLOTS 4
 
 static void sleep_ms(unsigned ms)
@@ -138,8 +138,7 @@ static int send_with_fds(int sock, const struct hxfr_msg *m, const int *fds, int
     return w == n ? 0 : -1;
 }
 
-static void attach_msg(struct hxfr_msg *m, uint16_t sid, bool fd, uint64_t offset,
-                       const char *name)
+static void attach_msg(struct hxfr_msg *m, uint16_t sid, bool fd, uint64_t offset, const char *name)
 {
     memset(m, 0, sizeof(*m));
     m->hdr.type = HXFR_MSG_SHM_ATTACH;
@@ -197,7 +196,8 @@ static void render_slot(struct ring *r, uint32_t slot, uint64_t index)
     uint8_t *planes[3] = {slot_ptr(r, slot), NULL, NULL};
     uint32_t strides[3] = {W * 4, 0, 0};
     CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, index, planes,
-                                 strides), 0);
+                                 strides),
+             0);
 }
 
 static int submit(int sock, uint32_t slot, int64_t pts)
@@ -311,9 +311,9 @@ TEST_T(e2e_memfd_over_unix, 120)
     const char *dargs[] = {"--stats-interval", "1", NULL};
     start(&d, HXFR_TEST_DAEMON_UNIX, dargs);
     char *out = NULL;
-    const char *args[] = {"--connect", d.unix_uri, "--shm", "--size", "640x360", "--fps", "30",
-                          "--frames", "40", "--bitrate", "8M", "--format", "BGRx",
-                          "--window", "3", NULL};
+    const char *args[] = {"--connect", d.unix_uri, "--shm", "--size",    "640x360", "--fps",
+                          "30",        "--frames", "40",    "--bitrate", "8M",      "--format",
+                          "BGRx",      "--window", "3",     NULL};
     CHECK_EQ(run_send(d.dir, args, &out), 0);
     CHECK(strstr(out, "\"mode\": \"shm\"") != NULL);
     CHECK(strstr(out, "\"frame_bytes\": 921600") != NULL);
@@ -345,20 +345,21 @@ TEST_T(e2e_file_region_over_tcp, 120)
     start(&d, HXFR_TEST_DAEMON_TCP, dargs);
     char *out = NULL;
     /* The ring at 1 MiB into the region, NV12 frames. */
-    const char *args[] = {"--connect", d.tcp_uri, "--shm-region", "vm0", "--shm-path", path,
-                          "--shm-offset", "1048576", "--size", "320x240", "--fps", "0",
-                          "--frames", "30", "--bitrate", "8M", "--format", "NV12", NULL};
+    const char *args[] = {
+        "--connect", d.tcp_uri, "--shm-region", "vm0",   "--shm-path", path,       "--shm-offset",
+        "1048576",   "--size",  "320x240",      "--fps", "0",          "--frames", "30",
+        "--bitrate", "8M",      "--format",     "NV12",  NULL};
     CHECK_EQ(run_send(d.dir, args, &out), 0);
     CHECK(strstr(out, "\"mode\": \"shm-region\"") != NULL);
     free(out);
     check_output(d.dir, 30, HXFR_FORMAT_NV12);
     /* An unknown name and a region too small for the ring are refused. */
-    const char *bad[] = {"--connect", d.tcp_uri, "--shm-region", "nope", "--shm-path", path,
-                         "--frames", "2", NULL};
+    const char *bad[] = {
+        "--connect", d.tcp_uri, "--shm-region", "nope", "--shm-path", path, "--frames", "2", NULL};
     CHECK_EQ(run_send(d.dir, bad, &out), 1);
     free(out);
-    const char *big[] = {"--connect", d.tcp_uri, "--shm-region", "vm0", "--shm-path", path,
-                         "--size", "1920x1080", "--frames", "2", NULL};
+    const char *big[] = {"--connect", d.tcp_uri,   "--shm-region", "vm0", "--shm-path", path,
+                         "--size",    "1920x1080", "--frames",     "2",   NULL};
     CHECK_EQ(run_send(d.dir, big, &out), 1);
     free(out);
     CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
@@ -409,7 +410,8 @@ TEST_T(frames_from_slots_and_slot_release_order, 120)
     CHECK_EQ(hxfr_avcheck_frame_count(av), 8);
     double y, all;
     CHECK_EQ(hxfr_avcheck_psnr_pattern(hxfr_avcheck_last(av), HXFR_PATTERN_DESKTOP,
-                                       HXFR_FORMAT_ARGB8888, 7, &y, &all), 0);
+                                       HXFR_FORMAT_ARGB8888, 7, &y, &all),
+             0);
     CHECK(all >= 35.0);
     hxfr_avcheck_destroy(av);
     close(sock);
@@ -701,8 +703,9 @@ TEST_T(attach_over_tcp, 120)
     CHECK_EQ(m.u.shm_attach_resp.slot_count, 2);
     uint8_t *planes[3] = {base + 65536 + h.data_offset + h.slot_size, NULL, NULL};
     uint32_t strides[3] = {W * 4, 0, 0};
-    CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, 0, planes,
-                                 strides), 0);
+    CHECK_EQ(
+        hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, 0, planes, strides),
+        0);
     CHECK_EQ(submit(sock, 1, 0), 0);
     CHECK_EQ(expect_msg(sock, HXFR_MSG_FRAME_RESPONSE, &m, NULL, NULL), 0);
     close(sock);
