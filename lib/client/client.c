@@ -6,6 +6,7 @@
  * host is trying to send us, and no call blocks longer than its timeout.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -1670,8 +1671,11 @@ int hxfr_client_shm_submit(struct hxfr_client *c, uint32_t slot,
         .force_keyframe = forced ? 1 : 0,
     };
     uint64_t start = now_ns();
-    /* The pixels were written before this call: the socket write orders
-     * them before the request for the host. */
+    /* The pixels were written before this call. A full fence makes them
+     * visible before the request leaves even when the slot is mapped
+     * write-combining (an ivshmem BAR via resource2_wc), where a plain
+     * store can still sit in a buffer when the socket write happens. */
+    atomic_thread_fence(memory_order_seq_cst);
     r = send_msg(c, &m);
     if (r < 0) {
         return r;
