@@ -14,13 +14,17 @@
 
 HXFR_EXPORT int hxfr_shm_region_memfd(struct hxfr_shm_region *r, const char *name, size_t size)
 {
-    int ret;
-
     memset(r, 0, sizeof(*r));
     r->fd = -1;
     if (size == 0) {
         return -EINVAL;
     }
+#ifndef __linux__
+    /* Sealed memfds are Linux only; elsewhere only file regions work. */
+    (void)name;
+    return -ENOSYS;
+#else
+    int ret;
     int fd = memfd_create(name ? name : "hxfr-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
         return -errno;
@@ -47,6 +51,7 @@ HXFR_EXPORT int hxfr_shm_region_memfd(struct hxfr_shm_region *r, const char *nam
 fail:
     close(fd);
     return ret;
+#endif
 }
 
 HXFR_EXPORT int hxfr_shm_region_open(struct hxfr_shm_region *r, const char *path)
