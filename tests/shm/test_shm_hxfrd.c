@@ -760,3 +760,61 @@ TEST_T(flood_without_reading_stays_bounded, 120)
     CHECK_EQ(settle_fds(d.pid, base), base);
     stop_clean(&d);
 }
+
+/* The descriptor arrives with a read that also carries other messages:
+ * a PING and the SHM_ATTACH in one sendmsg (the fd on its first byte, the
+ * PING's), then an attach whose header is split over two writes with the
+ * fd on the first part. Both attaches take their fd. */
+TEST_T(fd_shares_a_read_with_other_messages, 120)
+{
+    struct hxfr_test_daemon d;
+    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int base = count_fds(d.pid);
+    int sock = hxfr_test_daemon_connect(&d, false);
+    struct ring r;
+    ring_make(&r, true, SLOTS, W * H * 4);
+
+    struct hxfr_msg ping, attach;
+    memset(&ping, 0, sizeof(ping));
+    ping.hdr.type = HXFR_MSG_PING;
+    attach_msg(&attach, 0, true, 0, NULL);
+    uint8_t buf[2 * (HXFR_HEADER_SIZE + HXFR_MAX_FIXED_SIZE)];
+    int n1 = hxfr_msg_encode(&ping, 0, buf, sizeof(buf));
+    CHECK(n1 > 0);
+    int n2 = hxfr_msg_encode(&attach, 0, buf + n1, sizeof(buf) - (size_t)n1);
+    CHECK(n2 > 0);
+    struct iovec iov = {.iov_base = buf, .iov_len = (size_t)(n1 + n2)};
+    union {
+        struct cmsghdr align;
+        char c[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.c, .msg_controllen = sizeof(ctl.c)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &r.fd, sizeof(int));
+    CHECK_EQ(sendmsg(sock, &mh, MSG_NOSIGNAL), n1 + n2);
+    struct hxfr_msg m;
+    CHECK_EQ(expect_msg(sock, HXFR_MSG_PONG, &m, NULL, NULL), 0);
+    CHECK_EQ(expect_msg(sock, HXFR_MSG_SHM_ATTACH_RESP, &m, NULL, NULL), 0);
+
+    /* Split header: 5 bytes with the fd, the rest a moment later. */
+    attach_msg(&attach, 1, true, 0, NULL);
+    n2 = hxfr_msg_encode(&attach, 0, buf, sizeof(buf));
+    iov = (struct iovec){.iov_base = buf, .iov_len = 5};
+    CHECK_EQ(sendmsg(sock, &mh, MSG_NOSIGNAL), 5);
+    sleep_ms(50);
+    CHECK_EQ(hxfr_test_send_all(sock, buf + 5, (size_t)n2 - 5), 0);
+    CHECK_EQ(expect_msg(sock, HXFR_MSG_SHM_ATTACH_RESP, &m, NULL, NULL), 0);
+    CHECK_EQ(m.hdr.session_id, 1);
+    render_slot(&r, 0, 0);
+    CHECK_EQ(submit(sock, 0, 0), 0);
+    CHECK_EQ(expect_msg(sock, HXFR_MSG_FRAME_RESPONSE, &m, NULL, NULL), 0);
+    close(sock);
+    ring_free(&r);
+    CHECK_EQ(settle_fds(d.pid, base), base);
+    stop_clean(&d);
+}
