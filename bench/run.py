@@ -415,7 +415,8 @@ class Bench:
 
     def workload(self, name, variant, w, h, frames, rounds):
         wl = {"name": name, "variant": variant, "width": w, "height": h, "size": f"{w}x{h}",
-              "frames": frames, "rounds": rounds}
+              "frames": frames, "rounds": rounds,
+              "load_average": " ".join(open("/proc/loadavg").read().split()[:3])}
         raw = os.path.join(self.tmp, name + ".raw")
         log(f"{name}: rendering {frames} frames of {variant} at {w}x{h}")
         run_json([self.tool, "prepare", "--variant", variant, "--size", wl["size"],
@@ -673,7 +674,8 @@ def markdown(res):
              "bench/README.md.", ""]
     for wl in res["workloads"]:
         lines += [f"## {wl['name']}: {wl['variant']} pattern {wl['size']} BGRA, "
-                  f"{wl['frames']} frames x {wl['rounds']} rounds", "",
+                  f"{wl['frames']} frames x {wl['rounds']} rounds (load average "
+                  f"{wl.get('load_average', 'n/a')} at the start)", "",
                   "| contender | fps | vs floor | p50 ms | p99 ms | added p50 ms | "
                   "host CPU ms/frame | client CPU ms/frame | peak RSS MiB | "
                   "pixel B copied/frame | kbit/s | PSNR avg/min dB |",
