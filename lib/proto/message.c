@@ -153,6 +153,34 @@ static void get_string(char *dst, const uint8_t *in, size_t n)
     dst[n - 1] = '\0';
 }
 
+/* CONFIG_REQ and CONFIG_RESP carry the same settings in their first 23
+ * bytes, field for field; they part after that (gop sits at 23 in the
+ * request, at 24 in the response). The two structs are distinct types with
+ * the same member names, so a macro serves both where a function cannot. */
+#define PUT_CONFIG_SETTINGS(p, c)                                                                  \
+    do {                                                                                           \
+        hxfr_put_u32((p) + 0, (c)->width);                                                         \
+        hxfr_put_u32((p) + 4, (c)->height);                                                        \
+        hxfr_put_u32((p) + 8, (c)->bitrate);                                                       \
+        hxfr_put_u32((p) + 12, (c)->framerate_num);                                                \
+        hxfr_put_u32((p) + 16, (c)->framerate_den);                                                \
+        (p)[20] = (c)->profile;                                                                    \
+        (p)[21] = (c)->level;                                                                      \
+        (p)[22] = (c)->realtime;                                                                   \
+    } while (0)
+
+#define GET_CONFIG_SETTINGS(p, c)                                                                  \
+    do {                                                                                           \
+        (c)->width = hxfr_get_u32((p) + 0);                                                        \
+        (c)->height = hxfr_get_u32((p) + 4);                                                       \
+        (c)->bitrate = hxfr_get_u32((p) + 8);                                                      \
+        (c)->framerate_num = hxfr_get_u32((p) + 12);                                               \
+        (c)->framerate_den = hxfr_get_u32((p) + 16);                                               \
+        (c)->profile = (p)[20];                                                                    \
+        (c)->level = (p)[21];                                                                      \
+        (c)->realtime = (p)[22];                                                                   \
+    } while (0)
+
 static void encode_payload(const struct hxfr_msg *m, uint8_t *p)
 {
     switch (m->hdr.type) {
@@ -180,28 +208,14 @@ static void encode_payload(const struct hxfr_msg *m, uint8_t *p)
     }
     case HXFR_MSG_CONFIG_REQ: {
         const struct hxfr_config_req *c = &m->u.config_req;
-        hxfr_put_u32(p + 0, c->width);
-        hxfr_put_u32(p + 4, c->height);
-        hxfr_put_u32(p + 8, c->bitrate);
-        hxfr_put_u32(p + 12, c->framerate_num);
-        hxfr_put_u32(p + 16, c->framerate_den);
-        p[20] = c->profile;
-        p[21] = c->level;
-        p[22] = c->realtime;
+        PUT_CONFIG_SETTINGS(p, c);
         hxfr_put_u32(p + 23, c->gop);
         p[27] = 0;
         break;
     }
     case HXFR_MSG_CONFIG_RESP: {
         const struct hxfr_config_resp *c = &m->u.config_resp;
-        hxfr_put_u32(p + 0, c->width);
-        hxfr_put_u32(p + 4, c->height);
-        hxfr_put_u32(p + 8, c->bitrate);
-        hxfr_put_u32(p + 12, c->framerate_num);
-        hxfr_put_u32(p + 16, c->framerate_den);
-        p[20] = c->profile;
-        p[21] = c->level;
-        p[22] = c->realtime;
+        PUT_CONFIG_SETTINGS(p, c);
         p[23] = 0;
         hxfr_put_u32(p + 24, c->gop);
         put_string(p + 28, c->encoder, HXFR_ENCODER_NAME_LEN);
@@ -331,28 +345,14 @@ HXFR_EXPORT int hxfr_msg_decode(const struct hxfr_header *h, const uint8_t *fixe
     }
     case HXFR_MSG_CONFIG_REQ: {
         struct hxfr_config_req *c = &out->u.config_req;
-        c->width = hxfr_get_u32(p + 0);
-        c->height = hxfr_get_u32(p + 4);
-        c->bitrate = hxfr_get_u32(p + 8);
-        c->framerate_num = hxfr_get_u32(p + 12);
-        c->framerate_den = hxfr_get_u32(p + 16);
-        c->profile = p[20];
-        c->level = p[21];
-        c->realtime = p[22];
+        GET_CONFIG_SETTINGS(p, c);
         c->gop = hxfr_get_u32(p + 23);
         c->reserved = p[27];
         break;
     }
     case HXFR_MSG_CONFIG_RESP: {
         struct hxfr_config_resp *c = &out->u.config_resp;
-        c->width = hxfr_get_u32(p + 0);
-        c->height = hxfr_get_u32(p + 4);
-        c->bitrate = hxfr_get_u32(p + 8);
-        c->framerate_num = hxfr_get_u32(p + 12);
-        c->framerate_den = hxfr_get_u32(p + 16);
-        c->profile = p[20];
-        c->level = p[21];
-        c->realtime = p[22];
+        GET_CONFIG_SETTINGS(p, c);
         c->reserved = p[23];
         c->gop = hxfr_get_u32(p + 24);
         get_string(c->encoder, p + 28, HXFR_ENCODER_NAME_LEN);
