@@ -59,9 +59,13 @@ ssize_t hxfr__send_with_fds(int sock, const struct iovec *iov, int iovcnt, const
     return n;
 }
 
-/* Closes every descriptor carried by SCM_RIGHTS messages in msg. */
-static void close_all(struct msghdr *msg)
+/* Walks the SCM_RIGHTS messages in msg: keeps the first max_fds descriptors
+ * in fds and closes the rest, so that none leaks whatever the peer sent.
+ * Returns how many were kept; max_fds 0 closes them all. */
+static int take_fds(struct msghdr *msg, int *fds, int max_fds)
 {
+    int kept = 0;
+
     for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
             c->cmsg_len < CMSG_LEN(0)) {
@@ -72,9 +76,14 @@ static void close_all(struct msghdr *msg)
         for (size_t i = 0; i < count; i++) {
             int fd;
             memcpy(&fd, data + i * sizeof(int), sizeof(int));
-            close(fd);
+            if (kept < max_fds) {
+                fds[kept++] = fd;
+            } else {
+                close(fd);
+            }
         }
     }
+    return kept;
 }
 
 ssize_t hxfr__recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *nfds,
@@ -129,30 +138,14 @@ ssize_t hxfr__recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_f
     if (msg.msg_flags & MSG_CTRUNC) {
         /* Some descriptors were lost: the message cannot be trusted to
          * carry what it says, so keep none of them. */
-        close_all(&msg);
+        take_fds(&msg, NULL, 0);
         if (truncated) {
             *truncated = true;
         }
         return n;
     }
 
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-            c->cmsg_len < CMSG_LEN(0)) {
-            continue;
-        }
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const unsigned char *data = CMSG_DATA(c);
-        for (size_t i = 0; i < count; i++) {
-            int fd;
-            memcpy(&fd, data + i * sizeof(int), sizeof(int));
-            if (kept < max_fds && nfds) {
-                fds[kept++] = fd;
-            } else {
-                close(fd);
-            }
-        }
-    }
+    kept = take_fds(&msg, fds, nfds ? max_fds : 0);
     if (nfds) {
         *nfds = kept;
     }
