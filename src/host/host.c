@@ -52,6 +52,15 @@ void hxfr_host_config_init(struct hxfr_host_config *cfg)
     cfg->log_level = HXFR_HOST_LOG_INFO;
 }
 
+/* A zero in the configuration means "the default"; value is evaluated only
+ * when it is needed (online_cpus() asks the system). */
+#define DEFAULT_IF_ZERO(field, value)                                                              \
+    do {                                                                                           \
+        if ((field) == 0) {                                                                        \
+            (field) = (value);                                                                     \
+        }                                                                                          \
+    } while (0)
+
 static unsigned online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -93,41 +102,21 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
     }
     h->epfd = h->stop_efd = h->timer_fd = h->workers.efd = -1;
     h->cfg = *cfg;
-    if (h->cfg.window == 0) {
-        h->cfg.window = HXFR_HOST_WINDOW_DEFAULT;
-    }
+    DEFAULT_IF_ZERO(h->cfg.window, HXFR_HOST_WINDOW_DEFAULT);
     if (h->cfg.window > HXFR_HOST_WINDOW_MAX || h->cfg.encoder_threads < 0 ||
         h->cfg.max_width > HXFR_MAX_DIM_HARD || h->cfg.max_height > HXFR_MAX_DIM_HARD) {
         err = EINVAL;
         goto fail;
     }
-    if (h->cfg.max_width == 0) {
-        h->cfg.max_width = HXFR_MAX_DIM_DEFAULT;
-    }
-    if (h->cfg.max_height == 0) {
-        h->cfg.max_height = HXFR_MAX_DIM_DEFAULT;
-    }
-    if (h->cfg.max_clients == 0) {
-        h->cfg.max_clients = HXFR_HOST_MAX_CLIENTS_DEFAULT;
-    }
-    if (h->cfg.max_sessions == 0) {
-        h->cfg.max_sessions = HXFR_HOST_MAX_SESSIONS_DEFAULT;
-    }
-    if (h->cfg.max_output == 0) {
-        h->cfg.max_output = HXFR_HOST_MAX_OUTPUT_DEFAULT;
-    }
-    if (h->cfg.handshake_timeout_ms == 0) {
-        h->cfg.handshake_timeout_ms = HXFR_HOST_HANDSHAKE_DEFAULT_MS;
-    }
-    if (h->cfg.shutdown_timeout_ms == 0) {
-        h->cfg.shutdown_timeout_ms = HXFR_HOST_SHUTDOWN_DEFAULT_MS;
-    }
-    if (h->cfg.workers == 0) {
-        h->cfg.workers = online_cpus();
-    }
-    if (h->cfg.gop == 0) {
-        h->cfg.gop = HXFR_DEFAULT_GOP;
-    }
+    DEFAULT_IF_ZERO(h->cfg.max_width, HXFR_MAX_DIM_DEFAULT);
+    DEFAULT_IF_ZERO(h->cfg.max_height, HXFR_MAX_DIM_DEFAULT);
+    DEFAULT_IF_ZERO(h->cfg.max_clients, HXFR_HOST_MAX_CLIENTS_DEFAULT);
+    DEFAULT_IF_ZERO(h->cfg.max_sessions, HXFR_HOST_MAX_SESSIONS_DEFAULT);
+    DEFAULT_IF_ZERO(h->cfg.max_output, HXFR_HOST_MAX_OUTPUT_DEFAULT);
+    DEFAULT_IF_ZERO(h->cfg.handshake_timeout_ms, HXFR_HOST_HANDSHAKE_DEFAULT_MS);
+    DEFAULT_IF_ZERO(h->cfg.shutdown_timeout_ms, HXFR_HOST_SHUTDOWN_DEFAULT_MS);
+    DEFAULT_IF_ZERO(h->cfg.workers, online_cpus());
+    DEFAULT_IF_ZERO(h->cfg.gop, HXFR_DEFAULT_GOP);
     if ((h->cfg.resolver.acquire == NULL) != (h->cfg.resolver.release == NULL)) {
         err = EINVAL;
         goto fail;
