@@ -1164,6 +1164,57 @@ static int wait_window(struct hxfr_client *c, int timeout_ms)
     return 0;
 }
 
+/* Waits until a frame may be sent: connected, and a window slot free. */
+static int prepare_submit(struct hxfr_client *c, int timeout_ms)
+{
+    int r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    return wait_window(c, timeout_ms);
+}
+
+/* Fills a FRAME_REQUEST for f on the client's session, whether the pixels
+ * follow as its body or sit in shared-memory slot resource_id. Returns
+ * whether this frame is to be a keyframe. */
+static bool frame_request_init(struct hxfr_client *c, struct hxfr_msg *m,
+                               const struct hxfr_client_frame *f, uint8_t flags,
+                               uint32_t resource_id, uint32_t stride)
+{
+    bool forced = f->force_keyframe || c->force_next_keyframe;
+    *m = (struct hxfr_msg){.hdr.type = HXFR_MSG_FRAME_REQUEST,
+                           .hdr.flags = flags,
+                           .hdr.session_id = c->o.session_id};
+    m->u.frame_request = (struct hxfr_frame_request){
+        .resource_id = resource_id,
+        .width = f->width,
+        .height = f->height,
+        .format = f->format,
+        .stride = stride,
+        .pts = f->pts,
+        .duration = f->duration,
+        .force_keyframe = forced ? 1 : 0,
+    };
+    return forced;
+}
+
+/* Records a sent frame in the window; slot is its shared-memory slot or -1. */
+static void pending_push(struct hxfr_client *c, const struct hxfr_client_frame *f,
+                         uint64_t start_ns, bool forced, int slot)
+{
+    unsigned i = (c->head + c->count) % HXFR_CLIENT_MAX_WINDOW;
+    c->ring[i] = (struct pending){
+        .user = f->user,
+        .seq = c->next_seq++,
+        .pts = f->pts,
+        .start_ns = start_ns,
+        .forced = forced,
+        .slot = slot,
+    };
+    c->count++;
+    c->force_next_keyframe = false;
+}
+
 int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f, int timeout_ms)
 {
     if (c->in_callback) {
@@ -1179,28 +1230,12 @@ int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f,
     if (size > UINT32_MAX - HXFR_FRAME_REQUEST_SIZE) {
         return -HXFR_EOVERFLOW;
     }
-    r = ensure_connected(c);
+    r = prepare_submit(c, timeout_ms);
     if (r < 0) {
         return r;
     }
-    r = wait_window(c, timeout_ms);
-    if (r < 0) {
-        return r;
-    }
-    bool forced = f->force_keyframe || c->force_next_keyframe;
-    struct hxfr_msg m = {.hdr.type = HXFR_MSG_FRAME_REQUEST,
-                         .hdr.flags = HXFR_FLAG_PIXEL_DATA,
-                         .hdr.session_id = c->o.session_id};
-    m.u.frame_request = (struct hxfr_frame_request){
-        .resource_id = 0,
-        .width = f->width,
-        .height = f->height,
-        .format = f->format,
-        .stride = stride,
-        .pts = f->pts,
-        .duration = f->duration,
-        .force_keyframe = forced ? 1 : 0,
-    };
+    struct hxfr_msg m;
+    bool forced = frame_request_init(c, &m, f, HXFR_FLAG_PIXEL_DATA, 0, stride);
     uint8_t hdr[HXFR_HEADER_SIZE + HXFR_MAX_FIXED_SIZE];
     int n = hxfr_msg_encode(&m, (uint32_t)size, hdr, sizeof(hdr));
     if (n < 0) {
@@ -1212,17 +1247,7 @@ int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f,
     if (r < 0) {
         return r;
     }
-    unsigned slot = (c->head + c->count) % HXFR_CLIENT_MAX_WINDOW;
-    c->ring[slot] = (struct pending){
-        .user = f->user,
-        .seq = c->next_seq++,
-        .pts = f->pts,
-        .start_ns = start,
-        .forced = forced,
-        .slot = -1,
-    };
-    c->count++;
-    c->force_next_keyframe = false;
+    pending_push(c, f, start, forced, -1);
     return 0;
 }
 
@@ -1650,26 +1675,12 @@ int hxfr_client_shm_submit(struct hxfr_client *c, uint32_t slot,
     if (g.size > c->layout.slot_size) {
         return -EMSGSIZE;
     }
-    r = ensure_connected(c);
+    r = prepare_submit(c, timeout_ms);
     if (r < 0) {
         return r;
     }
-    r = wait_window(c, timeout_ms);
-    if (r < 0) {
-        return r;
-    }
-    bool forced = f->force_keyframe || c->force_next_keyframe;
-    struct hxfr_msg m = {.hdr.type = HXFR_MSG_FRAME_REQUEST, .hdr.flags = HXFR_FLAG_SHM};
-    m.u.frame_request = (struct hxfr_frame_request){
-        .resource_id = slot,
-        .width = f->width,
-        .height = f->height,
-        .format = f->format,
-        .stride = stride,
-        .pts = f->pts,
-        .duration = f->duration,
-        .force_keyframe = forced ? 1 : 0,
-    };
+    struct hxfr_msg m;
+    bool forced = frame_request_init(c, &m, f, HXFR_FLAG_SHM, slot, stride);
     uint64_t start = now_ns();
     /* The pixels were written before this call. A full fence makes them
      * visible before the request leaves even when the slot is mapped
@@ -1680,18 +1691,8 @@ int hxfr_client_shm_submit(struct hxfr_client *c, uint32_t slot,
     if (r < 0) {
         return r;
     }
-    unsigned i = (c->head + c->count) % HXFR_CLIENT_MAX_WINDOW;
-    c->ring[i] = (struct pending){
-        .user = f->user,
-        .seq = c->next_seq++,
-        .pts = f->pts,
-        .start_ns = start,
-        .forced = forced,
-        .slot = (int)slot,
-    };
-    c->count++;
+    pending_push(c, f, start, forced, (int)slot);
     c->slots[slot] = SLOT_SUBMITTED;
-    c->force_next_keyframe = false;
     return 0;
 }
 
