@@ -27,18 +27,21 @@ void view_log(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-static int64_t realtime_us(void)
+static int64_t clock_us(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t mono_us(void)
+int64_t view_realtime_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return clock_us(CLOCK_REALTIME);
+}
+
+int64_t view_mono_us(void)
+{
+    return clock_us(CLOCK_MONOTONIC);
 }
 
 static struct view_gateway *gateway_of(struct lws *wsi)
@@ -126,7 +129,7 @@ static bool overflow_wants_keyframe(struct view_browser *b, int64_t now)
 void view_scanout_distribute(struct view_scanout *so, struct hxfr_view_au *au)
 {
     bool want_key = false;
-    int64_t now = mono_us();
+    int64_t now = view_mono_us();
     for (struct view_browser *b = so->browsers; b; b = b->next) {
         switch (hxfr__view_queue_offer(&b->queue, au)) {
         case HXFR_VIEW_OFFER_QUEUED:
@@ -228,7 +231,7 @@ static int browser_receive(struct view_browser *b, struct lws *wsi, const void *
         /* The browser reset its decoder: nothing queued is of use to it
          * any more, and it needs a keyframe. */
         hxfr__view_queue_resync(&b->queue);
-        int64_t now = mono_us();
+        int64_t now = view_mono_us();
         if (now >= b->kf_next_us) {
             b->kf_next_us = now + (int64_t)VIEW_BROWSER_KF_MS * 1000;
             view_upstream_request_keyframe(b->so);
@@ -268,7 +271,7 @@ static int browser_writable(struct view_browser *b, struct lws *wsi)
     if (b->hello_pending) {
         b->hello_pending = false;
         r = write_text(wsi, text,
-                       hxfr__view_hello_format(text, sizeof(text), so->id, realtime_us()));
+                       hxfr__view_hello_format(text, sizeof(text), so->id, view_realtime_us()));
     } else if (b->status_pending) {
         b->status_pending = false;
         r = write_text(wsi, text,
@@ -277,7 +280,8 @@ static int browser_writable(struct view_browser *b, struct lws *wsi)
     } else if (b->pong_pending) {
         b->pong_pending = false;
         r = write_text(wsi, text,
-                       hxfr__view_pong_format(text, sizeof(text), b->pong_token, realtime_us()));
+                       hxfr__view_pong_format(text, sizeof(text), b->pong_token,
+                                              view_realtime_us()));
     } else {
         struct hxfr_view_au *au = hxfr__view_queue_peek(&b->queue);
         if (au) {

@@ -27,20 +27,6 @@
 
 #define US_PER_MS 1000
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t realtime_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void set_status(struct view_scanout *so, const char *state, uint32_t retry_ms,
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -59,7 +45,7 @@ static void set_status(struct view_scanout *so, const char *state, uint32_t retr
 static void set_state(struct view_scanout *so, enum view_up_state st)
 {
     so->state = st;
-    so->state_since = mono_us();
+    so->state_since = view_mono_us();
 }
 
 /* ---- Resolving and connecting ----------------------------------------- */
@@ -364,7 +350,7 @@ static void alive_cb(lws_sorted_usec_list_t *sul)
     if (!so->wsi || so->closing) {
         return;
     }
-    int64_t now = mono_us();
+    int64_t now = view_mono_us();
     if (so->state == VIEW_UP_CONNECTING) {
         if (now - so->state_since > (int64_t)VIEW_CONNECT_TIMEOUT_MS * US_PER_MS) {
             upstream_fail(so, "connect timed out");
@@ -413,7 +399,7 @@ static void linger_cb(lws_sorted_usec_list_t *sul)
 static void send_keyframe_req(struct view_scanout *so)
 {
     so->kf_wanted = false;
-    so->kf_last = mono_us();
+    so->kf_last = view_mono_us();
     so->need_keyframe = true;
     view_debug("scanout %u: KEYFRAME_REQ", so->id);
     if (flush_output(so) < 0) {
@@ -436,7 +422,7 @@ void view_upstream_request_keyframe(struct view_scanout *so)
     if (so->state != VIEW_UP_STREAMING || so->closing || so->kf_wanted) {
         return;
     }
-    int64_t since = mono_us() - so->kf_last;
+    int64_t since = view_mono_us() - so->kf_last;
     int64_t interval = (int64_t)VIEW_KEYFRAME_INTERVAL_MS * US_PER_MS;
     if (since >= interval) {
         send_keyframe_req(so);
@@ -506,7 +492,7 @@ static void on_frame_start(struct view_scanout *so, const struct hxfr_msg *m, ui
     so->cur_nal_count = fr->nal_count;
     so->cur_keyframe = fr->is_keyframe != 0;
     so->cur_pts = fr->pts;
-    so->cur_recv_us = realtime_us();
+    so->cur_recv_us = view_realtime_us();
 }
 
 static void on_frame_done(struct view_scanout *so)
@@ -596,7 +582,7 @@ static int on_readable(struct view_scanout *so)
         if (n == 0) {
             return close_with(so, "the host closed the connection");
         }
-        so->last_rx = mono_us();
+        so->last_rx = view_mono_us();
         size_t off = 0;
         while (off < (size_t)n && !so->closing) {
             struct hxfr_parse_result res;
@@ -636,7 +622,7 @@ static int on_writable(struct view_scanout *so)
             return close_with(so, "cannot connect to %s: %s", so->gw->opt.connect, strerror(err));
         }
         set_state(so, VIEW_UP_SUBSCRIBING);
-        so->last_rx = mono_us();
+        so->last_rx = view_mono_us();
         so->last_ping = so->last_rx;
         so->need_subscribe = true;
         set_status(so, "subscribing", 0, "subscribing to scanout %u", so->id);

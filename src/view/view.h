@@ -180,6 +180,11 @@ struct view_gateway {
     uint8_t rbuf[64 * 1024]; /* upstream read buffer */
 };
 
+/* Clocks in microseconds: monotonic for timeouts and ages, real time for
+ * the timestamps shown to browsers. Defined in gateway.c. */
+int64_t view_mono_us(void);
+int64_t view_realtime_us(void);
+
 /* Logging for the tool (the libraries do not log). */
 void view_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern bool view_verbose;
