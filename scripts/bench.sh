@@ -16,19 +16,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-step() { printf '\n== %s\n' "$*" >&2; }
+. "$root/scripts/lib.sh"
 
-step "dependencies (scripts/deps.sh)"
-bash "$root/scripts/deps.sh"
-
-step "release build in build/release"
-build=$root/build/release
-if [ -f "$build/build.ninja" ]; then
-  meson setup --reconfigure "$build" "$root" --buildtype=release >/dev/null
-else
-  meson setup "$build" "$root" --buildtype=release >/dev/null
-fi
-ninja -C "$build" -j2 >/dev/null
+release_build 2
 
 step "benchmark (bench/run.py)"
 exec python3 "$root/bench/run.py" --build "$build" "$@"

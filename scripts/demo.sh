@@ -59,19 +59,9 @@ done
 [[ $seconds =~ ^[0-9]+$ && $fps =~ ^[0-9]+$ ]] ||
   { echo "demo: --seconds and --fps take whole numbers" >&2; exit 2; }
 
-step() { printf '\n== %s\n' "$*" >&2; }
+. "$root/scripts/lib.sh"
 
-step "dependencies (scripts/deps.sh)"
-bash "$root/scripts/deps.sh"
-
-step "release build in build/release"
-build=$root/build/release
-if [ -f "$build/build.ninja" ]; then
-  meson setup --reconfigure "$build" "$root" --buildtype=release >/dev/null
-else
-  meson setup "$build" "$root" --buildtype=release >/dev/null
-fi
-ninja -C "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+release_build "$(nproc 2>/dev/null || echo 2)"
 hxfrd=$build/src/daemon/hxfrd
 send=$build/tools/hxfr-send
 view=$build/src/view/hxfr-view
