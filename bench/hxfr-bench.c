@@ -68,6 +68,8 @@ struct run {
     uint8_t *stream;    /* every access unit, in order */
     size_t stream_len, stream_cap;
     double t_last_ms;   /* when the last result arrived */
+    const uint8_t *raw; /* the mapped raw file, raw_len bytes */
+    size_t raw_len;
 };
 
 static double now_ms(void)
@@ -168,7 +170,29 @@ static int write_file(const char *path, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* Per-frame arrays, so run.py can pool rounds and leave out warm-up. */
+/* Maps the raw frames and allocates the per-frame arrays of a timed run.
+ * On failure the run still goes to run_finish(). */
+static int run_init(struct run *r, const struct options *o)
+{
+    *r = (struct run){.o = o};
+    r->raw = map_raw(o, &r->raw_len);
+    r->lat_ms = calloc(o->frames, sizeof(double));
+    r->done_ms = calloc(o->frames, sizeof(double));
+    return r->raw && r->lat_ms && r->done_ms ? 0 : -1;
+}
+
+static void run_finish(struct run *r)
+{
+    if (r->raw) {
+        munmap((void *)r->raw, r->raw_len);
+    }
+    free(r->lat_ms);
+    free(r->done_ms);
+    free(r->stream);
+}
+
+/* Ends a run's JSON line with the per-frame arrays, so run.py can pool
+ * rounds and leave out warm-up. */
 static void print_latencies(const struct run *r)
 {
     printf("\"latency_ms\": [");
@@ -179,7 +203,7 @@ static void print_latencies(const struct run *r)
     for (uint32_t i = 0; i < r->o->frames; i++) {
         printf("%s%.3f", i ? "," : "", r->done_ms[i]);
     }
-    printf("]");
+    printf("]}\n");
 }
 
 static int cmd_prepare(const struct options *o)
@@ -215,15 +239,12 @@ out:
 static int cmd_floor(const struct options *o)
 {
     int ret = 1;
-    size_t len = 0;
-    struct run r = {.o = o};
+    struct run r;
     struct hxfr_encoder *enc = NULL;
-    const uint8_t *raw = map_raw(o, &len);
-    r.lat_ms = calloc(o->frames, sizeof(double));
-    r.done_ms = calloc(o->frames, sizeof(double));
-    if (!raw || !r.lat_ms || !r.done_ms) {
+    if (run_init(&r, o) < 0) {
         goto out;
     }
+    const uint8_t *raw = r.raw;
     /* The settings a hxfrd session gets (session.c): defaults for codec,
      * bitrate, frame rate, GOP and preset, realtime on; the thread count
      * is the one hxfrd is started with (--threads). */
@@ -268,19 +289,13 @@ static int cmd_floor(const struct options *o)
            "\"cpu_ms_per_frame\": %.3f, \"peak_rss_kb\": %ld, \"bytes\": %zu, "
            "\"keyframes\": %u, \"threads\": %d, \"encoder\": \"%s\", ",
            o->frames, secs, o->frames / secs, cpu / o->frames,
-           peak_rss_kb() - (long)(len / 1024), r.stream_len,
+           peak_rss_kb() - (long)(r.raw_len / 1024), r.stream_len,
            r.keyframes, o->threads, enc->codec_name);
     print_latencies(&r);
-    printf("}\n");
     ret = 0;
 out:
     hxfr__encoder_destroy(enc);
-    if (raw) {
-        munmap((void *)raw, len);
-    }
-    free(r.lat_ms);
-    free(r.done_ms);
-    free(r.stream);
+    run_finish(&r);
     return ret;
 }
 
@@ -319,16 +334,13 @@ static void sleep_until_ms(double t)
 static int cmd_client(const struct options *o)
 {
     int ret = 1;
-    size_t len = 0;
-    struct run r = {.o = o};
+    struct run r;
     struct hxfr_client *c = NULL;
     double copy_ms = 0;
-    const uint8_t *raw = map_raw(o, &len);
-    r.lat_ms = calloc(o->frames, sizeof(double));
-    r.done_ms = calloc(o->frames, sizeof(double));
-    if (!raw || !r.lat_ms || !r.done_ms) {
+    if (run_init(&r, o) < 0) {
         goto out;
     }
+    const uint8_t *raw = r.raw;
     struct hxfr_client_options opt;
     hxfr_client_options_init(&opt);
     opt.window = o->window;
@@ -415,16 +427,10 @@ static int cmd_client(const struct options *o)
            o->frames, secs, o->frames / secs, cpu / o->frames, copy_ms / o->frames,
            r.stream_len, r.keyframes, o->window, o->shm ? "true" : "false");
     print_latencies(&r);
-    printf("}\n");
     ret = 0;
 out:
     hxfr_client_destroy(c);
-    if (raw) {
-        munmap((void *)raw, len);
-    }
-    free(r.lat_ms);
-    free(r.done_ms);
-    free(r.stream);
+    run_finish(&r);
     return ret;
 }
 
