@@ -18,6 +18,7 @@ Bounded in time; kills everything it started.
 """
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -28,7 +29,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-DEADLINE_S = 50          # the whole test, well inside meson's 60 s
+DEADLINE_S = 100         # the whole test, well inside meson's 120 s
+START_S = 30             # for one helper process to say it is ready
 WIDTH, HEIGHT = 640, 360
 FRAMES = 75
 RESET_AT = 30
@@ -81,6 +83,23 @@ class Procs:
                 except ProcessLookupError:
                     pass
                 p.wait()
+
+
+def wait_ready(fd, needle, what):
+    """Reads fd (a pipe) until a line containing needle arrives; fails on
+    EOF or after START_S. A socket file exists from bind(), before
+    listen(): only the process itself can say it accepts connections."""
+    end = time.monotonic() + START_S
+    out = b''
+    while needle.encode() not in out:
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            fail('%s not ready within %d s' % (what, START_S))
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            fail('%s exited before it was ready: %r' % (what, out[-200:]))
+        out += chunk
+    return out.decode(errors='replace')
 
 
 def kill_leftovers(marker):
@@ -238,22 +257,24 @@ def start_host_double(procs, tmp, sock, hostlog, start):
                         'h264', '-y', h264], stdin=render.stdout, check=True, timeout=30)
         render.wait()
         host_src = ['--h264', h264]
-    procs.start([os.environ['VIEW_FAKEHOST'], '--listen', 'unix:' + sock, '--log', hostlog,
-                 '--fps', '30'] + host_src, stdout=subprocess.DEVNULL)
-    while not os.path.exists(sock):
-        if time.monotonic() - start > 10:
-            fail('the host double did not start')
-        time.sleep(0.02)
+    host = procs.start([os.environ['VIEW_FAKEHOST'], '--listen', 'unix:' + sock, '--log',
+                        hostlog, '--fps', '30'] + host_src, stdout=subprocess.PIPE)
+    wait_ready(host.stdout.fileno(), 'listening on', 'the host double')
 
 
 def start_real_host(procs, sock, start):
     """The real hxfrd and a publisher of the pattern into scanout 0."""
-    procs.start([os.environ['HXFRD'], '--listen', 'unix:' + sock],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not os.path.exists(sock):
-        if time.monotonic() - start > 10:
-            fail('hxfrd did not start')
-        time.sleep(0.02)
+    rfd, wfd = os.pipe()
+    try:
+        procs.start([os.environ['HXFRD'], '--listen', 'unix:' + sock, '--ready-fd', str(wfd)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(wfd,))
+        os.close(wfd)
+        wfd = -1
+        wait_ready(rfd, '\n', 'hxfrd')
+    finally:
+        os.close(rfd)
+        if wfd >= 0:
+            os.close(wfd)
     pub = procs.start([os.environ['VIEW_PUBLISH'], '--connect', 'unix:' + sock, '--scanout',
                        '0', '--size', '%dx%d' % (WIDTH, HEIGHT), '--fps', '30'],
                       stdout=subprocess.PIPE, text=True)

@@ -572,7 +572,9 @@ TEST(upstream_silence_detected)
     char text[HXFR_VIEW_TEXT_MAX];
     CHECK(vt_wait_status(&w, "disconnected", WAIT_MS, text, sizeof(text)));
     CHECK(strstr(text, "silent") != NULL);
-    CHECK(vt_log_count(&e, "PING") >= 1);
+    /* The double logs the PING when it reads it, which a loaded machine may
+     * delay past the gateway's verdict. */
+    CHECK(vt_log_wait(&e, "PING", 1, WAIT_MS));
     CHECK(vt_log_wait(&e, "SUBSCRIBE", 2, WAIT_MS));
     ws_close(&w);
     vt_teardown(&e);
