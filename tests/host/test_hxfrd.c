@@ -18,52 +18,30 @@
 #include "avcheck.h"
 #include "harness.h"
 #include "daemon.h"
+#include "daemon_check.h"
 #include "hostutil.h"
 #include "pattern.h"
-
-static void start(struct hxfr_test_daemon *d, unsigned flags, const char *const *args)
-{
-    if (hxfr_test_daemon_start(d, flags, args) < 0) {
-        FAIL("hxfrd did not start");
-    }
-}
-
-static void stop_clean(struct hxfr_test_daemon *d, const char *const *allowed)
-{
-    CHECK_EQ(hxfr_test_daemon_stop(d), 0);
-    CHECK_EQ(hxfr_test_daemon_unexpected_errors(d, allowed), 0);
-    hxfr_test_daemon_free(d);
-}
-
-static int connect_ok(struct hxfr_test_daemon *d, bool tcp)
-{
-    int fd = hxfr_test_daemon_connect(d, tcp);
-    if (fd < 0) {
-        FAIL("connect: %s", strerror(-fd));
-    }
-    return fd;
-}
 
 TEST(ping_pong_unix)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     struct hxfr_msg m;
     CHECK_EQ(send_simple(fd, HXFR_MSG_PING, 77), 0);
     CHECK_EQ(expect_msg(fd, HXFR_MSG_PONG, &m, NULL, NULL), 0);
     CHECK_EQ(m.hdr.session_id, 77);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(ping_pong_tcp_and_log_lines)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX | HXFR_TEST_DAEMON_TCP, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX | HXFR_TEST_DAEMON_TCP, NULL);
     CHECK(strncmp(d.tcp_uri, "tcp:127.0.0.1:", 14) == 0);
     CHECK(d.tcp_port != 0);
-    int fd = connect_ok(&d, true);
+    int fd = daemon_connect_ok(&d, true);
     CHECK_EQ(ping_ok(fd), 0);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_XRGB8888, 64, 64, 0, 0), 0);
@@ -76,14 +54,14 @@ TEST(ping_pong_tcp_and_log_lines)
     free(au);
     test_frame_free(&f);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(log_has_listeners_connects_and_disconnects)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX | HXFR_TEST_DAEMON_TCP, NULL);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX | HXFR_TEST_DAEMON_TCP, NULL);
+    int fd = daemon_connect_ok(&d, false);
     CHECK_EQ(ping_ok(fd), 0);
     close(fd);
     CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
@@ -102,8 +80,8 @@ TEST(hello_caps_and_limits)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--max-size", "1920x1080", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, args);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct hxfr_msg m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_HELLO;
@@ -127,14 +105,14 @@ TEST(hello_caps_and_limits)
     CHECK_EQ(expect_msg(fd, HXFR_MSG_HELLO_RESP, &m, NULL, NULL), 0);
     CHECK_EQ(m.u.hello.caps, 0);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(config_req_effective_values)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     struct hxfr_msg m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_CONFIG_REQ;
@@ -183,7 +161,7 @@ TEST(config_req_effective_values)
     CHECK(m.u.config_resp.framerate_num > 0 && m.u.config_resp.framerate_den > 0);
     CHECK_EQ(m.u.config_resp.gop, 60);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 /* 60 frames of the pattern at 1280x720 in one format, pipelined 4 deep;
@@ -191,8 +169,8 @@ TEST(config_req_effective_values)
 static void run_format(uint32_t format, uint32_t pad)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     const uint32_t w = 1280, h = 720;
     const int n = 60, depth = 4;
     struct test_frame frames[60];
@@ -246,7 +224,7 @@ static void run_format(uint32_t format, uint32_t pad)
         test_frame_free(&frames[i]);
     }
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST_T(format_bgra_720p, 120) { run_format(HXFR_FORMAT_ARGB8888, 0); }
@@ -259,8 +237,8 @@ TEST_T(format_i420_720p, 120) { run_format(HXFR_FORMAT_I420, 0); }
 TEST(keyframe_req_and_force_keyframe)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
     struct hxfr_avcheck *av = hxfr_avcheck_new(0);
@@ -286,14 +264,14 @@ TEST(keyframe_req_and_force_keyframe)
     CHECK_EQ(ping_ok(fd), 0);
     test_frame_free(&f);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(size_and_format_change_mid_stream)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     struct hxfr_avcheck *av = hxfr_avcheck_new(1);
     struct {
         uint32_t format, w, h;
@@ -330,15 +308,15 @@ TEST(size_and_format_change_mid_stream)
     CHECK_EQ(hxfr_avcheck_frame_count(av), 16);
     hxfr_avcheck_destroy(av);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(two_clients_and_two_sessions)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
-    int a = connect_ok(&d, false);
-    int b = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int a = daemon_connect_ok(&d, false);
+    int b = daemon_connect_ok(&d, false);
     struct test_frame f1, f2;
     CHECK_EQ(test_frame_make(&f1, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
     CHECK_EQ(test_frame_make(&f2, HXFR_FORMAT_NV12, 80, 48, 0, 0), 0);
@@ -384,15 +362,15 @@ TEST(two_clients_and_two_sessions)
     test_frame_free(&f2);
     close(a);
     close(b);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(pipelining_8_before_reading)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--workers", "2", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, args);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f[8];
     for (int i = 0; i < 8; i++) {
         CHECK_EQ(test_frame_make(&f[i], HXFR_FORMAT_I420, 64, 64, 0, (uint64_t)i), 0);
@@ -435,18 +413,18 @@ TEST(pipelining_8_before_reading)
     CHECK_EQ(hxfr_avcheck_frame_count(av), 8);
     hxfr_avcheck_destroy(av);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(client_vanishes_mid_frame_and_mid_encode)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 640, 480, 0, 0), 0);
 
     /* Half a frame body, then gone. */
-    int fd = connect_ok(&d, false);
+    int fd = daemon_connect_ok(&d, false);
     struct hxfr_msg m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_FRAME_REQUEST;
@@ -463,7 +441,7 @@ TEST(client_vanishes_mid_frame_and_mid_encode)
 
     /* Several whole frames (encoding while we leave), then gone. */
     for (int round = 0; round < 3; round++) {
-        fd = connect_ok(&d, false);
+        fd = daemon_connect_ok(&d, false);
         for (int i = 0; i < 4; i++) {
             CHECK_EQ(send_frame(fd, (uint16_t)i, &f, i, false), 0);
         }
@@ -471,21 +449,21 @@ TEST(client_vanishes_mid_frame_and_mid_encode)
     }
 
     /* Everyone else is still served. */
-    fd = connect_ok(&d, false);
+    fd = daemon_connect_ok(&d, false);
     uint8_t *au = NULL;
     size_t len = 0;
     CHECK_EQ(roundtrip_frame(fd, 1, &f, 5, false, &m, &au, &len), 0);
     free(au);
     close(fd);
     test_frame_free(&f);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(resource_shm_and_scanout_requests_answered)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     struct hxfr_msg m;
 
     /* No pixels, no shm: a resource id the daemon alone cannot resolve. */
@@ -543,15 +521,15 @@ TEST(resource_shm_and_scanout_requests_answered)
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
     CHECK_EQ(ping_ok(fd), 0);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(encoder_failure_is_reported_and_daemon_goes_on)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--encoder", "no_such_encoder_h264", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, args);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
     for (int i = 0; i < 3; i++) {
@@ -562,15 +540,15 @@ TEST(encoder_failure_is_reported_and_daemon_goes_on)
     test_frame_free(&f);
     close(fd);
     const char *allowed[] = {"cannot open encoder", NULL};
-    stop_clean(&d, allowed);
+    daemon_stop_clean(&d, allowed);
 }
 
 TEST(stats_interval_logs_sessions)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--stats-interval", "1", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, args);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
     struct hxfr_msg m;
@@ -595,14 +573,14 @@ TEST(stats_interval_logs_sessions)
     CHECK(hxfr_test_daemon_log_count(&d, "encode p50") > 0);
     test_frame_free(&f);
     close(fd);
-    stop_clean(&d, NULL);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(sigterm_with_frames_in_flight_exits_cleanly)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 320, 240, 0, 0), 0);
     for (int i = 0; i < 8; i++) {
@@ -759,7 +737,7 @@ TEST(vsock_listener_opens_or_fails_clearly)
     const char *args[] = {"--listen", "vsock:0", NULL};
     if (hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, args) == 0) {
         CHECK_EQ(hxfr_test_daemon_log_count(&d, "] listening on vsock:"), 1);
-        stop_clean(&d, NULL);
+        daemon_stop_clean(&d, NULL);
         return;
     }
     int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
@@ -795,12 +773,12 @@ TEST(sigterm_with_short_shutdown_timeout_fails_queued_frames)
      * either way every answer is well-formed and the exit is clean. */
     struct hxfr_test_daemon d;
     const char *args[] = {"--shutdown-timeout", "1", "--workers", "1", "--window", "8", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, args);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 1280, 720, 0, 0), 0);
     int fds[3];
     for (int c = 0; c < 3; c++) {
-        fds[c] = connect_ok(&d, false);
+        fds[c] = daemon_connect_ok(&d, false);
         for (int i = 0; i < 8; i++) {
             CHECK_EQ(send_frame(fds[c], (uint16_t)i, &f, i, false), 0);
         }
@@ -834,8 +812,8 @@ TEST(log_level_filters_lines)
 {
     struct hxfr_test_daemon d;
     const char *quiet[] = {"--log-level", "warn", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, quiet);
-    int fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, quiet);
+    int fd = daemon_connect_ok(&d, false);
     CHECK_EQ(ping_ok(fd), 0);
     CHECK_EQ(send_simple(fd, HXFR_MSG_PONG, 0), 0); /* draws a warn line */
     CHECK_EQ(expect_error(fd, HXFR_STATUS_INVALID_MSG), 0);
@@ -846,8 +824,8 @@ TEST(log_level_filters_lines)
     hxfr_test_daemon_free(&d);
 
     const char *verbose[] = {"--log-level", "debug", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, verbose);
-    fd = connect_ok(&d, false);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, verbose);
+    fd = daemon_connect_ok(&d, false);
     struct hxfr_msg m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_CONFIG_REQ;

@@ -11,31 +11,9 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_check.h"
 #include "harness.h"
 #include "hostutil.h"
-
-static void start(struct hxfr_test_daemon *d, const char *const *args)
-{
-    if (hxfr_test_daemon_start(d, HXFR_TEST_DAEMON_UNIX, args) < 0) {
-        FAIL("hxfrd did not start");
-    }
-}
-
-static void stop_clean(struct hxfr_test_daemon *d)
-{
-    CHECK_EQ(hxfr_test_daemon_stop(d), 0);
-    CHECK_EQ(hxfr_test_daemon_unexpected_errors(d, NULL), 0);
-    hxfr_test_daemon_free(d);
-}
-
-static int connect_ok(struct hxfr_test_daemon *d)
-{
-    int fd = hxfr_test_daemon_connect(d, false);
-    if (fd < 0) {
-        FAIL("connect: %s", strerror(-fd));
-    }
-    return fd;
-}
 
 /* Sends raw bytes, expects ERROR INVALID_MSG and then EOF (no other reply,
  * even though valid PINGs follow the violation). Another client is served
@@ -43,8 +21,8 @@ static int connect_ok(struct hxfr_test_daemon *d)
 static void fatal_case(const uint8_t *bytes, size_t len)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     uint8_t buf[512];
     CHECK(len + 2 * HXFR_HEADER_SIZE <= sizeof(buf));
     memcpy(buf, bytes, len);
@@ -56,10 +34,10 @@ static void fatal_case(const uint8_t *bytes, size_t len)
     struct hxfr_msg m;
     CHECK_EQ(hxfr_test_recv_msg(fd, RECV_TIMEOUT_MS, &m, NULL, NULL), 0);
     close(fd);
-    fd = connect_ok(&d);
+    fd = daemon_connect_ok(&d, false);
     CHECK_EQ(ping_ok(fd), 0);
     close(fd);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 static size_t header_bytes(uint8_t *out, uint32_t magic, uint8_t type, uint8_t flags,
@@ -180,11 +158,11 @@ static void expect_control_replies(int fd)
 TEST(split_at_every_byte_boundary)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     uint8_t s[1024];
     size_t n = control_stream(s);
     for (size_t cut = 1; cut < n; cut++) {
-        int fd = connect_ok(&d);
+        int fd = daemon_connect_ok(&d, false);
         CHECK_EQ(hxfr_test_send_all(fd, s, cut), 0);
         /* Give the first part its own read where the scheduler allows;
          * correctness does not depend on it. */
@@ -193,14 +171,14 @@ TEST(split_at_every_byte_boundary)
         expect_control_replies(fd);
         close(fd);
     }
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(one_byte_at_a_time_including_a_frame)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     uint8_t s[4096];
     size_t n = control_stream(s);
     struct test_frame f;
@@ -235,7 +213,7 @@ TEST(one_byte_at_a_time_including_a_frame)
     }
     test_frame_free(&f);
     close(fd);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 /* A FRAME_REQUEST with inline pixels whose description is rejected: the
@@ -272,8 +250,8 @@ TEST(bad_geometry_answered_and_body_skipped)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--max-size", "256", NULL};
-    start(&d, args);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     const uint32_t ARGB = HXFR_FORMAT_ARGB8888, NV12 = HXFR_FORMAT_NV12;
     /* zero width, height, stride */
     bad_frame(fd, 0, 64, ARGB, 256, 1200, HXFR_STATUS_BAD_GEOMETRY);
@@ -309,15 +287,15 @@ TEST(bad_geometry_answered_and_body_skipped)
     free(au);
     test_frame_free(&f);
     close(fd);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(bad_control_values_answered)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--max-sessions", "2", NULL};
-    start(&d, args);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct hxfr_msg m;
 
     memset(&m, 0, sizeof(m));
@@ -359,22 +337,22 @@ TEST(bad_control_values_answered)
     }
     CHECK_EQ(ping_ok(fd), 0);
     close(fd);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(peer_closes_mid_message)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     uint8_t b[HXFR_HEADER_SIZE + HXFR_CONFIG_REQ_SIZE];
     header_bytes(b, HXFR_MAGIC, HXFR_MSG_CONFIG_REQ, 0, HXFR_CONFIG_REQ_SIZE);
     memset(b + HXFR_HEADER_SIZE, 0, HXFR_CONFIG_REQ_SIZE);
     for (size_t cut = 1; cut < sizeof(b); cut += 7) {
-        int fd = connect_ok(&d);
+        int fd = daemon_connect_ok(&d, false);
         CHECK_EQ(hxfr_test_send_all(fd, b, cut), 0);
         close(fd);
     }
-    int fd = connect_ok(&d);
+    int fd = daemon_connect_ok(&d, false);
     CHECK_EQ(ping_ok(fd), 0);
     close(fd);
     CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
@@ -387,9 +365,9 @@ TEST(flood_without_reading_is_bounded_and_cut)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--max-output", "256K", NULL};
-    start(&d, args);
-    int bystander = connect_ok(&d);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int bystander = daemon_connect_ok(&d, false);
+    int fd = daemon_connect_ok(&d, false);
     /* PINGs in big batches; never read a PONG. The daemon must cut us
      * once its queue for us passes 256 KiB (plus what the kernel buffers),
      * so our sends start failing well before 256 MiB. */
@@ -420,8 +398,8 @@ TEST(frame_flood_without_reading_stops_reading_then_cut)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--max-output", "64K", "--window", "2", NULL};
-    start(&d, args);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 128, 128, 0, 0), 0);
     int err = 0;
@@ -441,14 +419,14 @@ TEST(connections_beyond_max_clients_get_busy)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--max-clients", "4", NULL};
-    start(&d, args);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
     int fds[4];
     for (int i = 0; i < 4; i++) {
-        fds[i] = connect_ok(&d);
+        fds[i] = daemon_connect_ok(&d, false);
         CHECK_EQ(ping_ok(fds[i]), 0);
     }
     for (int k = 0; k < 10; k++) {
-        int extra = connect_ok(&d);
+        int extra = daemon_connect_ok(&d, false);
         CHECK_EQ(expect_error(extra, HXFR_STATUS_BUSY), 0);
         struct hxfr_msg m;
         CHECK_EQ(hxfr_test_recv_msg(extra, RECV_TIMEOUT_MS, &m, NULL, NULL), 0);
@@ -461,7 +439,7 @@ TEST(connections_beyond_max_clients_get_busy)
     close(fds[0]);
     int again = -1;
     for (int tries = 0; tries < 200; tries++) {
-        again = connect_ok(&d);
+        again = daemon_connect_ok(&d, false);
         if (ping_ok(again) == 0) {
             break;
         }
@@ -484,9 +462,9 @@ TEST(idle_peer_is_closed)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--idle-timeout", "1", NULL};
-    start(&d, args);
-    int idle = connect_ok(&d);
-    int busy = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int idle = daemon_connect_ok(&d, false);
+    int busy = daemon_connect_ok(&d, false);
     CHECK_EQ(ping_ok(busy), 0);
     CHECK_EQ(hxfr_test_wait_eof(idle, 15000), 0);
     close(idle);
@@ -521,8 +499,8 @@ TEST(tcp_fatal_error_still_delivered)
 TEST(error_flood_logging_is_bounded)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int fd = daemon_connect_ok(&d, false);
     /* 300 requests a server never accepts: 300 ERRORs on the wire, but
      * only the first 100 are logged. */
     uint8_t b[HXFR_HEADER_SIZE * 300];

@@ -9,24 +9,9 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_check.h"
 #include "harness.h"
 #include "hostutil.h"
-
-static void start(struct hxfr_test_daemon *d, const char *const *args)
-{
-    if (hxfr_test_daemon_start(d, HXFR_TEST_DAEMON_UNIX, args) < 0) {
-        FAIL("hxfrd did not start");
-    }
-}
-
-static int connect_ok(struct hxfr_test_daemon *d)
-{
-    int fd = hxfr_test_daemon_connect(d, false);
-    if (fd < 0) {
-        FAIL("connect: %s", strerror(-fd));
-    }
-    return fd;
-}
 
 /* An inline FRAME_REQUEST whose stride is too small for its width: the
  * daemon rejects it (BAD_GEOMETRY) without encoding anything. */
@@ -111,8 +96,8 @@ TEST(rejections_wait_for_earlier_frames_of_the_session)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--window", "16", "--workers", "1", NULL};
-    start(&d, args);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     /* Big enough that encoding takes a while: the rejections are handled
      * while the earlier frames are queued or at the encoder. */
@@ -156,8 +141,8 @@ TEST(held_answers_count_against_the_window)
      * still answers everything in order once the frame is done. */
     struct hxfr_test_daemon d;
     const char *args[] = {"--window", "2", "--workers", "1", NULL};
-    start(&d, args);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 320, 240, 0, 0), 0);
     CHECK_EQ(send_frame(fd, 1, &f, 0, false), 0);
@@ -188,8 +173,8 @@ TEST(other_sessions_do_not_wait)
      * only within session 2, and session 1's answers stay in order. */
     struct hxfr_test_daemon d;
     const char *args[] = {"--window", "8", NULL};
-    start(&d, args);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 320, 240, 0, 0), 0);
     CHECK_EQ(send_frame(fd, 1, &f, 0, false), 0);
@@ -223,8 +208,8 @@ TEST(client_vanishes_with_answers_held)
     /* Held answers are freed with the session: no leak (ASan), no crash. */
     struct hxfr_test_daemon d;
     const char *args[] = {"--window", "8", "--workers", "1", NULL};
-    start(&d, args);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 640, 480, 0, 0), 0);
     CHECK_EQ(send_frame(fd, 1, &f, 0, false), 0);
@@ -232,7 +217,7 @@ TEST(client_vanishes_with_answers_held)
     send_bad_frame(fd, 1);
     send_config(fd, 1, 100);
     close(fd);
-    int other = connect_ok(&d);
+    int other = daemon_connect_ok(&d, false);
     CHECK_EQ(ping_ok(other), 0);
     close(other);
     test_frame_free(&f);
@@ -248,9 +233,9 @@ TEST(flood_with_held_answers_without_reading_is_cut)
      * output grows to --max-output and it is cut. Nothing leaks (ASan). */
     struct hxfr_test_daemon d;
     const char *args[] = {"--max-output", "64K", "--window", "2", NULL};
-    start(&d, args);
-    int bystander = connect_ok(&d);
-    int fd = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int bystander = daemon_connect_ok(&d, false);
+    int fd = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 128, 128, 0, 0), 0);
     int err = 0;

@@ -16,6 +16,7 @@
 
 #include "avcheck.h"
 #include "daemon.h"
+#include "daemon_check.h"
 #include "harness.h"
 #include "hostutil.h"
 
@@ -55,29 +56,6 @@ static void au_free(struct au_list *l)
     }
     free(l->v);
     memset(l, 0, sizeof(*l));
-}
-
-static void start(struct hxfr_test_daemon *d, const char *const *args)
-{
-    if (hxfr_test_daemon_start(d, HXFR_TEST_DAEMON_UNIX, args) < 0) {
-        FAIL("hxfrd did not start");
-    }
-}
-
-static void stop_clean(struct hxfr_test_daemon *d)
-{
-    CHECK_EQ(hxfr_test_daemon_stop(d), 0);
-    CHECK_EQ(hxfr_test_daemon_unexpected_errors(d, NULL), 0);
-    hxfr_test_daemon_free(d);
-}
-
-static int connect_ok(struct hxfr_test_daemon *d)
-{
-    int fd = hxfr_test_daemon_connect(d, false);
-    if (fd < 0) {
-        FAIL("connect: %s", strerror(-fd));
-    }
-    return fd;
 }
 
 /* ENABLE_SCANOUT; returns success and copies the connector. */
@@ -233,8 +211,9 @@ static const struct au *find_pts(const struct au_list *l, int64_t pts)
 TEST(publish_two_subscribers_late_one_starts_at_idr)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int pub = connect_ok(&d), s1 = connect_ok(&d), s2 = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int pub = daemon_connect_ok(&d, false), s1 = daemon_connect_ok(&d, false),
+        s2 = daemon_connect_ok(&d, false);
     char connector[HXFR_CONNECTOR_LEN];
     struct au_list p = {0}, a1 = {0}, a2 = {0};
 
@@ -281,7 +260,7 @@ TEST(publish_two_subscribers_late_one_starts_at_idr)
     close(s1);
     close(s2);
     close(pub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 /* Counts pushed AUs over ms milliseconds. */
@@ -304,8 +283,8 @@ static void collect_for(int fd, uint16_t id, int ms, struct au_list *got)
 TEST(keepalive_while_publisher_idle)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int pub = connect_ok(&d), sub = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int pub = daemon_connect_ok(&d, false), sub = daemon_connect_ok(&d, false);
     struct au_list a = {0};
 
     CHECK_EQ(enable(pub, 2, W, H, NULL), 1);
@@ -335,15 +314,15 @@ TEST(keepalive_while_publisher_idle)
     au_free(&a);
     close(sub);
     close(pub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(keepalive_interval_option)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--keepalive-ms", "100", NULL};
-    start(&d, args);
-    int pub = connect_ok(&d), sub = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int pub = daemon_connect_ok(&d, false), sub = daemon_connect_ok(&d, false);
     struct au_list a = {0};
 
     CHECK_EQ(enable(pub, 1, W, H, NULL), 1);
@@ -357,15 +336,15 @@ TEST(keepalive_interval_option)
     au_free(&a);
     close(sub);
     close(pub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(no_keepalive_without_subscribers)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--keepalive-ms", "50", NULL};
-    start(&d, args);
-    int pub = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int pub = daemon_connect_ok(&d, false);
     CHECK_EQ(enable(pub, 1, W, H, NULL), 1);
     publish(pub, 1, 0, false, NULL);
     usleep(400 * 1000);
@@ -382,8 +361,9 @@ TEST(no_keepalive_without_subscribers)
 TEST(enable_disable_rules)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int a = connect_ok(&d), b = connect_ok(&d), s = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int a = daemon_connect_ok(&d, false), b = daemon_connect_ok(&d, false),
+        s = daemon_connect_ok(&d, false);
     char conn[HXFR_CONNECTOR_LEN];
 
     CHECK_EQ(enable(a, 4, W, H, conn), 1);
@@ -415,16 +395,17 @@ TEST(enable_disable_rules)
     close(a);
     close(b);
     close(s);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(limits_scanouts_and_subscribers)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--max-scanouts", "2", "--max-subscribers", "2", NULL};
-    start(&d, args);
-    int a = connect_ok(&d), b = connect_ok(&d);
-    int s[3] = {connect_ok(&d), connect_ok(&d), connect_ok(&d)};
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int a = daemon_connect_ok(&d, false), b = daemon_connect_ok(&d, false);
+    int s[3] = {daemon_connect_ok(&d, false), daemon_connect_ok(&d, false),
+                daemon_connect_ok(&d, false)};
     CHECK_EQ(enable(a, 0, W, H, NULL), 1);
     CHECK_EQ(enable(b, 1, W, H, NULL), 1);
     CHECK_EQ(enable(b, 2, W, H, NULL), 0);
@@ -457,8 +438,8 @@ TEST(limits_scanouts_and_subscribers)
 TEST(subscribe_unknown_or_disabled)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int pub = connect_ok(&d), sub = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int pub = daemon_connect_ok(&d, false), sub = daemon_connect_ok(&d, false);
     CHECK_EQ(subscribe(sub, 7), 0);
     CHECK_EQ(subscribe(sub, 0xFFFFFFFFu), 0);
     CHECK_EQ(enable(pub, 7, W, H, NULL), 1);
@@ -484,14 +465,15 @@ TEST(subscribe_unknown_or_disabled)
     au_free(&a);
     close(sub);
     close(pub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(publisher_vanishes)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int pub = connect_ok(&d), s1 = connect_ok(&d), s2 = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int pub = daemon_connect_ok(&d, false), s1 = daemon_connect_ok(&d, false),
+        s2 = daemon_connect_ok(&d, false);
     CHECK_EQ(enable(pub, 3, W, H, NULL), 1);
     CHECK_EQ(subscribe(s1, 3), 1);
     CHECK_EQ(subscribe(s2, 3), 1);
@@ -540,7 +522,7 @@ TEST(publisher_vanishes)
     CHECK_EQ(enable(s1, 3, W, H, NULL), 1);
     close(s1);
     close(s2);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(keyframe_request_from_subscriber)
@@ -548,8 +530,8 @@ TEST(keyframe_request_from_subscriber)
     struct hxfr_test_daemon d;
     /* Keepalives out of the way: the next AU must come from the request. */
     const char *args[] = {"--keepalive-ms", "60000", NULL};
-    start(&d, args);
-    int pub = connect_ok(&d), sub = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int pub = daemon_connect_ok(&d, false), sub = daemon_connect_ok(&d, false);
     struct au_list a = {0};
     CHECK_EQ(enable(pub, 0, W, H, NULL), 1);
     CHECK_EQ(subscribe(sub, 0), 1);
@@ -587,7 +569,7 @@ TEST(keyframe_request_from_subscriber)
     au_free(&a);
     close(sub);
     close(pub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(another_client_cannot_publish)
@@ -595,8 +577,9 @@ TEST(another_client_cannot_publish)
     struct hxfr_test_daemon d;
     /* No keepalive in between: the subscriber's AUs are counted exactly. */
     const char *args[] = {"--keepalive-ms", "60000", NULL};
-    start(&d, args);
-    int pub = connect_ok(&d), other = connect_ok(&d), sub = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int pub = daemon_connect_ok(&d, false), other = daemon_connect_ok(&d, false),
+        sub = daemon_connect_ok(&d, false);
     struct au_list a = {0};
     CHECK_EQ(enable(pub, 0, W, H, NULL), 1);
     CHECK_EQ(subscribe(sub, 0), 1);
@@ -613,7 +596,7 @@ TEST(another_client_cannot_publish)
     close(other);
     close(sub);
     close(pub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 /* ---- a subscriber that never reads ------------------------------------ */
@@ -649,8 +632,9 @@ TEST_T(slow_subscriber_does_not_slow_others, 120)
      * someone asked for, and a reader that lost the last frame ends at the
      * receive timeout instead of reading keepalives forever. */
     const char *args[] = {"--keepalive-ms", "60000", NULL};
-    start(&d, args);
-    int pub = connect_ok(&d), good = connect_ok(&d), bad = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int pub = daemon_connect_ok(&d, false), good = daemon_connect_ok(&d, false),
+        bad = daemon_connect_ok(&d, false);
     int small = 4096;
     CHECK_EQ(setsockopt(bad, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
     const uint64_t n = 80;
@@ -734,14 +718,15 @@ TEST_T(slow_subscriber_does_not_slow_others, 120)
     close(bad);
     close(good);
     close(pub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(subscriber_vanishes_and_shutdown_with_subscribers)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int pub = connect_ok(&d), sub = connect_ok(&d), sub2 = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int pub = daemon_connect_ok(&d, false), sub = daemon_connect_ok(&d, false),
+        sub2 = daemon_connect_ok(&d, false);
     CHECK_EQ(enable(pub, 0, W, H, NULL), 1);
     CHECK_EQ(subscribe(sub, 0), 1);
     CHECK_EQ(subscribe(sub2, 0), 1);
@@ -765,8 +750,9 @@ TEST(keyframe_request_flood_is_bounded)
 {
     struct hxfr_test_daemon d;
     const char *args[] = {"--keepalive-ms", "60000", NULL};
-    start(&d, args);
-    int pub = connect_ok(&d), sub = connect_ok(&d), other = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
+    int pub = daemon_connect_ok(&d, false), sub = daemon_connect_ok(&d, false),
+        other = daemon_connect_ok(&d, false);
     struct au_list a = {0};
     CHECK_EQ(enable(pub, 0, W, H, NULL), 1);
     publish(pub, 0, 0, false, NULL);
@@ -799,16 +785,16 @@ TEST(keyframe_request_flood_is_bounded)
     close(other);
     close(sub);
     close(pub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST(publisher_vanishes_with_frames_encoding)
 {
     struct hxfr_test_daemon d;
-    start(&d, NULL);
-    int sub = connect_ok(&d);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    int sub = daemon_connect_ok(&d, false);
     for (int round = 0; round < 3; round++) {
-        int pub = connect_ok(&d);
+        int pub = daemon_connect_ok(&d, false);
         CHECK_EQ(enable(pub, 1, 640, 480, NULL), 1);
         CHECK_EQ(subscribe(sub, 1), 1);
         /* Whole frames queued and encoding, then the publisher is gone
@@ -833,7 +819,7 @@ TEST(publisher_vanishes_with_frames_encoding)
     }
     /* A pull-mode client with frames in flight cannot turn that session
      * into a scanout until they are answered. */
-    int c = connect_ok(&d);
+    int c = daemon_connect_ok(&d, false);
     struct test_frame f;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 640, 480, 0, 9), 0);
     CHECK_EQ(send_frame(c, 2, &f, 0, false), 0);
@@ -863,5 +849,5 @@ TEST(publisher_vanishes_with_frames_encoding)
     CHECK_EQ(ping_ok(sub), 0);
     close(c);
     close(sub);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }

@@ -24,6 +24,7 @@
 
 #include "avcheck.h"
 #include "daemon.h"
+#include "daemon_check.h"
 #include "harness.h"
 #include "hostutil.h"
 #include "pattern.h"
@@ -64,18 +65,6 @@ static int settle_fds(pid_t pid, int want)
         n = count_fds(pid);
     }
     return n;
-}
-
-static void start(struct hxfr_test_daemon *d, unsigned flags, const char *const *args)
-{
-    CHECK_EQ(hxfr_test_daemon_start(d, flags, args), 0);
-}
-
-static void stop_clean(struct hxfr_test_daemon *d)
-{
-    CHECK_EQ(hxfr_test_daemon_stop(d), 0);
-    CHECK_EQ(hxfr_test_daemon_unexpected_errors(d, NULL), 0);
-    hxfr_test_daemon_free(d);
 }
 
 /* A sealed (or not) memfd holding a ring of SLOTS slots for W x H BGRA. */
@@ -309,7 +298,7 @@ TEST_T(e2e_memfd_over_unix, 120)
 {
     struct hxfr_test_daemon d;
     const char *dargs[] = {"--stats-interval", "1", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, dargs);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, dargs);
     char *out = NULL;
     const char *args[] = {"--connect", d.unix_uri, "--shm", "--size",    "640x360", "--fps",
                           "30",        "--frames", "40",    "--bitrate", "8M",      "--format",
@@ -326,7 +315,7 @@ TEST_T(e2e_memfd_over_unix, 120)
     CHECK(hxfr_test_daemon_log_count(&d, "stats client") >= 1);
     CHECK(strstr(hxfr_test_daemon_log(&d), " 0 pixel bytes copied (client 0), ") != NULL);
     check_no_copies(&d);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST_T(e2e_file_region_over_tcp, 120)
@@ -342,7 +331,7 @@ TEST_T(e2e_file_region_over_tcp, 120)
     close(fd);
     snprintf(arg, sizeof(arg), "vm0=%s", path);
     const char *dargs[] = {"--shm", arg, NULL};
-    start(&d, HXFR_TEST_DAEMON_TCP, dargs);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_TCP, dargs);
     char *out = NULL;
     /* The ring at 1 MiB into the region, NV12 frames. */
     const char *args[] = {
@@ -375,7 +364,7 @@ TEST_T(e2e_file_region_over_tcp, 120)
 TEST_T(frames_from_slots_and_slot_release_order, 120)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     int sock = hxfr_test_daemon_connect(&d, false);
     CHECK(sock >= 0);
     struct hxfr_msg m;
@@ -426,7 +415,7 @@ TEST_T(frames_from_slots_and_slot_release_order, 120)
 TEST_T(slot_submitted_twice_and_no_release_without_cap, 120)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     int sock = hxfr_test_daemon_connect(&d, false);
     struct ring r;
     ring_make(&r, true, SLOTS, W * H * 4);
@@ -453,13 +442,13 @@ TEST_T(slot_submitted_twice_and_no_release_without_cap, 120)
     CHECK_EQ(ping_ok(sock), 0);
     close(sock);
     ring_free(&r);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 TEST_T(slot_index_and_size_checks, 120)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     int sock = hxfr_test_daemon_connect(&d, false);
     struct hxfr_msg m;
 
@@ -504,7 +493,7 @@ TEST_T(slot_index_and_size_checks, 120)
     CHECK_EQ(ping_ok(sock), 0);
     close(sock);
     ring_free(&r);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 /* The guest rewrites the header after attaching: the host keeps using the
@@ -512,7 +501,7 @@ TEST_T(slot_index_and_size_checks, 120)
 TEST_T(header_rewritten_after_attach, 120)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     int sock = hxfr_test_daemon_connect(&d, false);
     struct ring r;
     ring_make(&r, true, SLOTS, W * H * 4);
@@ -533,7 +522,7 @@ TEST_T(header_rewritten_after_attach, 120)
     CHECK_EQ(expect_msg(sock, HXFR_MSG_FRAME_RESPONSE, &m, NULL, NULL), 0);
     close(sock);
     ring_free(&r);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 struct scribbler {
@@ -556,7 +545,7 @@ static void *scribble(void *arg)
 TEST_T(pixels_changing_during_encode, 120)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     int sock = hxfr_test_daemon_connect(&d, false);
     struct ring r;
     ring_make(&r, true, 1, W * H * 4);
@@ -573,7 +562,7 @@ TEST_T(pixels_changing_during_encode, 120)
     pthread_join(t, NULL);
     close(sock);
     ring_free(&r);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 /* ---- Hostile attaches and descriptors ---------------------------------- */
@@ -581,7 +570,7 @@ TEST_T(pixels_changing_during_encode, 120)
 TEST_T(hostile_attach_and_fds_leak_nothing, 120)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     int base = count_fds(d.pid);
     int sock = hxfr_test_daemon_connect(&d, false);
     struct ring good_ring, unsealed, tiny;
@@ -661,7 +650,7 @@ TEST_T(hostile_attach_and_fds_leak_nothing, 120)
     ring_free(&tiny);
     /* Every descriptor the daemon received is closed again. */
     CHECK_EQ(settle_fds(d.pid, base), base);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 /* SHM_FD over TCP (no descriptors possible) and a configured region used
@@ -683,7 +672,7 @@ TEST_T(attach_over_tcp, 120)
     snprintf(arg, sizeof(arg), "r=%s", path);
     const char *dargs[] = {"--shm", arg, NULL};
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_TCP, dargs);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_TCP, dargs);
     int sock = hxfr_test_daemon_connect(&d, true);
     CHECK(sock >= 0);
     struct hxfr_msg m;
@@ -709,7 +698,7 @@ TEST_T(attach_over_tcp, 120)
     CHECK_EQ(submit(sock, 1, 0), 0);
     CHECK_EQ(expect_msg(sock, HXFR_MSG_FRAME_RESPONSE, &m, NULL, NULL), 0);
     close(sock);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
     munmap(base, 1 << 20);
     close(fd);
     unlink(path);
@@ -723,7 +712,7 @@ TEST_T(flood_without_reading_stays_bounded, 120)
 {
     struct hxfr_test_daemon d;
     const char *dargs[] = {"--window", "2", NULL};
-    start(&d, HXFR_TEST_DAEMON_UNIX, dargs);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, dargs);
     int base = count_fds(d.pid);
     int sock = hxfr_test_daemon_connect(&d, false);
     struct ring r;
@@ -758,7 +747,7 @@ TEST_T(flood_without_reading_stays_bounded, 120)
     close(sock);
     ring_free(&r);
     CHECK_EQ(settle_fds(d.pid, base), base);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
 
 /* The descriptor arrives with a read that also carries other messages:
@@ -768,7 +757,7 @@ TEST_T(flood_without_reading_stays_bounded, 120)
 TEST_T(fd_shares_a_read_with_other_messages, 120)
 {
     struct hxfr_test_daemon d;
-    start(&d, HXFR_TEST_DAEMON_UNIX, NULL);
+    daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     int base = count_fds(d.pid);
     int sock = hxfr_test_daemon_connect(&d, false);
     struct ring r;
@@ -816,5 +805,5 @@ TEST_T(fd_shares_a_read_with_other_messages, 120)
     close(sock);
     ring_free(&r);
     CHECK_EQ(settle_fds(d.pid, base), base);
-    stop_clean(&d);
+    daemon_stop_clean(&d, NULL);
 }
