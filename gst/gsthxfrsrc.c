@@ -7,10 +7,7 @@
  * state changes prompt even when the host sends nothing.
  */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <gst/video/video.h>
 
@@ -19,10 +16,7 @@
 GST_DEBUG_CATEGORY_STATIC(gst_hxfrsrc_debug);
 #define GST_CAT_DEFAULT gst_hxfrsrc_debug
 
-#define DEFAULT_ADDRESS   "vsock:2:5000"
 #define DEFAULT_SCANOUT   0u
-#define DEFAULT_RECONNECT FALSE
-#define DEFAULT_TIMEOUT   5000u
 /* Units read but not yet pushed; more means downstream is far behind, and
  * the backlog is dropped up to the next IDR. */
 #define MAX_QUEUED_UNITS  64u
@@ -30,12 +24,9 @@ GST_DEBUG_CATEGORY_STATIC(gst_hxfrsrc_debug);
 /* A pts jump larger than this (or backwards) starts a new timeline. */
 #define MAX_PTS_JUMP (10 * GST_SECOND)
 
+/* Address, reconnect and timeout are GST_HXFR_PROP_*. */
 enum {
-    PROP_0,
-    PROP_ADDRESS,
-    PROP_SCANOUT,
-    PROP_RECONNECT,
-    PROP_TIMEOUT,
+    PROP_SCANOUT = GST_HXFR_PROP_LAST,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
@@ -128,9 +119,9 @@ static gboolean gst_hxfrsrc_start(GstBaseSrc *bsrc)
     struct hxfr_client_options o;
     hxfr_client_options_init(&o);
     GST_OBJECT_LOCK(self);
-    gchar *address = g_strdup(self->address);
+    gchar *address = g_strdup(self->conn.address);
     guint scanout = self->scanout;
-    o.io_timeout_ms = (int)self->io_timeout_ms;
+    o.io_timeout_ms = (int)self->conn.io_timeout_ms;
     GST_OBJECT_UNLOCK(self);
     /* Reconnects are driven here, one attempt at a time, so that unlock()
      * can interrupt the backoff. */
@@ -143,20 +134,10 @@ static gboolean gst_hxfrsrc_start(GstBaseSrc *bsrc)
     o.session_id = (uint16_t)MIN(scanout, G_MAXUINT16);
 
     gboolean ok = FALSE;
-    self->client = hxfr_client_new(&o);
+    self->client =
+        gst_hxfr_client_open(GST_ELEMENT(self), &o, address, GST_RESOURCE_ERROR_OPEN_READ);
     if (!self->client) {
-        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Cannot create the hxfr client"),
-                          ("hxfr_client_new: %s", g_strerror(errno)));
         goto out;
-    }
-    int r = hxfr_client_connect(self->client, address);
-    if (r < 0) {
-        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                          ("Cannot reach the hxfr host at %s: %s", address, hxfr_strerror(r)),
-                          ("hxfr_client_connect(\"%s\") returned %d. Is hxfrd running and "
-                           "listening on that address (property 'address')?",
-                           address, r));
-        goto fail;
     }
     if (scanout > G_MAXUINT16) {
         GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Scanout %u is out of range", scanout),
@@ -168,15 +149,13 @@ static gboolean gst_hxfrsrc_start(GstBaseSrc *bsrc)
     self->have_base = FALSE;
     self->ended = FALSE;
     g_atomic_int_set(&self->want_keyframe, 0);
-    r = hxfr_client_subscribe(self->client, scanout, -1);
+    int r = hxfr_client_subscribe(self->client, scanout, -1);
     if (r < 0) {
         post_subscribe_error(self, r, scanout, address);
         goto fail;
     }
-    self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    self->wake_fd = gst_hxfr_wake_open(GST_ELEMENT(self));
     if (self->wake_fd < 0) {
-        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot create an eventfd"),
-                          ("%s", g_strerror(errno)));
         goto fail;
     }
     GST_INFO_OBJECT(self, "subscribed to scanout %u at %s", scanout,
@@ -200,27 +179,15 @@ static gboolean gst_hxfrsrc_stop(GstBaseSrc *bsrc)
     self->client = NULL;
     clear_units(self);
     g_clear_pointer(&self->end_message, g_free);
-    if (self->wake_fd >= 0) {
-        close(self->wake_fd);
-        self->wake_fd = -1;
-    }
+    gst_hxfr_wake_close(&self->wake_fd);
     return TRUE;
-}
-
-static void wake(GstHxfrSrc *self)
-{
-    if (self->wake_fd >= 0) {
-        uint64_t one = 1;
-        ssize_t n = write(self->wake_fd, &one, sizeof(one));
-        (void)n;
-    }
 }
 
 static gboolean gst_hxfrsrc_unlock(GstBaseSrc *bsrc)
 {
     GstHxfrSrc *self = GST_HXFRSRC(bsrc);
     g_atomic_int_set(&self->flushing, 1);
-    wake(self);
+    gst_hxfr_wake(self->wake_fd);
     return TRUE;
 }
 
@@ -233,7 +200,7 @@ static gboolean gst_hxfrsrc_event(GstBaseSrc *bsrc, GstEvent *event)
     if (gst_video_event_is_force_key_unit(event)) {
         GST_DEBUG_OBJECT(self, "keyframe requested downstream");
         g_atomic_int_set(&self->want_keyframe, 1);
-        wake(self);
+        gst_hxfr_wake(self->wake_fd);
         return TRUE;
     }
     return GST_BASE_SRC_CLASS(gst_hxfrsrc_parent_class)->event(bsrc, event);
@@ -243,34 +210,17 @@ static gboolean gst_hxfrsrc_unlock_stop(GstBaseSrc *bsrc)
 {
     GstHxfrSrc *self = GST_HXFRSRC(bsrc);
     g_atomic_int_set(&self->flushing, 0);
-    if (self->wake_fd >= 0) {
-        uint64_t v;
-        ssize_t n = read(self->wake_fd, &v, sizeof(v));
-        (void)n;
-    }
+    gst_hxfr_wake_drain(self->wake_fd);
     return TRUE;
 }
 
 /* Waits for fd (if >= 0) or the wake-up eventfd, up to timeout_ms.
- * Returns 1 if fd is readable (or hung up), 0 otherwise. */
+ * Returns 1 if fd is readable (or hung up), 0 otherwise. A wake-up is
+ * consumed; the flags it signals are checked by the caller's loop, and
+ * unlock_stop() drains it again after a flush. */
 static int wait_readable(GstHxfrSrc *self, int fd, int timeout_ms)
 {
-    struct pollfd pfd[2] = {
-        {.fd = self->wake_fd, .events = POLLIN},
-        {.fd = fd, .events = POLLIN},
-    };
-    int n = poll(pfd, fd >= 0 ? 2 : 1, timeout_ms);
-    if (n <= 0) {
-        return 0;
-    }
-    if (pfd[0].revents & POLLIN) {
-        /* Consumed here; the flags it signals are checked by the caller's
-         * loop. unlock_stop() drains it again after a flush. */
-        uint64_t v;
-        ssize_t r = read(self->wake_fd, &v, sizeof(v));
-        (void)r;
-    }
-    return fd >= 0 && pfd[1].revents != 0;
+    return gst_hxfr_poll(self->wake_fd, fd, timeout_ms) > 0;
 }
 
 /* Maps a host pts to running time: the first unit (and any unit whose pts
@@ -312,7 +262,7 @@ static GstFlowReturn scanout_ended(GstHxfrSrc *self)
     guint scanout = self->scanout;
     GST_OBJECT_UNLOCK(self);
     self->ended = FALSE;
-    if (!self->reconnect) {
+    if (!self->conn.reconnect) {
         GST_ELEMENT_WARNING(self, RESOURCE, READ,
                             ("Scanout %u ended: %s", scanout,
                              self->end_message ? self->end_message : ""),
@@ -363,7 +313,7 @@ static GstFlowReturn reconnect_with_backoff(GstHxfrSrc *self)
         delay = MIN(delay * 2, 2000u);
     }
     GST_OBJECT_LOCK(self);
-    gchar *address = g_strdup(self->address);
+    gchar *address = g_strdup(self->conn.address);
     guint scanout = self->scanout;
     GST_OBJECT_UNLOCK(self);
     if (r == -HXFR_EREMOTE) {
@@ -411,7 +361,7 @@ static GstFlowReturn gst_hxfrsrc_create(GstPushSrc *psrc, GstBuffer **outbuf)
         }
         int fd = hxfr_client_fd(self->client);
         if (fd < 0) {
-            if (!self->reconnect) {
+            if (!self->conn.reconnect) {
                 GST_ELEMENT_ERROR(self, RESOURCE, READ,
                                   ("Lost the connection to the hxfr host"),
                                   ("set reconnect=true to reconnect"));
@@ -437,26 +387,15 @@ static void gst_hxfrsrc_set_property(GObject *object, guint prop_id, const GValu
 {
     GstHxfrSrc *self = GST_HXFRSRC(object);
     GST_OBJECT_LOCK(self);
-    switch (prop_id) {
-    case PROP_ADDRESS:
-        g_free(self->address);
-        self->address = g_value_dup_string(value);
-        if (!self->address) {
-            self->address = g_strdup(DEFAULT_ADDRESS);
+    if (!gst_hxfr_conn_props_set(&self->conn, prop_id, value)) {
+        switch (prop_id) {
+        case PROP_SCANOUT:
+            self->scanout = g_value_get_uint(value);
+            break;
+        default:
+            G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+            break;
         }
-        break;
-    case PROP_SCANOUT:
-        self->scanout = g_value_get_uint(value);
-        break;
-    case PROP_RECONNECT:
-        self->reconnect = g_value_get_boolean(value);
-        break;
-    case PROP_TIMEOUT:
-        self->io_timeout_ms = g_value_get_uint(value);
-        break;
-    default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-        break;
     }
     GST_OBJECT_UNLOCK(self);
 }
@@ -466,22 +405,15 @@ static void gst_hxfrsrc_get_property(GObject *object, guint prop_id, GValue *val
 {
     GstHxfrSrc *self = GST_HXFRSRC(object);
     GST_OBJECT_LOCK(self);
-    switch (prop_id) {
-    case PROP_ADDRESS:
-        g_value_set_string(value, self->address);
-        break;
-    case PROP_SCANOUT:
-        g_value_set_uint(value, self->scanout);
-        break;
-    case PROP_RECONNECT:
-        g_value_set_boolean(value, self->reconnect);
-        break;
-    case PROP_TIMEOUT:
-        g_value_set_uint(value, self->io_timeout_ms);
-        break;
-    default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-        break;
+    if (!gst_hxfr_conn_props_get(&self->conn, prop_id, value)) {
+        switch (prop_id) {
+        case PROP_SCANOUT:
+            g_value_set_uint(value, self->scanout);
+            break;
+        default:
+            G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+            break;
+        }
     }
     GST_OBJECT_UNLOCK(self);
 }
@@ -489,7 +421,7 @@ static void gst_hxfrsrc_get_property(GObject *object, guint prop_id, GValue *val
 static void gst_hxfrsrc_finalize(GObject *object)
 {
     GstHxfrSrc *self = GST_HXFRSRC(object);
-    g_free(self->address);
+    gst_hxfr_conn_props_finish(&self->conn);
     G_OBJECT_CLASS(gst_hxfrsrc_parent_class)->finalize(object);
 }
 
@@ -506,14 +438,18 @@ static void gst_hxfrsrc_class_init(GstHxfrSrcClass *klass)
 
     const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                            GST_PARAM_MUTABLE_READY;
-    g_object_class_install_property(
-        gobject_class, PROP_ADDRESS,
-        g_param_spec_string(
-            "address", "Host address",
-            "Where the hxfr host listens: unix:PATH (UNIX socket), vsock:CID:PORT "
-            "(AF_VSOCK; the host is CID 2), tcp:HOST:PORT or serial:PATH. "
-            "Default: vsock:2:5000",
-            DEFAULT_ADDRESS, rw));
+    gst_hxfr_conn_props_install(
+        gobject_class,
+        "Where the hxfr host listens: unix:PATH (UNIX socket), vsock:CID:PORT "
+        "(AF_VSOCK; the host is CID 2), tcp:HOST:PORT or serial:PATH. "
+        "Default: vsock:2:5000",
+        "When the connection to the host is lost, reconnect (up to 10 attempts with "
+        "backoff from 50 ms to 2 s), subscribe again and resume at the next IDR; when "
+        "the publisher ends the scanout, subscribe again the same way until it is "
+        "back. When false a lost connection is an element error and the end of the "
+        "scanout is EOS. Default: false",
+        "Milliseconds to wait for the host to accept the connection handshake and "
+        "answer SUBSCRIBE before failing. Default: 5000");
     g_object_class_install_property(
         gobject_class, PROP_SCANOUT,
         g_param_spec_uint(
@@ -521,23 +457,6 @@ static void gst_hxfrsrc_class_init(GstHxfrSrcClass *klass)
             "The scanout (display output) to subscribe to, 0..65535; the stream starts "
             "at an IDR. Default: 0",
             0, G_MAXUINT16, DEFAULT_SCANOUT, rw));
-    g_object_class_install_property(
-        gobject_class, PROP_RECONNECT,
-        g_param_spec_boolean(
-            "reconnect", "Reconnect",
-            "When the connection to the host is lost, reconnect (up to 10 attempts with "
-            "backoff from 50 ms to 2 s), subscribe again and resume at the next IDR; when "
-            "the publisher ends the scanout, subscribe again the same way until it is "
-            "back. When false a lost connection is an element error and the end of the "
-            "scanout is EOS. Default: false",
-            DEFAULT_RECONNECT, rw));
-    g_object_class_install_property(
-        gobject_class, PROP_TIMEOUT,
-        g_param_spec_uint(
-            "timeout", "Host timeout",
-            "Milliseconds to wait for the host to accept the connection handshake and "
-            "answer SUBSCRIBE before failing. Default: 5000",
-            1, G_MAXINT, DEFAULT_TIMEOUT, rw));
 
     gst_element_class_add_static_pad_template(element_class, &src_template);
     gst_element_class_set_static_metadata(
@@ -558,10 +477,8 @@ static void gst_hxfrsrc_class_init(GstHxfrSrcClass *klass)
 
 static void gst_hxfrsrc_init(GstHxfrSrc *self)
 {
-    self->address = g_strdup(DEFAULT_ADDRESS);
+    gst_hxfr_conn_props_init(&self->conn);
     self->scanout = DEFAULT_SCANOUT;
-    self->reconnect = DEFAULT_RECONNECT;
-    self->io_timeout_ms = DEFAULT_TIMEOUT;
     self->wake_fd = -1;
     g_queue_init(&self->units);
     gst_base_src_set_live(GST_BASE_SRC(self), TRUE);

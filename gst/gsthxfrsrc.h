@@ -9,6 +9,8 @@
 
 #include <hxfr/client.h>
 
+#include "gsthxfrcommon.h"
+
 G_BEGIN_DECLS
 
 #define GST_TYPE_HXFRSRC (gst_hxfrsrc_get_type())
@@ -18,10 +20,8 @@ struct _GstHxfrSrc {
     GstPushSrc parent;
 
     /* Properties (object lock). */
-    gchar *address;
+    struct gst_hxfr_conn_props conn;
     guint scanout;
-    gboolean reconnect;
-    guint io_timeout_ms;
 
     /* Used only by the streaming thread (and start/stop). */
     struct hxfr_client *client;

@@ -20,11 +20,8 @@
 #endif
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "gsthxfrutil.h"
 #include "gstvsockenc.h"
@@ -32,27 +29,21 @@
 GST_DEBUG_CATEGORY_STATIC(gst_vsockenc_debug);
 #define GST_CAT_DEFAULT gst_vsockenc_debug
 
-#define DEFAULT_ADDRESS           "vsock:2:5000"
 #define DEFAULT_CID               2u
 #define DEFAULT_PORT              5000u
 #define DEFAULT_BITRATE           4000000u
 #define DEFAULT_KEYFRAME_INTERVAL 60u
 #define DEFAULT_MAX_IN_FLIGHT     4u
-#define DEFAULT_RECONNECT         FALSE
-#define DEFAULT_TIMEOUT           5000u
 #define DEFAULT_USE_SHM           FALSE
 
+/* Address, reconnect and timeout are GST_HXFR_PROP_*. */
 enum {
-    PROP_0,
-    PROP_ADDRESS,
-    PROP_SOCKET_PATH,
+    PROP_SOCKET_PATH = GST_HXFR_PROP_LAST,
     PROP_CID,
     PROP_PORT,
     PROP_BITRATE,
     PROP_KEYFRAME_INTERVAL,
     PROP_MAX_IN_FLIGHT,
-    PROP_RECONNECT,
-    PROP_TIMEOUT,
     PROP_USE_SHM,
 };
 
@@ -82,12 +73,7 @@ static void result_free(struct vsockenc_result *r)
 
 static void wake_dispatcher(GstVsockEnc *self)
 {
-    uint64_t one = 1;
-    if (self->wake_fd >= 0) {
-        /* A full counter still wakes the poll: the error can be ignored. */
-        ssize_t n = write(self->wake_fd, &one, sizeof(one));
-        (void)n;
-    }
+    gst_hxfr_wake(self->wake_fd);
 }
 
 /* Client callback (client_lock held, any thread): copy the result into the
@@ -237,7 +223,7 @@ static void push_results(GstVsockEnc *self)
             GST_WARNING_OBJECT(self, "frame %u: the host returned no units; dropped",
                                r->frame_number);
             gst_video_encoder_finish_frame(enc, frame);
-        } else if (self->reconnect) {
+        } else if (self->conn.reconnect) {
             GST_WARNING_OBJECT(self, "frame %u lost with the connection (%s); reconnecting",
                                r->frame_number, hxfr_strerror(r->status));
             gst_video_encoder_finish_frame(enc, frame);
@@ -265,7 +251,7 @@ static void push_results(GstVsockEnc *self)
 static void wait_pushed(GstVsockEnc *self, guint limit)
 {
     GstVideoEncoder *enc = GST_VIDEO_ENCODER(self);
-    gint64 deadline = g_get_monotonic_time() + (gint64)self->io_timeout_ms * 1000;
+    gint64 deadline = g_get_monotonic_time() + (gint64)self->conn.io_timeout_ms * 1000;
     g_mutex_lock(&self->results_lock);
     if (g_queue_get_length(&self->results) + (self->pushing ? 1u : 0u) <= limit) {
         g_mutex_unlock(&self->results_lock);
@@ -275,7 +261,7 @@ static void wait_pushed(GstVsockEnc *self, guint limit)
     while (g_queue_get_length(&self->results) + (self->pushing ? 1u : 0u) > limit &&
            !g_atomic_int_get(&self->stopping)) {
         if (!g_cond_wait_until(&self->results_cond, &self->results_lock, deadline)) {
-            GST_WARNING_OBJECT(self, "results not pushed within %u ms", self->io_timeout_ms);
+            GST_WARNING_OBJECT(self, "results not pushed within %u ms", self->conn.io_timeout_ms);
             break;
         }
     }
@@ -290,24 +276,15 @@ static gpointer dispatch_loop(gpointer data)
         g_mutex_lock(&self->client_lock);
         int fd = hxfr_client_fd(self->client);
         g_mutex_unlock(&self->client_lock);
-        struct pollfd pfd[2] = {
-            {.fd = self->wake_fd, .events = POLLIN},
-            {.fd = fd, .events = POLLIN},
-        };
-        int n = poll(pfd, fd >= 0 ? 2 : 1, -1);
+        int n = gst_hxfr_poll(self->wake_fd, fd, -1);
+        if (n == -EINTR) {
+            continue;
+        }
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            GST_ERROR_OBJECT(self, "poll failed: %s", g_strerror(errno));
+            GST_ERROR_OBJECT(self, "poll failed: %s", g_strerror(-n));
             break;
         }
-        if (pfd[0].revents & POLLIN) {
-            uint64_t v;
-            ssize_t r = read(self->wake_fd, &v, sizeof(v));
-            (void)r;
-        }
-        if (fd >= 0 && pfd[1].revents) {
+        if (n > 0) {
             g_mutex_lock(&self->client_lock);
             /* The streaming thread may have reconnected meanwhile: only
              * dispatch on the connection that was polled. */
@@ -331,10 +308,10 @@ static gboolean gst_vsockenc_start(GstVideoEncoder *enc)
     hxfr_client_options_init(&o);
 
     GST_OBJECT_LOCK(self);
-    gchar *address = g_strdup(self->address);
+    gchar *address = g_strdup(self->conn.address);
     o.window = self->max_in_flight;
-    o.reconnect = self->reconnect;
-    o.io_timeout_ms = (int)self->io_timeout_ms;
+    o.reconnect = self->conn.reconnect;
+    o.io_timeout_ms = (int)self->conn.io_timeout_ms;
     gboolean use_shm = self->use_shm;
     GST_OBJECT_UNLOCK(self);
     o.on_frame = on_frame;
@@ -352,28 +329,15 @@ static gboolean gst_vsockenc_start(GstVideoEncoder *enc)
                            "a UNIX socket carries; set address=unix:PATH or use-shm=false"));
         goto out;
     }
-    struct hxfr_client *client = hxfr_client_new(&o);
+    struct hxfr_client *client =
+        gst_hxfr_client_open(GST_ELEMENT(self), &o, address, GST_RESOURCE_ERROR_OPEN_READ_WRITE);
     if (!client) {
-        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Cannot create the hxfr client"),
-                          ("hxfr_client_new: %s", g_strerror(errno)));
-        goto out;
-    }
-    int r = hxfr_client_connect(client, address);
-    if (r < 0) {
-        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE,
-                          ("Cannot reach the hxfr host at %s: %s", address, hxfr_strerror(r)),
-                          ("hxfr_client_connect(\"%s\") returned %d. Is hxfrd running and "
-                           "listening on that address (property 'address')?",
-                           address, r));
-        hxfr_client_destroy(client);
         goto out;
     }
     GST_INFO_OBJECT(self, "connected to %s (host caps 0x%x)", hxfr_client_uri(client),
                     hxfr_client_server_caps(client));
-    self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    self->wake_fd = gst_hxfr_wake_open(GST_ELEMENT(self));
     if (self->wake_fd < 0) {
-        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot create an eventfd"),
-                          ("%s", g_strerror(errno)));
         hxfr_client_destroy(client);
         goto out;
     }
@@ -391,8 +355,7 @@ static gboolean gst_vsockenc_start(GstVideoEncoder *enc)
         g_clear_error(&err);
         hxfr_client_destroy(self->client);
         self->client = NULL;
-        close(self->wake_fd);
-        self->wake_fd = -1;
+        gst_hxfr_wake_close(&self->wake_fd);
         goto out;
     }
     ok = TRUE;
@@ -428,10 +391,7 @@ static gboolean gst_vsockenc_stop(GstVideoEncoder *enc)
     self->client = NULL;
     g_mutex_unlock(&self->client_lock);
     drop_results(self);
-    if (self->wake_fd >= 0) {
-        close(self->wake_fd);
-        self->wake_fd = -1;
-    }
+    gst_hxfr_wake_close(&self->wake_fd);
     g_clear_pointer(&self->input_state, gst_video_codec_state_unref);
     return TRUE;
 }
@@ -458,7 +418,7 @@ static void post_client_error(GstVsockEnc *self, int r, const char *what)
         GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
                           ("Cannot send %s to the hxfr host: %s", what, hxfr_strerror(r)),
                           ("client error %d%s", r,
-                           self->reconnect ? "" : "; set reconnect=true to reconnect"));
+                           self->conn.reconnect ? "" : "; set reconnect=true to reconnect"));
     }
 }
 
@@ -468,7 +428,7 @@ static int drain(GstVsockEnc *self)
 {
     g_mutex_lock(&self->client_lock);
     int r = hxfr_client_in_flight(self->client) > 0
-                ? hxfr_client_flush(self->client, (int)self->io_timeout_ms)
+                ? hxfr_client_flush(self->client, (int)self->conn.io_timeout_ms)
                 : 0;
     g_mutex_unlock(&self->client_lock);
     wait_pushed(self, 0);
@@ -550,7 +510,7 @@ static int submit_shm(GstVsockEnc *self, const GstVideoFrame *vf, struct hxfr_cl
 {
     struct hxfr_client_slot slot;
     g_mutex_lock(&self->client_lock);
-    int r = hxfr_client_shm_acquire(self->client, (int)self->io_timeout_ms, &slot);
+    int r = hxfr_client_shm_acquire(self->client, (int)self->conn.io_timeout_ms, &slot);
     g_mutex_unlock(&self->client_lock);
     if (r < 0) {
         return r;
@@ -558,11 +518,11 @@ static int submit_shm(GstVsockEnc *self, const GstVideoFrame *vf, struct hxfr_cl
     copy_to_slot(vf, &self->shm_geom, slot.data);
     f->strides[0] = self->shm_geom.stride[0];
     g_mutex_lock(&self->client_lock);
-    r = hxfr_client_shm_submit(self->client, slot.index, f, (int)self->io_timeout_ms);
-    if (r < 0 && self->reconnect && is_connection_error(r)) {
+    r = hxfr_client_shm_submit(self->client, slot.index, f, (int)self->conn.io_timeout_ms);
+    if (r < 0 && self->conn.reconnect && is_connection_error(r)) {
         /* Not accepted; the retry reconnects, attaches the ring again and
          * makes this frame an IDR. The slot is still ours. */
-        r = hxfr_client_shm_submit(self->client, slot.index, f, (int)self->io_timeout_ms);
+        r = hxfr_client_shm_submit(self->client, slot.index, f, (int)self->conn.io_timeout_ms);
     }
     if (r < 0) {
         hxfr_client_shm_cancel(self->client, slot.index);
@@ -692,11 +652,11 @@ static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCod
         /* The wait for window room is bounded: a host that stops answering
          * fails the stream instead of hanging it. */
         g_mutex_lock(&self->client_lock);
-        r = hxfr_client_submit(self->client, &f, (int)self->io_timeout_ms);
-        if (r < 0 && self->reconnect && is_connection_error(r)) {
+        r = hxfr_client_submit(self->client, &f, (int)self->conn.io_timeout_ms);
+        if (r < 0 && self->conn.reconnect && is_connection_error(r)) {
             /* The frame was not accepted; the retry reconnects first and
              * makes this frame an IDR. */
-            r = hxfr_client_submit(self->client, &f, (int)self->io_timeout_ms);
+            r = hxfr_client_submit(self->client, &f, (int)self->conn.io_timeout_ms);
         }
         g_mutex_unlock(&self->client_lock);
     }
@@ -707,7 +667,7 @@ static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCod
         wait_pushed(self, 0);
         if (r == -EAGAIN) {
             GST_ELEMENT_ERROR(self, RESOURCE, READ,
-                              ("The hxfr host did not answer within %u ms", self->io_timeout_ms),
+                              ("The hxfr host did not answer within %u ms", self->conn.io_timeout_ms),
                               ("%u frames in flight", self->max_in_flight));
         } else {
             post_client_error(self, r, "a frame");
@@ -728,7 +688,7 @@ static GstFlowReturn gst_vsockenc_finish(GstVideoEncoder *enc)
     }
     int r = drain(self);
     GstFlowReturn ret = g_atomic_int_get(&self->flow);
-    if (r < 0 && ret == GST_FLOW_OK && !self->reconnect) {
+    if (r < 0 && ret == GST_FLOW_OK && !self->conn.reconnect) {
         GST_ELEMENT_ERROR(self, RESOURCE, READ,
                           ("Draining the frames in flight failed: %s", hxfr_strerror(r)),
                           (NULL));
@@ -743,7 +703,7 @@ static gboolean gst_vsockenc_flush(GstVideoEncoder *enc)
     if (self->client) {
         g_mutex_lock(&self->client_lock);
         if (hxfr_client_in_flight(self->client) > 0) {
-            hxfr_client_flush(self->client, (int)self->io_timeout_ms);
+            hxfr_client_flush(self->client, (int)self->conn.io_timeout_ms);
         }
         g_mutex_unlock(&self->client_lock);
     }
@@ -759,64 +719,49 @@ static gboolean gst_vsockenc_propose_allocation(GstVideoEncoder *enc, GstQuery *
     return GST_VIDEO_ENCODER_CLASS(gst_vsockenc_parent_class)->propose_allocation(enc, query);
 }
 
-static void set_address(GstVsockEnc *self, gchar *address)
-{
-    g_free(self->address);
-    self->address = address;
-}
-
 static void gst_vsockenc_set_property(GObject *object, guint prop_id, const GValue *value,
                                       GParamSpec *pspec)
 {
     GstVsockEnc *self = GST_VSOCKENC(object);
     GST_OBJECT_LOCK(self);
-    switch (prop_id) {
-    case PROP_ADDRESS:
-        set_address(self, g_value_dup_string(value));
-        if (!self->address) {
-            self->address = g_strdup(DEFAULT_ADDRESS);
+    if (!gst_hxfr_conn_props_set(&self->conn, prop_id, value)) {
+        switch (prop_id) {
+        case PROP_SOCKET_PATH: {
+            const gchar *path = g_value_get_string(value);
+            if (path && *path) {
+                gst_hxfr_conn_props_set_address(&self->conn, g_strdup_printf("unix:%s", path));
+            }
+            break;
         }
-        break;
-    case PROP_SOCKET_PATH: {
-        const gchar *path = g_value_get_string(value);
-        if (path && *path) {
-            set_address(self, g_strdup_printf("unix:%s", path));
+        case PROP_CID:
+        case PROP_PORT: {
+            guint cid = DEFAULT_CID, port = DEFAULT_PORT;
+            gst_hxfr_parse_vsock(self->conn.address, &cid, &port);
+            if (prop_id == PROP_CID) {
+                cid = g_value_get_uint(value);
+            } else {
+                port = g_value_get_uint(value);
+            }
+            gst_hxfr_conn_props_set_address(&self->conn,
+                                            g_strdup_printf("vsock:%u:%u", cid, port));
+            break;
         }
-        break;
-    }
-    case PROP_CID:
-    case PROP_PORT: {
-        guint cid = DEFAULT_CID, port = DEFAULT_PORT;
-        gst_hxfr_parse_vsock(self->address, &cid, &port);
-        if (prop_id == PROP_CID) {
-            cid = g_value_get_uint(value);
-        } else {
-            port = g_value_get_uint(value);
+        case PROP_BITRATE:
+            self->bitrate = g_value_get_uint(value);
+            break;
+        case PROP_KEYFRAME_INTERVAL:
+            self->keyframe_interval = g_value_get_uint(value);
+            break;
+        case PROP_MAX_IN_FLIGHT:
+            self->max_in_flight = g_value_get_uint(value);
+            break;
+        case PROP_USE_SHM:
+            self->use_shm = g_value_get_boolean(value);
+            break;
+        default:
+            G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+            break;
         }
-        set_address(self, g_strdup_printf("vsock:%u:%u", cid, port));
-        break;
-    }
-    case PROP_BITRATE:
-        self->bitrate = g_value_get_uint(value);
-        break;
-    case PROP_KEYFRAME_INTERVAL:
-        self->keyframe_interval = g_value_get_uint(value);
-        break;
-    case PROP_MAX_IN_FLIGHT:
-        self->max_in_flight = g_value_get_uint(value);
-        break;
-    case PROP_RECONNECT:
-        self->reconnect = g_value_get_boolean(value);
-        break;
-    case PROP_TIMEOUT:
-        self->io_timeout_ms = g_value_get_uint(value);
-        break;
-    case PROP_USE_SHM:
-        self->use_shm = g_value_get_boolean(value);
-        break;
-    default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-        break;
     }
     GST_OBJECT_UNLOCK(self);
 }
@@ -826,43 +771,36 @@ static void gst_vsockenc_get_property(GObject *object, guint prop_id, GValue *va
 {
     GstVsockEnc *self = GST_VSOCKENC(object);
     GST_OBJECT_LOCK(self);
-    switch (prop_id) {
-    case PROP_ADDRESS:
-        g_value_set_string(value, self->address);
-        break;
-    case PROP_SOCKET_PATH:
-        g_value_set_string(value, g_str_has_prefix(self->address, "unix:")
-                                      ? self->address + strlen("unix:")
-                                      : NULL);
-        break;
-    case PROP_CID:
-    case PROP_PORT: {
-        guint cid = DEFAULT_CID, port = DEFAULT_PORT;
-        gst_hxfr_parse_vsock(self->address, &cid, &port);
-        g_value_set_uint(value, prop_id == PROP_CID ? cid : port);
-        break;
-    }
-    case PROP_BITRATE:
-        g_value_set_uint(value, self->bitrate);
-        break;
-    case PROP_KEYFRAME_INTERVAL:
-        g_value_set_uint(value, self->keyframe_interval);
-        break;
-    case PROP_MAX_IN_FLIGHT:
-        g_value_set_uint(value, self->max_in_flight);
-        break;
-    case PROP_RECONNECT:
-        g_value_set_boolean(value, self->reconnect);
-        break;
-    case PROP_TIMEOUT:
-        g_value_set_uint(value, self->io_timeout_ms);
-        break;
-    case PROP_USE_SHM:
-        g_value_set_boolean(value, self->use_shm);
-        break;
-    default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-        break;
+    if (!gst_hxfr_conn_props_get(&self->conn, prop_id, value)) {
+        switch (prop_id) {
+        case PROP_SOCKET_PATH:
+            g_value_set_string(value, g_str_has_prefix(self->conn.address, "unix:")
+                                          ? self->conn.address + strlen("unix:")
+                                          : NULL);
+            break;
+        case PROP_CID:
+        case PROP_PORT: {
+            guint cid = DEFAULT_CID, port = DEFAULT_PORT;
+            gst_hxfr_parse_vsock(self->conn.address, &cid, &port);
+            g_value_set_uint(value, prop_id == PROP_CID ? cid : port);
+            break;
+        }
+        case PROP_BITRATE:
+            g_value_set_uint(value, self->bitrate);
+            break;
+        case PROP_KEYFRAME_INTERVAL:
+            g_value_set_uint(value, self->keyframe_interval);
+            break;
+        case PROP_MAX_IN_FLIGHT:
+            g_value_set_uint(value, self->max_in_flight);
+            break;
+        case PROP_USE_SHM:
+            g_value_set_boolean(value, self->use_shm);
+            break;
+        default:
+            G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+            break;
+        }
     }
     GST_OBJECT_UNLOCK(self);
 }
@@ -870,7 +808,7 @@ static void gst_vsockenc_get_property(GObject *object, guint prop_id, GValue *va
 static void gst_vsockenc_finalize(GObject *object)
 {
     GstVsockEnc *self = GST_VSOCKENC(object);
-    g_free(self->address);
+    gst_hxfr_conn_props_finish(&self->conn);
     g_mutex_clear(&self->client_lock);
     g_mutex_clear(&self->results_lock);
     g_cond_clear(&self->results_cond);
@@ -889,15 +827,19 @@ static void gst_vsockenc_class_init(GstVsockEncClass *klass)
 
     const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                            GST_PARAM_MUTABLE_READY;
-    g_object_class_install_property(
-        gobject_class, PROP_ADDRESS,
-        g_param_spec_string(
-            "address", "Host address",
-            "Where the hxfr host listens: unix:PATH (UNIX socket), vsock:CID:PORT "
-            "(AF_VSOCK; the host is CID 2), tcp:HOST:PORT (e.g. tcp:10.0.2.2:15937 "
-            "under QEMU user networking) or serial:PATH (virtio-serial port). "
-            "Default: vsock:2:5000",
-            DEFAULT_ADDRESS, rw));
+    gst_hxfr_conn_props_install(
+        gobject_class,
+        "Where the hxfr host listens: unix:PATH (UNIX socket), vsock:CID:PORT "
+        "(AF_VSOCK; the host is CID 2), tcp:HOST:PORT (e.g. tcp:10.0.2.2:15937 "
+        "under QEMU user networking) or serial:PATH (virtio-serial port). "
+        "Default: vsock:2:5000",
+        "When the connection to the host is lost, reconnect (up to 10 attempts "
+        "with backoff from 50 ms to 2 s), send the configuration again and resume "
+        "with an IDR; the frames in flight are dropped. When false a lost "
+        "connection is an element error. Default: false",
+        "Milliseconds to wait for the host to accept data or answer (configuration, "
+        "window room, draining at EOS) before failing with an element error. "
+        "Default: 5000");
     g_object_class_install_property(
         gobject_class, PROP_SOCKET_PATH,
         g_param_spec_string(
@@ -943,23 +885,6 @@ static void gst_vsockenc_class_init(GstVsockEncClass *klass)
             "frame durations. Default: 4",
             1, HXFR_CLIENT_MAX_WINDOW, DEFAULT_MAX_IN_FLIGHT, rw));
     g_object_class_install_property(
-        gobject_class, PROP_RECONNECT,
-        g_param_spec_boolean(
-            "reconnect", "Reconnect",
-            "When the connection to the host is lost, reconnect (up to 10 attempts "
-            "with backoff from 50 ms to 2 s), send the configuration again and resume "
-            "with an IDR; the frames in flight are dropped. When false a lost "
-            "connection is an element error. Default: false",
-            DEFAULT_RECONNECT, rw));
-    g_object_class_install_property(
-        gobject_class, PROP_TIMEOUT,
-        g_param_spec_uint(
-            "timeout", "Host timeout",
-            "Milliseconds to wait for the host to accept data or answer (configuration, "
-            "window room, draining at EOS) before failing with an element error. "
-            "Default: 5000",
-            1, G_MAXINT, DEFAULT_TIMEOUT, rw));
-    g_object_class_install_property(
         gobject_class, PROP_USE_SHM,
         g_param_spec_boolean(
             "use-shm", "Shared-memory frames",
@@ -994,12 +919,10 @@ static void gst_vsockenc_class_init(GstVsockEncClass *klass)
 
 static void gst_vsockenc_init(GstVsockEnc *self)
 {
-    self->address = g_strdup(DEFAULT_ADDRESS);
+    gst_hxfr_conn_props_init(&self->conn);
     self->bitrate = DEFAULT_BITRATE;
     self->keyframe_interval = DEFAULT_KEYFRAME_INTERVAL;
     self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
-    self->reconnect = DEFAULT_RECONNECT;
-    self->io_timeout_ms = DEFAULT_TIMEOUT;
     self->use_shm = DEFAULT_USE_SHM;
     self->wake_fd = -1;
     g_mutex_init(&self->client_lock);

@@ -10,6 +10,8 @@
 
 #include <hxfr/client.h>
 
+#include "gsthxfrcommon.h"
+
 G_BEGIN_DECLS
 
 #define GST_TYPE_VSOCKENC (gst_vsockenc_get_type())
@@ -30,12 +32,10 @@ struct _GstVsockEnc {
     GstVideoEncoder parent;
 
     /* Properties (protected by the object lock). */
-    gchar *address;
+    struct gst_hxfr_conn_props conn;
     guint bitrate;
     guint keyframe_interval;
     guint max_in_flight;
-    gboolean reconnect;
-    guint io_timeout_ms;
     gboolean use_shm;
 
     /* Shared-memory frames (use-shm): TRUE while a ring sized for the
