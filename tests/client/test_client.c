@@ -16,23 +16,16 @@
 #include <hxfr/client.h>
 
 #include "harness.h"
+#include "io.h"
 
 /* ---- fake server side ------------------------------------------------- */
 
 static void read_full(int fd, void *buf, size_t n)
 {
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            fprintf(stderr, "fake server: read failed (%zd, %s)\n", r, strerror(errno));
-            exit(1);
-        }
-        p += r;
-        n -= (size_t)r;
+    int r = hxfr_test_read_full(fd, buf, n);
+    if (r < 0) {
+        fprintf(stderr, "fake server: read failed (%s)\n", strerror(-r));
+        exit(1);
     }
 }
 

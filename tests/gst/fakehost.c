@@ -41,7 +41,9 @@
 #include <hxfr/proto.h>
 #include <libavutil/log.h>
 
+#include "daemon.h"
 #include "encoder.h"
+#include "io.h"
 #include "pattern.h"
 
 static struct {
@@ -62,40 +64,6 @@ static long frames_seen;   /* FRAME_REQUESTs over the whole run */
 static long sent_total;    /* responses + pushed units over the whole run */
 static unsigned connections;
 
-static bool read_full(int fd, void *buf, size_t n)
-{
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return false;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return true;
-}
-
-static bool write_full(int fd, const void *buf, size_t n)
-{
-    const uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return false;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return true;
-}
-
 static bool send_msg(int fd, struct hxfr_msg *m, const uint8_t *body, uint32_t body_len)
 {
     uint8_t buf[HXFR_HEADER_SIZE + HXFR_MAX_FIXED_SIZE];
@@ -104,7 +72,8 @@ static bool send_msg(int fd, struct hxfr_msg *m, const uint8_t *body, uint32_t b
         fprintf(stderr, "fakehost: encode: %s\n", hxfr_strerror(n));
         return false;
     }
-    return write_full(fd, buf, (size_t)n) && (body_len == 0 || write_full(fd, body, body_len));
+    return hxfr_test_send_all(fd, buf, (size_t)n) == 0 &&
+           (body_len == 0 || hxfr_test_send_all(fd, body, body_len) == 0);
 }
 
 static bool send_error(int fd, uint16_t session, int32_t code, const char *text)
@@ -245,7 +214,7 @@ static bool on_frame(struct conn *c, const struct hxfr_msg *m, uint32_t body_len
         c->pixels = p;
         c->pixels_cap = body_len;
     }
-    if (!read_full(c->fd, c->pixels, body_len)) {
+    if (hxfr_test_read_full(c->fd, c->pixels, body_len) < 0) {
         return false;
     }
     long index = frames_seen++;
@@ -347,12 +316,12 @@ static bool push_stream(struct conn *c, uint16_t scanout)
             uint8_t hdr[HXFR_HEADER_SIZE];
             struct hxfr_header h;
             uint8_t payload[HXFR_MAX_FIXED_SIZE];
-            if (!read_full(c->fd, hdr, sizeof(hdr))) {
+            if (hxfr_test_read_full(c->fd, hdr, sizeof(hdr)) < 0) {
                 break;
             }
             hxfr_header_decode(hdr, &h);
             if (hxfr_header_validate(&h, 0) < 0 || h.payload_size > sizeof(payload) ||
-                !read_full(c->fd, payload, h.payload_size)) {
+                hxfr_test_read_full(c->fd, payload, h.payload_size) < 0) {
                 break;
             }
             if (h.type == HXFR_MSG_PING) {
@@ -380,7 +349,7 @@ static void serve(int fd)
     connections++;
     for (;;) {
         uint8_t hdr[HXFR_HEADER_SIZE];
-        if (!read_full(fd, hdr, sizeof(hdr))) {
+        if (hxfr_test_read_full(fd, hdr, sizeof(hdr)) < 0) {
             break;
         }
         struct hxfr_header h;
@@ -389,7 +358,7 @@ static void serve(int fd)
         int fixed = hxfr_msg_fixed_size(h.type);
         uint8_t payload[HXFR_MAX_FIXED_SIZE];
         struct hxfr_msg m;
-        if (r < 0 || fixed < 0 || !read_full(fd, payload, (size_t)fixed) ||
+        if (r < 0 || fixed < 0 || hxfr_test_read_full(fd, payload, (size_t)fixed) < 0 ||
             hxfr_msg_decode(&h, payload, (size_t)fixed, &m) < 0) {
             send_error(fd, h.session_id, HXFR_STATUS_INVALID_MSG, "invalid message");
             break;

@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "daemon_check.h"
 #include "harness.h"
+#include "io.h"
 #include "hostutil.h"
 #include "pattern.h"
 
@@ -198,26 +199,6 @@ static int submit(int sock, uint32_t slot, int64_t pts)
 
 /* ---- End to end with hxfr-send ----------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    CHECK(buf != NULL);
-    CHECK_EQ(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len) {
-        *len = (size_t)n;
-    }
-    return buf;
-}
-
 /* Runs hxfr-send with args (plus --output DIR/out.h264 --json); returns
  * its exit status and its stdout in *out (caller frees). */
 static int run_send(const char *dir, const char *const *args, char **out)
@@ -248,8 +229,8 @@ static int run_send(const char *dir, const char *const *args, char **out)
     while (waitpid(pid, &status, 0) < 0) {
         CHECK(errno == EINTR);
     }
-    *out = slurp(outp, NULL);
-    char *err = slurp(errp, NULL);
+    *out = hxfr_test_slurp(outp, NULL);
+    char *err = hxfr_test_slurp(errp, NULL);
     CHECK(*out && err);
     fprintf(stderr, "# hxfr-send stderr:\n%s# stdout: %s", err, *out);
     free(err);
@@ -262,7 +243,7 @@ static void check_output(const char *dir, unsigned frames, uint32_t format)
     char h264[320];
     snprintf(h264, sizeof(h264), "%s/out.h264", dir);
     size_t len;
-    char *data = slurp(h264, &len);
+    char *data = hxfr_test_slurp(h264, &len);
     CHECK(data != NULL);
     struct hxfr_avcheck *av = hxfr_avcheck_new(frames);
     CHECK(av != NULL);

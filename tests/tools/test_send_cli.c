@@ -19,6 +19,7 @@
 #include <hxfr/proto.h>
 
 #include "harness.h"
+#include "io.h"
 
 static char tmpdir[64];
 
@@ -96,23 +97,6 @@ struct fake {
     pthread_t thread;
 };
 
-static int read_full(int fd, void *buf, size_t n)
-{
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 static void send_msg(int fd, struct hxfr_msg *m, const uint8_t *body, uint32_t blen)
 {
     uint8_t buf[HXFR_HEADER_SIZE + HXFR_MAX_FIXED_SIZE];
@@ -132,7 +116,7 @@ static void *fake_main(void *arg)
     }
     for (;;) {
         uint8_t hdr[HXFR_HEADER_SIZE];
-        if (read_full(fd, hdr, sizeof(hdr)) < 0) {
+        if (hxfr_test_read_full(fd, hdr, sizeof(hdr)) < 0) {
             break;
         }
         struct hxfr_header h;
@@ -141,7 +125,7 @@ static void *fake_main(void *arg)
             break;
         }
         uint8_t *payload = malloc(h.payload_size + 1u);
-        if (read_full(fd, payload, h.payload_size) < 0) {
+        if (hxfr_test_read_full(fd, payload, h.payload_size) < 0) {
             free(payload);
             break;
         }

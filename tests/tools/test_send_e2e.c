@@ -20,6 +20,7 @@
 #include "avcheck.h"
 #include "daemon.h"
 #include "harness.h"
+#include "io.h"
 #include "pattern.h"
 
 /* Output files of one hxfr-send run, in the daemon's temporary folder. */
@@ -36,26 +37,6 @@ static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    CHECK(buf != NULL);
-    CHECK_EQ(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len) {
-        *len = (size_t)n;
-    }
-    return buf;
 }
 
 static void send_start(struct run *r, const char *dir, const char *const *args)
@@ -91,8 +72,8 @@ static int send_wait(struct run *r)
     while (waitpid(r->pid, &status, 0) < 0) {
         CHECK(errno == EINTR);
     }
-    r->out = slurp(r->out_path, NULL);
-    r->err = slurp(r->err_path, NULL);
+    r->out = hxfr_test_slurp(r->out_path, NULL);
+    r->err = hxfr_test_slurp(r->err_path, NULL);
     CHECK(r->out && r->err);
     size_t n = strlen(r->out);
     fprintf(stderr, "# hxfr-send stderr:\n%s# stdout: %s%s", r->err, r->out,
@@ -133,7 +114,7 @@ static void wait_output(const struct run *r, long bytes)
 static struct hxfr_avcheck *decode_file(const char *path, unsigned keep)
 {
     size_t len;
-    char *data = slurp(path, &len);
+    char *data = hxfr_test_slurp(path, &len);
     CHECK(data != NULL);
     struct hxfr_avcheck *av = hxfr_avcheck_new(keep);
     CHECK(av != NULL);
