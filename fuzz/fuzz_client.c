@@ -18,14 +18,7 @@
 
 #include <hxfr/client.h>
 
-#define REQUIRE(cond)                                                                   \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            __builtin_trap();                                                           \
-        }                                                                               \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 struct seen {
     unsigned results;

@@ -9,14 +9,7 @@
 
 #include <hxfr/proto.h>
 
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* Formats are mostly drawn from the known list so the fuzzer spends its
  * time past the format check; byte 0 >= 8 takes the raw fourcc instead. */

@@ -18,16 +18,9 @@
 
 #include <hxfr/host.h>
 
-#define REQUIRE(cond)                                                                   \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            __builtin_trap();                                                           \
-        }                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 #define OUT_CAP (4u << 20)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct hxfr_host *host;
 static uint8_t *out;

@@ -12,16 +12,9 @@
 
 #include <hxfr/shm.h>
 
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define MAX_TOUCH (1u << 22) /* regions up to 4 MiB are really allocated */
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint32_t formats[] = {HXFR_FORMAT_ARGB8888, HXFR_FORMAT_XBGR8888, HXFR_FORMAT_NV12,
                                    HXFR_FORMAT_I420};

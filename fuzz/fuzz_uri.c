@@ -8,7 +8,7 @@
 
 #include "transport.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static void check_round_trip(const char *s, bool for_listen)
 {
