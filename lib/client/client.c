@@ -1035,6 +1035,18 @@ int hxfr_client_flush(struct hxfr_client *c, int timeout_ms)
     return 0;
 }
 
+/* Connects if needed and waits for every frame in flight, so that the
+ * answer to the request that follows (an ERROR included) is attributable
+ * to it, and a ring's slots are all back before a new one is attached. */
+static int settle(struct hxfr_client *c)
+{
+    int r = ensure_connected(c);
+    if (r < 0) {
+        return r;
+    }
+    return hxfr_client_flush(c, c->o.io_timeout_ms);
+}
+
 int hxfr_client_configure(struct hxfr_client *c, const struct hxfr_client_config *cfg,
                           struct hxfr_config_resp *resp)
 {
@@ -1044,12 +1056,7 @@ int hxfr_client_configure(struct hxfr_client *c, const struct hxfr_client_config
     if (!cfg || cfg->width == 0 || cfg->height == 0) {
         return -EINVAL;
     }
-    int r = ensure_connected(c);
-    if (r < 0) {
-        return r;
-    }
-    /* An ERROR must be attributable: finish the frames in flight first. */
-    r = hxfr_client_flush(c, c->o.io_timeout_ms);
+    int r = settle(c);
     if (r < 0) {
         return r;
     }
@@ -1287,12 +1294,7 @@ int hxfr_client_subscribe(struct hxfr_client *c, uint32_t scanout_id, int timeou
         /* Pushed units carry the scanout id in the 16-bit session field. */
         return -EINVAL;
     }
-    int r = ensure_connected(c);
-    if (r < 0) {
-        return r;
-    }
-    /* An ERROR must be attributable: finish the frames in flight first. */
-    r = hxfr_client_flush(c, c->o.io_timeout_ms);
+    int r = settle(c);
     if (r < 0) {
         return r;
     }
@@ -1318,12 +1320,7 @@ int hxfr_client_enable_scanout(struct hxfr_client *c, uint32_t scanout_id, uint3
         /* Frames reach a scanout through the 16-bit session field. */
         return -EINVAL;
     }
-    int r = ensure_connected(c);
-    if (r < 0) {
-        return r;
-    }
-    /* The reply must be attributable: finish the frames in flight first. */
-    r = hxfr_client_flush(c, c->o.io_timeout_ms);
+    int r = settle(c);
     if (r < 0) {
         return r;
     }
@@ -1349,11 +1346,7 @@ int hxfr_client_disable_scanout(struct hxfr_client *c, uint32_t scanout_id, int 
         /* Not enabled again by a reconnect, whatever the answer. */
         c->publishing = false;
     }
-    int r = ensure_connected(c);
-    if (r < 0) {
-        return r;
-    }
-    r = hxfr_client_flush(c, c->o.io_timeout_ms);
+    int r = settle(c);
     if (r < 0) {
         return r;
     }
@@ -1547,13 +1540,7 @@ static int attach_prepare(struct hxfr_client *c)
     if (c->in_callback) {
         return -EDEADLK;
     }
-    int r = ensure_connected(c);
-    if (r < 0) {
-        return r;
-    }
-    /* The old ring's slots must all be back, and an ERROR must be
-     * attributable to the attach. */
-    return hxfr_client_flush(c, c->o.io_timeout_ms);
+    return settle(c);
 }
 
 int hxfr_client_shm_create(struct hxfr_client *c, uint32_t slot_count, uint64_t slot_bytes)
