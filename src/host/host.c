@@ -324,7 +324,10 @@ int hxfr_host_listen(struct hxfr_host *h, const char *uri, char *bound, size_t l
     return idx;
 }
 
-int hxfr_host_listen_fd(struct hxfr_host *h, int fd)
+/* Takes over a descriptor handed in by the embedder: non-blocking and
+ * close-on-exec from here on. On failure (or while stopping) it is closed,
+ * as the public calls promise. */
+static int adopt_fd(struct hxfr_host *h, int fd)
 {
     if (fd < 0) {
         return -EBADF;
@@ -339,25 +342,24 @@ int hxfr_host_listen_fd(struct hxfr_host *h, int fd)
         int err = -errno;
         close(fd);
         return err;
+    }
+    return 0;
+}
+
+int hxfr_host_listen_fd(struct hxfr_host *h, int fd)
+{
+    int r = adopt_fd(h, fd);
+    if (r < 0) {
+        return r;
     }
     return add_listener(h, fd, NULL);
 }
 
 int hxfr_host_add_client(struct hxfr_host *h, int fd, const char *label)
 {
-    if (fd < 0) {
-        return -EBADF;
-    }
-    if (h->stopping) {
-        close(fd);
-        return -ESHUTDOWN;
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        int err = -errno;
-        close(fd);
-        return err;
+    int r = adopt_fd(h, fd);
+    if (r < 0) {
+        return r;
     }
     return hxfr__client_accept(h, fd, label ? label : "fd", true);
 }
