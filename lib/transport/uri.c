@@ -102,11 +102,26 @@ static int check_ipv6_host(const char *h, size_t n)
     return 0;
 }
 
+/* A TCP or vsock port: 1..65535, or 0 (an ephemeral port) when the address
+ * is for bind, where it is meaningful. */
+static int parse_port(const char *s, size_t len, bool for_listen, uint16_t *out)
+{
+    unsigned long v;
+    int r = hxfr__parse_uint(s, len, 5, 65535, &v);
+    if (r < 0) {
+        return r;
+    }
+    if (v == 0 && !for_listen) {
+        return -EINVAL;
+    }
+    *out = (uint16_t)v;
+    return 0;
+}
+
 static int parse_tcp(const char *s, bool for_listen, struct hxfr_uri *u)
 {
     const char *host, *port = NULL;
     size_t hlen;
-    unsigned long v;
     int r;
 
     if (s[0] == '[') {
@@ -164,15 +179,7 @@ static int parse_tcp(const char *s, bool for_listen, struct hxfr_uri *u)
 
     u->port = HXFR_DEFAULT_TCP_PORT;
     if (port) {
-        r = hxfr__parse_uint(port, strlen(port), 5, 65535, &v);
-        if (r < 0) {
-            return r;
-        }
-        /* Port 0 asks for an ephemeral port: only meaningful for bind. */
-        if (v == 0 && !for_listen) {
-            return -EINVAL;
-        }
-        u->port = (uint16_t)v;
+        return parse_port(port, strlen(port), for_listen, &u->port);
     }
     return 0;
 }
@@ -217,14 +224,7 @@ static int parse_vsock(const char *s, bool for_listen, struct hxfr_uri *u)
         u->cid = (uint32_t)v;
     }
     if (port_len > 0) {
-        r = hxfr__parse_uint(port, port_len, 5, 65535, &v);
-        if (r < 0) {
-            return r;
-        }
-        if (v == 0 && !for_listen) {
-            return -EINVAL;
-        }
-        u->port = (uint16_t)v;
+        return parse_port(port, port_len, for_listen, &u->port);
     }
     return 0;
 }
