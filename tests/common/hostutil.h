@@ -1,5 +1,6 @@
-/* Helpers shared by the host tests: frames of the test pattern in any
- * format, FRAME_REQUEST/FRAME_RESPONSE round trips over a blocking fd. */
+/* Helpers shared by the tests that speak HXFR to hxfrd or libhxfr-host
+ * (host, scanout, shm): frames of the test pattern in any format,
+ * FRAME_REQUEST/FRAME_RESPONSE round trips over a blocking fd. */
 #ifndef HXFR_TESTS_HOSTUTIL_H
 #define HXFR_TESTS_HOSTUTIL_H
 
