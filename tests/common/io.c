@@ -2,9 +2,11 @@
 #include "io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int hxfr_test_read_full(int fd, void *buf, size_t n)
@@ -57,4 +59,37 @@ char *hxfr_test_slurp(const char *path, size_t *len)
 out:
     fclose(f);
     return buf;
+}
+
+int hxfr_test_run_capture(const char *const *argv, const char *dir, char **out, char **err)
+{
+    char outp[512], errp[512];
+    int status = 0;
+    *out = NULL;
+    *err = NULL;
+    snprintf(outp, sizeof(outp), "%s/run.out", dir);
+    snprintf(errp, sizeof(errp), "%s/run.err", dir);
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        /* The working directory is dir, so whatever the program writes by
+         * default lands there and not in the build tree. */
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 || chdir(dir) < 0) {
+            _exit(126);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    *out = hxfr_test_slurp(outp, NULL);
+    *err = hxfr_test_slurp(errp, NULL);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

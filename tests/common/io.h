@@ -14,4 +14,11 @@ int hxfr_test_read_full(int fd, void *buf, size_t n);
  * when the file cannot be opened or read completely. */
 char *hxfr_test_slurp(const char *path, size_t *len);
 
+/* Runs argv[0] (argv NULL-terminated, argv[0] a path) in directory dir,
+ * its stdout and stderr going to dir/run.out and dir/run.err, and waits for
+ * it. *out and *err get those files' contents (malloc'd, the caller frees
+ * them; NULL when unreadable). Returns the exit status, 128 + the signal
+ * number when it was killed, or -1 when it could not be started. */
+int hxfr_test_run_capture(const char *const *argv, const char *dir, char **out, char **err);
+
 #endif

@@ -205,36 +205,21 @@ static int run_send(const char *dir, const char *const *args, char **out)
 {
     const char *bin = getenv("HXFR_SEND");
     CHECK(bin != NULL);
-    char h264[320], outp[320], errp[320];
+    char h264[320];
     snprintf(h264, sizeof(h264), "%s/out.h264", dir);
-    snprintf(outp, sizeof(outp), "%s/send.out", dir);
-    snprintf(errp, sizeof(errp), "%s/send.err", dir);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        const char *argv[40] = {bin, "--output", h264, "--json"};
-        int n = 4;
-        for (int i = 0; args[i] && n < 39; i++) {
-            argv[n++] = args[i];
-        }
-        argv[n] = NULL;
-        execv(bin, (char *const *)argv);
-        _exit(127);
+    const char *argv[40] = {bin, "--output", h264, "--json"};
+    int n = 4;
+    for (int i = 0; args[i] && n < 39; i++) {
+        argv[n++] = args[i];
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        CHECK(errno == EINTR);
-    }
-    *out = hxfr_test_slurp(outp, NULL);
-    char *err = hxfr_test_slurp(errp, NULL);
+    argv[n] = NULL;
+    char *err = NULL;
+    int status = hxfr_test_run_capture(argv, dir, out, &err);
+    CHECK(status >= 0);
     CHECK(*out && err);
     fprintf(stderr, "# hxfr-send stderr:\n%s# stdout: %s", err, *out);
     free(err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return status;
 }
 
 /* The output decodes to frames frames, each within 35 dB of the pattern. */

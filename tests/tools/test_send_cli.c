@@ -42,44 +42,18 @@ static int run_send(const char *const *args, char **out, char **err)
 {
     const char *bin = getenv("HXFR_SEND");
     CHECK(bin != NULL);
-    char outp[128], errp[128];
-    snprintf(outp, sizeof(outp), "%s/stdout", tmpdir);
-    snprintf(errp, sizeof(errp), "%s/stderr", tmpdir);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        /* A run without --output writes out.h264 here, not in the build. */
-        if (chdir(tmpdir) < 0) {
-            _exit(126);
-        }
-        const char *argv[32] = {bin};
-        int n = 1;
-        for (int i = 0; args[i] && n < 31; i++) {
-            argv[n++] = args[i];
-        }
-        argv[n] = NULL;
-        execv(bin, (char *const *)argv);
-        _exit(127);
+    const char *argv[32] = {bin};
+    int n = 1;
+    for (int i = 0; args[i] && n < 31; i++) {
+        argv[n++] = args[i];
     }
-    int status;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    const char *paths[2] = {outp, errp};
-    char **dst[2] = {out, err};
-    for (int i = 0; i < 2; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        CHECK(f != NULL);
-        char *buf = calloc(1, 65536);
-        size_t n = fread(buf, 1, 65535, f);
-        buf[n] = '\0';
-        fclose(f);
-        *dst[i] = buf;
-    }
+    argv[n] = NULL;
+    /* In tmpdir: a run without --output writes out.h264 there. */
+    int status = hxfr_test_run_capture(argv, tmpdir, out, err);
+    CHECK(status >= 0);
+    CHECK(*out != NULL && *err != NULL);
     fprintf(stderr, "# stderr: %s", *err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return status;
 }
 
 /* ---- the fake host ---------------------------------------------------- */
