@@ -803,9 +803,7 @@ static void handle_config(struct hxfr__client *c, const struct hxfr_msg *m)
     hxfr__encoder_config_defaults(&eff);
 
     struct hxfr_msg r;
-    memset(&r, 0, sizeof(r));
-    r.hdr.type = HXFR_MSG_CONFIG_RESP;
-    r.hdr.session_id = sid;
+    hxfr__msg_start(&r, HXFR_MSG_CONFIG_RESP, sid);
     r.u.config_resp.width = q->width;
     r.u.config_resp.height = q->height;
     r.u.config_resp.bitrate = eff.bitrate;
@@ -842,9 +840,7 @@ static void handle_hello(struct hxfr__client *c, const struct hxfr_msg *m)
     c->peer_caps = q->caps;
 
     struct hxfr_msg r;
-    memset(&r, 0, sizeof(r));
-    r.hdr.type = HXFR_MSG_HELLO_RESP;
-    r.hdr.session_id = m->hdr.session_id;
+    hxfr__msg_start(&r, HXFR_MSG_HELLO_RESP, m->hdr.session_id);
     r.u.hello.version = HXFR_VERSION_1;
     r.u.hello.caps = q->caps & (HXFR_HOST_CAPS | hxfr__shm_caps(c));
     r.u.hello.max_width = h->cfg.max_width;
@@ -861,9 +857,7 @@ static void handle_message(struct hxfr__client *c, const struct hxfr_parse_resul
     switch (m->hdr.type) {
     case HXFR_MSG_PING: {
         struct hxfr_msg r;
-        memset(&r, 0, sizeof(r));
-        r.hdr.type = HXFR_MSG_PONG;
-        r.hdr.session_id = sid;
+        hxfr__msg_start(&r, HXFR_MSG_PONG, sid);
         hxfr__client_send_msg(c, &r);
         break;
     }

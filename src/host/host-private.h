@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <hxfr/host.h>
@@ -337,6 +338,13 @@ void hxfr__client_on_event(struct hxfr__client *c, uint32_t events);
 void hxfr__client_close(struct hxfr__client *c, const char *why);
 void hxfr__client_update_events(struct hxfr__client *c);
 int hxfr__client_send(struct hxfr__client *c, struct hxfr__outbuf *buf);
+/* Starts a message for the client: all zero but its type and session. */
+static inline void hxfr__msg_start(struct hxfr_msg *m, uint8_t type, uint16_t session_id)
+{
+    memset(m, 0, sizeof(*m));
+    m->hdr.type = type;
+    m->hdr.session_id = session_id;
+}
 /* Sends m. Answers to a session's requests (everything but PONG,
  * HELLO_RESP and SLOT_RELEASE) wait behind the frames of that session still
  * in flight, so a session's answers leave in request order. */

@@ -113,9 +113,7 @@ static void send_scanout_resp(struct hxfr__client *c, uint16_t sid, uint32_t id,
                               const char *connector)
 {
     struct hxfr_msg r;
-    memset(&r, 0, sizeof(r));
-    r.hdr.type = HXFR_MSG_SCANOUT_RESP;
-    r.hdr.session_id = sid;
+    hxfr__msg_start(&r, HXFR_MSG_SCANOUT_RESP, sid);
     r.u.scanout_resp.scanout_id = id;
     r.u.scanout_resp.success = ok ? 1u : 0u;
     snprintf(r.u.scanout_resp.connector, sizeof(r.u.scanout_resp.connector), "%s",
@@ -126,9 +124,7 @@ static void send_scanout_resp(struct hxfr__client *c, uint16_t sid, uint32_t id,
 static void send_subscribe_resp(struct hxfr__client *c, uint16_t sid, uint32_t id, bool ok)
 {
     struct hxfr_msg r;
-    memset(&r, 0, sizeof(r));
-    r.hdr.type = HXFR_MSG_SUBSCRIBE_RESP;
-    r.hdr.session_id = sid;
+    hxfr__msg_start(&r, HXFR_MSG_SUBSCRIBE_RESP, sid);
     r.u.subscribe_resp.scanout_id = id;
     r.u.subscribe_resp.success = ok ? 1u : 0u;
     hxfr__client_send_msg(c, &r);

@@ -244,9 +244,7 @@ static const char *map_error(int r)
 static void send_attach_resp(struct hxfr__client *c, uint16_t sid, const struct hxfr_shm_layout *l)
 {
     struct hxfr_msg r;
-    memset(&r, 0, sizeof(r));
-    r.hdr.type = HXFR_MSG_SHM_ATTACH_RESP;
-    r.hdr.session_id = sid;
+    hxfr__msg_start(&r, HXFR_MSG_SHM_ATTACH_RESP, sid);
     r.u.shm_attach_resp.slot_count = l->slot_count;
     r.u.shm_attach_resp.slot_size = l->slot_size;
     hxfr__client_send_msg(c, &r);
