@@ -430,6 +430,7 @@ static int handle_message(struct hxfr_client *c)
     case HXFR_MSG_HELLO_RESP:
     case HXFR_MSG_SUBSCRIBE_RESP:
     case HXFR_MSG_SCANOUT_RESP:
+    case HXFR_MSG_SHM_ATTACH_RESP:
         if (c->awaiting == m->hdr.type) {
             c->reply = *m;
             c->reply_ready = true;
@@ -437,12 +438,6 @@ static int handle_message(struct hxfr_client *c)
         return 0;
     case HXFR_MSG_SLOT_RELEASE:
         on_slot_release(c, m->u.slot_release.slot);
-        return 0;
-    case HXFR_MSG_SHM_ATTACH_RESP:
-        if (c->awaiting == m->hdr.type) {
-            c->reply = *m;
-            c->reply_ready = true;
-        }
         return 0;
     case HXFR_MSG_PONG:
         if (c->pongs_received < c->pings_sent) {
