@@ -212,10 +212,19 @@ TEST(hxfr_send_publishes_into_a_scanout)
     o.session_id = 999;
     struct hxfr_client *sub = hxfr_client_new(&o);
     CHECK_EQ(hxfr_client_connect(sub, d.unix_uri), 0);
+    /* For as long as hxfr-send runs, however slowly it starts on a loaded
+     * machine: a fixed number of tries gave up on a publisher that was
+     * merely late. */
     int r = -1;
-    for (int i = 0; i < 400 && r != 0; i++) {
+    for (int i = 0; i < 6000 && r != 0; i++) {
         r = hxfr_client_subscribe(sub, 3, -1);
         if (r != 0) {
+            siginfo_t si;
+            memset(&si, 0, sizeof(si));
+            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                si.si_pid == pid) {
+                break;
+            }
             usleep(10 * 1000);
         }
     }
