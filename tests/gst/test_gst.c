@@ -203,6 +203,16 @@ static void read_log(const struct host *h, char *buf, size_t cap)
  * the requests and pixel bytes copied those lines report ("client N
  * disconnected: WHY (R requests, E errors, B pixel bytes copied)"). Returns
  * the number of lines parsed. */
+/* Starts the real hxfrd for a test, or ends the test as skipped when this
+ * build has no daemon. */
+#define HXFRD_START_OR_SKIP(h)                                                     \
+    do {                                                                           \
+        if (!hxfrd_start(h)) {                                                     \
+            printf("# hxfrd is not part of this build: skipped\n");                \
+            return;                                                                \
+        }                                                                          \
+    } while (0)
+
 static int hxfrd_copied(const struct host *h, int clients, unsigned long long *requests,
                         unsigned long long *copied)
 {
@@ -587,10 +597,7 @@ TEST_T(encode_720p_hxfrd, 120)
 {
     init_gst();
     struct host h;
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     encode_720p(&h, "");
     host_stop(&h);
 }
@@ -601,10 +608,7 @@ TEST_T(encode_720p_hxfrd_shm, 120)
 {
     init_gst();
     struct host h = {.log_info = true};
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     encode_720p(&h, "use-shm=true");
     unsigned long long requests, copied;
     CHECK_EQ(hxfrd_copied(&h, 1, &requests, &copied), 1);
@@ -686,10 +690,7 @@ TEST_T(every_sink_format_hxfrd_shm, 120)
 {
     init_gst();
     struct host h = {.log_info = true};
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     every_format(&h, "use-shm=true", 70, 50);
     unsigned long long requests, copied;
     CHECK_EQ(hxfrd_copied(&h, 6, &requests, &copied), 6);
@@ -702,10 +703,7 @@ TEST_T(every_sink_format_hxfrd, 120)
 {
     init_gst();
     struct host h;
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     every_format(&h, "", 64, 48);
     host_stop(&h);
 }
@@ -785,10 +783,7 @@ TEST_T(renegotiate_size_hxfrd, 60)
 {
     init_gst();
     struct host h;
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     renegotiate(&h, "");
     host_stop(&h);
 }
@@ -800,10 +795,7 @@ TEST_T(renegotiate_size_hxfrd_shm, 60)
 {
     init_gst();
     struct host h = {.log_info = true};
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     renegotiate(&h, "use-shm=true max-in-flight=2");
     unsigned long long requests, copied;
     CHECK_EQ(hxfrd_copied(&h, 1, &requests, &copied), 1);
@@ -921,10 +913,7 @@ TEST_T(force_key_unit_hxfrd, 60)
 {
     init_gst();
     struct host h;
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     force_key_unit(&h);
     host_stop(&h);
 }
@@ -1255,10 +1244,7 @@ TEST_T(hxfrsrc_hxfrd_unknown_scanout, 30)
 {
     init_gst();
     struct host h;
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     char desc[1024];
     snprintf(desc, sizeof(desc), "hxfrsrc address=%s scanout=5 ! fakesink", h.address);
     struct run *r = g_new0(struct run, 1);
@@ -1282,10 +1268,7 @@ TEST_T(hxfrsrc_hxfrd_streams, 60)
         printf("# hxfrd has no scanouts in this build (no publisher): skipped\n");
         return;
     }
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     int pfd[2];
     CHECK(pipe(pfd) == 0);
     pid_t pub = fork();
@@ -1379,10 +1362,7 @@ TEST_T(hxfrd_killed_reconnect_and_error, 90)
 {
     init_gst();
     struct host h = {.log_info = true};
-    if (!hxfrd_start(&h)) {
-        printf("# hxfrd is not part of this build: skipped\n");
-        return;
-    }
+    HXFRD_START_OR_SKIP(&h);
     /* The third round reconnects with use-shm: the ring is attached again
      * on the new connection. */
     for (int round = 0; round < 3; round++) {
