@@ -59,13 +59,13 @@ struct options {
 /* What a timed run collected. */
 struct run {
     const struct options *o;
-    double *lat_ms;     /* per frame, indexed by frame number */
-    double *done_ms;    /* when frame i's result was there, from t0 */
-    double t0_ms;       /* the clock's start: first encode or submit */
-    uint32_t done;      /* results received */
+    double *lat_ms;  /* per frame, indexed by frame number */
+    double *done_ms; /* when frame i's result was there, from t0 */
+    double t0_ms;    /* the clock's start: first encode or submit */
+    uint32_t done;   /* results received */
     uint32_t errors;
     uint32_t keyframes;
-    uint8_t *stream;    /* every access unit, in order */
+    uint8_t *stream; /* every access unit, in order */
     size_t stream_len, stream_cap;
     double t_last_ms;   /* when the last result arrived */
     const uint8_t *raw; /* the mapped raw file, raw_len bytes */
@@ -134,8 +134,8 @@ static const uint8_t *map_raw(const struct options *o, size_t *len)
     struct stat st;
     size_t need = frame_bytes(o) * o->frames;
     if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < need) {
-        fprintf(stderr, "hxfr-bench: %s holds fewer than %u frames of %ux%u\n", o->raw,
-                o->frames, o->width, o->height);
+        fprintf(stderr, "hxfr-bench: %s holds fewer than %u frames of %ux%u\n", o->raw, o->frames,
+                o->width, o->height);
         goto out;
     }
     p = mmap(NULL, need, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
@@ -219,8 +219,8 @@ static int cmd_prepare(const struct options *o)
     uint32_t strides[3] = {o->width * 4u, 0, 0};
     uint8_t *planes[3] = {buf, NULL, NULL};
     for (uint32_t i = 0; i < o->frames; i++) {
-        if (hxfr_pattern_render(o->variant, HXFR_FORMAT_ARGB8888, o->width, o->height, i,
-                                planes, strides) < 0 ||
+        if (hxfr_pattern_render(o->variant, HXFR_FORMAT_ARGB8888, o->width, o->height, i, planes,
+                                strides) < 0 ||
             fwrite(buf, 1, fb, f) != fb) {
             fprintf(stderr, "hxfr-bench: cannot write frame %u to %s\n", i, o->out);
             goto out;
@@ -249,7 +249,10 @@ static int cmd_floor(const struct options *o)
      * bitrate, frame rate, GOP and preset, realtime on; the thread count
      * is the one hxfrd is started with (--threads). */
     struct hxfr_encoder_config cfg = {
-        .width = o->width, .height = o->height, .threads = o->threads, .realtime = true,
+        .width = o->width,
+        .height = o->height,
+        .threads = o->threads,
+        .realtime = true,
     };
     /* The CPU figure includes opening the encoder, as the daemon's does
      * (its sessions open theirs on the first frame). */
@@ -262,7 +265,8 @@ static int cmd_floor(const struct options *o)
     double t0 = now_ms();
     r.t0_ms = t0;
     for (uint32_t i = 0; i < o->frames; i++) {
-        struct hxfr_image img = {.format = HXFR_FORMAT_ARGB8888, .width = o->width,
+        struct hxfr_image img = {.format = HXFR_FORMAT_ARGB8888,
+                                 .width = o->width,
                                  .height = o->height,
                                  .planes = {raw + frame_bytes(o) * i, NULL, NULL},
                                  .strides = {o->width * 4u, 0, 0}};
@@ -289,8 +293,8 @@ static int cmd_floor(const struct options *o)
            "\"cpu_ms_per_frame\": %.3f, \"peak_rss_kb\": %ld, \"bytes\": %zu, "
            "\"keyframes\": %u, \"threads\": %d, \"encoder\": \"%s\", ",
            o->frames, secs, o->frames / secs, cpu / o->frames,
-           peak_rss_kb() - (long)(r.raw_len / 1024), r.stream_len,
-           r.keyframes, o->threads, enc->codec_name);
+           peak_rss_kb() - (long)(r.raw_len / 1024), r.stream_len, r.keyframes, o->threads,
+           enc->codec_name);
     print_latencies(&r);
     ret = 0;
 out:
@@ -308,8 +312,8 @@ static void on_frame(void *user_data, const struct hxfr_client_result *res)
     }
     if (res->status != 0) {
         r->errors++;
-        fprintf(stderr, "hxfr-bench: frame %llu failed: %d %s\n",
-                (unsigned long long)res->seq, res->status, res->remote_message);
+        fprintf(stderr, "hxfr-bench: frame %llu failed: %d %s\n", (unsigned long long)res->seq,
+                res->status, res->remote_message);
         return;
     }
     r->done++;
@@ -385,8 +389,10 @@ static int cmd_client(const struct options *o)
             }
         }
         const uint8_t *pix = raw + frame_bytes(o) * i;
-        struct hxfr_client_frame f = {.format = HXFR_FORMAT_ARGB8888, .width = o->width,
-                                      .height = o->height, .strides = {o->width * 4u, 0, 0},
+        struct hxfr_client_frame f = {.format = HXFR_FORMAT_ARGB8888,
+                                      .width = o->width,
+                                      .height = o->height,
+                                      .strides = {o->width * 4u, 0, 0},
                                       .pts = (int64_t)i * 16666667,
                                       .duration = 16666667};
         if (o->shm) {
@@ -424,8 +430,8 @@ static int cmd_client(const struct options *o)
     printf("{\"mode\": \"client\", \"frames\": %u, \"seconds\": %.4f, \"fps\": %.2f, "
            "\"client_cpu_ms_per_frame\": %.3f, \"client_copy_ms_per_frame\": %.3f, "
            "\"bytes\": %zu, \"keyframes\": %u, \"window\": %u, \"shm\": %s, ",
-           o->frames, secs, o->frames / secs, cpu / o->frames, copy_ms / o->frames,
-           r.stream_len, r.keyframes, o->window, o->shm ? "true" : "false");
+           o->frames, secs, o->frames / secs, cpu / o->frames, copy_ms / o->frames, r.stream_len,
+           r.keyframes, o->window, o->shm ? "true" : "false");
     print_latencies(&r);
     ret = 0;
 out:
@@ -479,8 +485,8 @@ static int cmd_quality(const struct options *o)
             const uint8_t *planes[3] = {raw + frame_bytes(o) * compared, NULL, NULL};
             const uint32_t strides[3] = {o->width * 4u, 0, 0};
             double y, all;
-            if (hxfr_avcheck_psnr(fr, HXFR_FORMAT_ARGB8888, o->width, o->height, planes,
-                                  strides, &y, &all) < 0) {
+            if (hxfr_avcheck_psnr(fr, HXFR_FORMAT_ARGB8888, o->width, o->height, planes, strides,
+                                  &y, &all) < 0) {
                 fprintf(stderr, "hxfr-bench: picture %llu has the wrong size\n",
                         (unsigned long long)compared);
                 goto out;
@@ -513,8 +519,7 @@ static int cmd_quality(const struct options *o)
            "\"psnr_avg\": %.2f, \"psnr_y_avg\": %.2f, \"psnr_min\": %.2f, "
            "\"idr\": %llu, \"idr_missing_params\": %llu}\n",
            o->frames, (long long)st.st_size, (double)st.st_size * 8 * fps / o->frames / 1e3,
-           sum / compared, sum_y / compared, min,
-           (unsigned long long)hxfr_avcheck_idr_count(dec),
+           sum / compared, sum_y / compared, min, (unsigned long long)hxfr_avcheck_idr_count(dec),
            (unsigned long long)hxfr_avcheck_idr_missing_params(dec));
     ret = 0;
 out:
@@ -531,14 +536,13 @@ out:
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: hxfr-bench prepare --variant V --size WxH --frames N --out FILE\n"
-            "       hxfr-bench floor --raw FILE --size WxH --frames N [--threads T] "
-            "[--out H264]\n"
-            "       hxfr-bench client --connect URI --raw FILE --size WxH --frames N\n"
-            "                         [--window W] [--shm] [--fps F] [--out H264]\n"
-            "       hxfr-bench quality --raw FILE --size WxH --frames N --h264 FILE "
-            "[--fps F]\n");
+    fprintf(stderr, "usage: hxfr-bench prepare --variant V --size WxH --frames N --out FILE\n"
+                    "       hxfr-bench floor --raw FILE --size WxH --frames N [--threads T] "
+                    "[--out H264]\n"
+                    "       hxfr-bench client --connect URI --raw FILE --size WxH --frames N\n"
+                    "                         [--window W] [--shm] [--fps F] [--out H264]\n"
+                    "       hxfr-bench quality --raw FILE --size WxH --frames N --h264 FILE "
+                    "[--fps F]\n");
     return 2;
 }
 

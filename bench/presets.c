@@ -56,7 +56,10 @@ static int run_one(const struct options *o, const char *preset, int threads, uin
                    const uint32_t strides[3], uint8_t *planes[3])
 {
     struct hxfr_encoder_config cfg = {
-        .width = o->width, .height = o->height, .preset = preset, .threads = threads,
+        .width = o->width,
+        .height = o->height,
+        .preset = preset,
+        .threads = threads,
         .realtime = true,
     };
     struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
@@ -73,7 +76,9 @@ static int run_one(const struct options *o, const char *preset, int threads, uin
         free(ms);
         return -1;
     }
-    struct hxfr_image img = {.format = o->format, .width = o->width, .height = o->height,
+    struct hxfr_image img = {.format = o->format,
+                             .width = o->width,
+                             .height = o->height,
                              .planes = {planes[0], planes[1], planes[2]},
                              .strides = {strides[0], strides[1], strides[2]}};
     double total = 0, psnr_sum = 0, psnr_min = 100, psnr_y_min = 100;
@@ -81,8 +86,8 @@ static int run_one(const struct options *o, const char *preset, int threads, uin
     int ret = 0;
     (void)pixels;
     for (int i = 0; i < o->frames; i++) {
-        hxfr_pattern_render((enum hxfr_pattern_variant)o->variant, o->format, o->width,
-                            o->height, (uint64_t)i, planes, strides);
+        hxfr_pattern_render((enum hxfr_pattern_variant)o->variant, o->format, o->width, o->height,
+                            (uint64_t)i, planes, strides);
         struct hxfr_packet pkt;
         double t0 = now_ms();
         int r = hxfr__encoder_encode(enc, &img, i, false, &pkt);
@@ -95,8 +100,8 @@ static int run_one(const struct options *o, const char *preset, int threads, uin
         }
         bytes += pkt.size;
         double y, all;
-        hxfr_avcheck_psnr_pattern(hxfr_avcheck_last(dec), o->variant, o->format, (uint64_t)i,
-                                  &y, &all);
+        hxfr_avcheck_psnr_pattern(hxfr_avcheck_last(dec), o->variant, o->format, (uint64_t)i, &y,
+                                  &all);
         psnr_sum += all;
         psnr_min = all < psnr_min ? all : psnr_min;
         psnr_y_min = y < psnr_y_min ? y : psnr_y_min;
@@ -117,8 +122,11 @@ static int run_one(const struct options *o, const char *preset, int threads, uin
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.frames = 120, .width = 1920, .height = 1080,
-                          .variant = HXFR_PATTERN_DESKTOP, .format = HXFR_FORMAT_ARGB8888};
+    *o = (struct options){.frames = 120,
+                          .width = 1920,
+                          .height = 1080,
+                          .variant = HXFR_PATTERN_DESKTOP,
+                          .format = HXFR_FORMAT_ARGB8888};
     snprintf(o->presets, sizeof(o->presets), "ultrafast,superfast,veryfast,faster");
     snprintf(o->threads, sizeof(o->threads), "1,2");
     for (int i = 1; i < argc; i += 2) {
@@ -139,7 +147,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (strcmp(argv[i], "--threads") == 0) {
             snprintf(o->threads, sizeof(o->threads), "%s", v);
         } else if (strcmp(argv[i], "--format") == 0) {
-            static const struct { const char *n; uint32_t f; } names[] = {
+            static const struct {
+                const char *n;
+                uint32_t f;
+            } names[] = {
                 {"BGRA", HXFR_FORMAT_ARGB8888}, {"BGRx", HXFR_FORMAT_XRGB8888},
                 {"RGBA", HXFR_FORMAT_ABGR8888}, {"RGBx", HXFR_FORMAT_XBGR8888},
                 {"NV12", HXFR_FORMAT_NV12},     {"I420", HXFR_FORMAT_I420},
@@ -154,8 +165,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -1;
         }
     }
-    if (o->frames < 1 || o->variant < 0 || o->format == 0 || o->width == 0 ||
-        o->height == 0 || o->width > HXFR_MAX_DIM_HARD || o->height > HXFR_MAX_DIM_HARD ||
+    if (o->frames < 1 || o->variant < 0 || o->format == 0 || o->width == 0 || o->height == 0 ||
+        o->width > HXFR_MAX_DIM_HARD || o->height > HXFR_MAX_DIM_HARD ||
         (o->width | o->height) & 1u) {
         return -1;
     }
@@ -166,9 +177,11 @@ int main(int argc, char **argv)
 {
     struct options o;
     if (parse_args(argc, argv, &o) < 0) {
-        fprintf(stderr, "usage: %s [--frames N] [--size WxH] [--variant desktop|static|busy]\n"
-                        "       [--presets a,b,...] [--threads a,b,...] "
-                        "[--format BGRA|BGRx|RGBA|RGBx|NV12|I420]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s [--frames N] [--size WxH] [--variant desktop|static|busy]\n"
+                "       [--presets a,b,...] [--threads a,b,...] "
+                "[--format BGRA|BGRx|RGBA|RGBx|NV12|I420]\n",
+                argv[0]);
         return 2;
     }
     av_log_set_level(AV_LOG_ERROR);
@@ -192,8 +205,8 @@ int main(int argc, char **argv)
     /* Touch the buffer once so page faults are not timed. */
     memset(pixels, 0, size);
 
-    printf("# %ux%u, %d frames, pattern variant %d, bitrate cap %u bit/s (CRF, zerolatency)\n",
-           w, h, o.frames, o.variant,
+    printf("# %ux%u, %d frames, pattern variant %d, bitrate cap %u bit/s (CRF, zerolatency)\n", w,
+           h, o.frames, o.variant,
            (uint32_t)((uint64_t)w * h * 4 > HXFR_MIN_BITRATE ? (uint64_t)w * h * 4
                                                              : HXFR_MIN_BITRATE));
     printf("%-10s %7s %8s %8s %8s %9s %8s %8s %8s\n", "preset", "threads", "fps", "p50_ms",

@@ -24,8 +24,8 @@ void hxfr__encoder_config_defaults(struct hxfr_encoder_config *cfg)
     }
     if (!cfg->bitrate) {
         uint64_t b = (uint64_t)cfg->width * cfg->height * 4u;
-        cfg->bitrate = b > HXFR_MIN_BITRATE ? (b > UINT32_MAX ? UINT32_MAX : (uint32_t)b)
-                                            : HXFR_MIN_BITRATE;
+        cfg->bitrate =
+            b > HXFR_MIN_BITRATE ? (b > UINT32_MAX ? UINT32_MAX : (uint32_t)b) : HXFR_MIN_BITRATE;
     }
     if (!cfg->framerate_num || !cfg->framerate_den) {
         cfg->framerate_num = 60;

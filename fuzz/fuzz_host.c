@@ -7,8 +7,9 @@
  * write half and reads until the server closes. Invariants: the server
  * closes the connection within a bounded number of dispatch rounds, what
  * it sent parses as server-to-client HXFR messages with valid unit lists
- * (the last one may be cut short when the client itself was cut), and nothing crashes or leaks (the fake encoder reads every row
- * of every plane it is given, so ASan checks plane pointers and strides). */
+ * (the last one may be cut short when the client itself was cut), and nothing crashes or leaks (the
+ * fake encoder reads every row of every plane it is given, so ASan checks plane pointers and
+ * strides). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,10 +44,9 @@ static void check_output(const uint8_t *buf, size_t len)
         off += (size_t)r;
         if (res.event == HXFR_PARSE_MESSAGE) {
             uint8_t t = res.msg.hdr.type;
-            REQUIRE(t == HXFR_MSG_PONG || t == HXFR_MSG_CONFIG_RESP ||
-                    t == HXFR_MSG_HELLO_RESP || t == HXFR_MSG_FRAME_RESPONSE ||
-                    t == HXFR_MSG_SCANOUT_RESP || t == HXFR_MSG_SUBSCRIBE_RESP ||
-                    t == HXFR_MSG_ERROR);
+            REQUIRE(t == HXFR_MSG_PONG || t == HXFR_MSG_CONFIG_RESP || t == HXFR_MSG_HELLO_RESP ||
+                    t == HXFR_MSG_FRAME_RESPONSE || t == HXFR_MSG_SCANOUT_RESP ||
+                    t == HXFR_MSG_SUBSCRIBE_RESP || t == HXFR_MSG_ERROR);
             if (t == HXFR_MSG_SCANOUT_RESP) {
                 REQUIRE(res.msg.u.scanout_resp.success <= 1);
             }

@@ -16,10 +16,10 @@
 GST_DEBUG_CATEGORY_STATIC(gst_hxfrsrc_debug);
 #define GST_CAT_DEFAULT gst_hxfrsrc_debug
 
-#define DEFAULT_SCANOUT   0u
+#define DEFAULT_SCANOUT 0u
 /* Units read but not yet pushed; more means downstream is far behind, and
  * the backlog is dropped up to the next IDR. */
-#define MAX_QUEUED_UNITS  64u
+#define MAX_QUEUED_UNITS   64u
 #define RECONNECT_ATTEMPTS 10u
 /* A pts jump larger than this (or backwards) starts a new timeline. */
 #define MAX_PTS_JUMP (10 * GST_SECOND)
@@ -29,10 +29,10 @@ enum {
     PROP_SCANOUT = GST_HXFR_PROP_LAST,
 };
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, "
-                    "alignment = (string) au"));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, "
+                                            "alignment = (string) au"));
 
 G_DEFINE_TYPE(GstHxfrSrc, gst_hxfrsrc, GST_TYPE_PUSH_SRC)
 
@@ -100,16 +100,16 @@ static void post_subscribe_error(GstHxfrSrc *self, int r, guint scanout, const g
     if (r == -HXFR_EREMOTE) {
         const char *msg = "";
         int32_t code = hxfr_client_last_remote_error(self->client, &msg);
-        GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
-                          ("The host at %s refused scanout %u: %s (host error %d, %s)", address,
-                           scanout, msg, code, hxfr_status_name(code)),
-                          ("SUBSCRIBE refused: code %d (%s), message \"%s\"", code,
-                           hxfr_status_name(code), msg));
+        GST_ELEMENT_ERROR(
+            self, RESOURCE, NOT_FOUND,
+            ("The host at %s refused scanout %u: %s (host error %d, %s)", address, scanout, msg,
+             code, hxfr_status_name(code)),
+            ("SUBSCRIBE refused: code %d (%s), message \"%s\"", code, hxfr_status_name(code), msg));
     } else {
-        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                          ("Subscribing to scanout %u at %s failed: %s", scanout, address,
-                           hxfr_strerror(r)),
-                          ("hxfr_client_subscribe returned %d", r));
+        GST_ELEMENT_ERROR(
+            self, RESOURCE, OPEN_READ,
+            ("Subscribing to scanout %u at %s failed: %s", scanout, address, hxfr_strerror(r)),
+            ("hxfr_client_subscribe returned %d", r));
     }
 }
 
@@ -158,8 +158,7 @@ static gboolean gst_hxfrsrc_start(GstBaseSrc *bsrc)
     if (self->wake_fd < 0) {
         goto fail;
     }
-    GST_INFO_OBJECT(self, "subscribed to scanout %u at %s", scanout,
-                    hxfr_client_uri(self->client));
+    GST_INFO_OBJECT(self, "subscribed to scanout %u at %s", scanout, hxfr_client_uri(self->client));
     g_atomic_int_set(&self->flushing, 0);
     ok = TRUE;
     goto out;
@@ -263,10 +262,10 @@ static GstFlowReturn scanout_ended(GstHxfrSrc *self)
     GST_OBJECT_UNLOCK(self);
     self->ended = FALSE;
     if (!self->conn.reconnect) {
-        GST_ELEMENT_WARNING(self, RESOURCE, READ,
-                            ("Scanout %u ended: %s", scanout,
-                             self->end_message ? self->end_message : ""),
-                            ("ERROR NO_SCANOUT from the host; sending EOS"));
+        GST_ELEMENT_WARNING(
+            self, RESOURCE, READ,
+            ("Scanout %u ended: %s", scanout, self->end_message ? self->end_message : ""),
+            ("ERROR NO_SCANOUT from the host; sending EOS"));
         return GST_FLOW_EOS;
     }
     guint delay = 50;
@@ -362,8 +361,7 @@ static GstFlowReturn gst_hxfrsrc_create(GstPushSrc *psrc, GstBuffer **outbuf)
         int fd = hxfr_client_fd(self->client);
         if (fd < 0) {
             if (!self->conn.reconnect) {
-                GST_ELEMENT_ERROR(self, RESOURCE, READ,
-                                  ("Lost the connection to the hxfr host"),
+                GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Lost the connection to the hxfr host"),
                                   ("set reconnect=true to reconnect"));
                 return GST_FLOW_ERROR;
             }
@@ -436,8 +434,7 @@ static void gst_hxfrsrc_class_init(GstHxfrSrcClass *klass)
     gobject_class->get_property = gst_hxfrsrc_get_property;
     gobject_class->finalize = gst_hxfrsrc_finalize;
 
-    const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                           GST_PARAM_MUTABLE_READY;
+    const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
     gst_hxfr_conn_props_install(
         gobject_class,
         "Where the hxfr host listens: unix:PATH (UNIX socket), vsock:CID:PORT "

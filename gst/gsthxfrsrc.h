@@ -25,13 +25,13 @@ struct _GstHxfrSrc {
 
     /* Used only by the streaming thread (and start/stop). */
     struct hxfr_client *client;
-    GQueue units;               /* GstBuffer*, pts = host pts, oldest first */
-    gboolean waiting_key;       /* drop units until the next IDR */
+    GQueue units;         /* GstBuffer*, pts = host pts, oldest first */
+    gboolean waiting_key; /* drop units until the next IDR */
     gboolean have_base;
-    guint64 host_base;          /* host pts that maps to running time ... */
-    GstClockTime running_base;  /* ... this one */
+    guint64 host_base;         /* host pts that maps to running time ... */
+    GstClockTime running_base; /* ... this one */
     gint64 last_host_pts;
-    GstClockTime last_out;      /* last pts pushed */
+    GstClockTime last_out; /* last pts pushed */
 
     /* ERROR NO_SCANOUT arrived: the publisher ended the stream. */
     gboolean ended;
@@ -40,8 +40,8 @@ struct _GstHxfrSrc {
     /* unlock(): flushing flag plus an eventfd that wakes the poll; the
      * event handler sets want_keyframe and wakes the poll too. */
     int wake_fd;
-    gint flushing;              /* atomic */
-    gint want_keyframe;         /* atomic */
+    gint flushing;      /* atomic */
+    gint want_keyframe; /* atomic */
 };
 
 G_END_DECLS

@@ -81,8 +81,8 @@ const gchar *gst_hxfr_profile_name(const struct hxfr_sps_info *sps)
 
 gboolean gst_hxfr_level_name(const struct hxfr_sps_info *sps, gchar *buf, gsize len)
 {
-    static const gint levels[] = {9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32,
-                                  40, 41, 42, 50, 51, 52, 60, 61, 62};
+    static const gint levels[] = {9,  10, 11, 12, 13, 20, 21, 22, 30, 31,
+                                  32, 40, 41, 42, 50, 51, 52, 60, 61, 62};
     gint l = sps->level_idc;
     gboolean known = FALSE;
     for (gsize i = 0; i < G_N_ELEMENTS(levels); i++) {
@@ -95,8 +95,7 @@ gboolean gst_hxfr_level_name(const struct hxfr_sps_info *sps, gchar *buf, gsize 
      * main and extended profiles. */
     gboolean set3 = (sps->constraint_flags & 0x10) != 0;
     if (l == 9 || (l == 11 && set3 &&
-                   (sps->profile_idc == 66 || sps->profile_idc == 77 ||
-                    sps->profile_idc == 88))) {
+                   (sps->profile_idc == 66 || sps->profile_idc == 77 || sps->profile_idc == 88))) {
         g_strlcpy(buf, "1b", len);
     } else if (l % 10 == 0) {
         g_snprintf(buf, len, "%d", l / 10);

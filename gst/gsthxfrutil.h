@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 /* The first bytes of an H.264 sequence parameter set. */
 struct hxfr_sps_info {
     gint profile_idc;
-    gint constraint_flags;      /* constraint_set0..5 flags byte */
+    gint constraint_flags; /* constraint_set0..5 flags byte */
     gint level_idc;
 };
 

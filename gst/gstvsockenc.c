@@ -55,10 +55,10 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
                     "width = (int) [ 16, 8192 ], height = (int) [ 16, 8192 ], "
                     "framerate = (fraction) [ 0/1, MAX ]"));
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, "
-                    "alignment = (string) au"));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, "
+                                            "alignment = (string) au"));
 
 G_DEFINE_TYPE(GstVsockEnc, gst_vsockenc, GST_TYPE_VIDEO_ENCODER)
 
@@ -110,8 +110,7 @@ static void on_event(void *user_data, const struct hxfr_client_event *ev)
         GST_WARNING_OBJECT(self, "connection to the host lost: %s", hxfr_strerror(ev->err));
         break;
     case HXFR_CLIENT_EVENT_RECONNECTED:
-        GST_INFO_OBJECT(self, "reconnected after %u attempt(s); next frame is an IDR",
-                        ev->attempt);
+        GST_INFO_OBJECT(self, "reconnected after %u attempt(s); next frame is an IDR", ev->attempt);
         /* The fd changed: the dispatcher must poll the new one. */
         wake_dispatcher(self);
         break;
@@ -212,11 +211,10 @@ static void push_results(GstVsockEnc *self)
         } else if (r->status == -HXFR_EREMOTE) {
             GST_ELEMENT_ERROR(self, STREAM, ENCODE,
                               ("The host failed to encode a frame: %s (host error %d, %s)",
-                               r->remote_message, r->remote_code,
-                               hxfr_status_name(r->remote_code)),
+                               r->remote_message, r->remote_code, hxfr_status_name(r->remote_code)),
                               ("ERROR from the host for frame %u: code %d (%s), message \"%s\"",
-                               r->frame_number, r->remote_code,
-                               hxfr_status_name(r->remote_code), r->remote_message));
+                               r->frame_number, r->remote_code, hxfr_status_name(r->remote_code),
+                               r->remote_message));
             set_flow(self, GST_FLOW_ERROR);
             gst_video_encoder_finish_frame(enc, frame); /* dropped: no output */
         } else if (r->status == -ENODATA) {
@@ -228,11 +226,11 @@ static void push_results(GstVsockEnc *self)
                                r->frame_number, hxfr_strerror(r->status));
             gst_video_encoder_finish_frame(enc, frame);
         } else {
-            GST_ELEMENT_ERROR(self, RESOURCE, READ,
-                              ("Lost the connection to the hxfr host: %s",
-                               hxfr_strerror(r->status)),
-                              ("frame %u failed with %d; set reconnect=true to reconnect",
-                               r->frame_number, r->status));
+            GST_ELEMENT_ERROR(
+                self, RESOURCE, READ,
+                ("Lost the connection to the hxfr host: %s", hxfr_strerror(r->status)),
+                ("frame %u failed with %d; set reconnect=true to reconnect", r->frame_number,
+                 r->status));
             set_flow(self, GST_FLOW_ERROR);
             gst_video_encoder_finish_frame(enc, frame);
         }
@@ -405,11 +403,10 @@ static void post_client_error(GstVsockEnc *self, int r, const char *what)
         int32_t code = hxfr_client_last_remote_error(self->client, &msg);
         gchar *m = g_strdup(msg);
         g_mutex_unlock(&self->client_lock);
-        GST_ELEMENT_ERROR(self, STREAM, ENCODE,
-                          ("The host refused %s: %s (host error %d, %s)", what, m, code,
-                           hxfr_status_name(code)),
-                          ("ERROR from the host: code %d (%s), message \"%s\"", code,
-                           hxfr_status_name(code), m));
+        GST_ELEMENT_ERROR(
+            self, STREAM, ENCODE,
+            ("The host refused %s: %s (host error %d, %s)", what, m, code, hxfr_status_name(code)),
+            ("ERROR from the host: code %d (%s), message \"%s\"", code, hxfr_status_name(code), m));
         g_free(m);
     } else if (r <= -HXFR_EBASE && r > -HXFR_EREMOTE) {
         GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot send %s: %s", what, hxfr_strerror(r)),
@@ -446,8 +443,8 @@ static gboolean setup_ring(GstVsockEnc *self, const GstVideoInfo *info, guint wi
     uint32_t width = (uint32_t)GST_VIDEO_INFO_WIDTH(info);
     uint32_t height = (uint32_t)GST_VIDEO_INFO_HEIGHT(info);
     struct hxfr_geometry g;
-    int r = hxfr_geometry_compute(format, width, height, hxfr_format_min_stride(format, width), 0,
-                                  &g);
+    int r =
+        hxfr_geometry_compute(format, width, height, hxfr_format_min_stride(format, width), 0, &g);
     if (r < 0) {
         post_client_error(self, r, "the shared-memory frame layout");
         return FALSE;
@@ -462,20 +459,20 @@ static gboolean setup_ring(GstVsockEnc *self, const GstVideoInfo *info, guint wi
     wait_pushed(self, 0);
     gboolean ok = TRUE;
     if (r == -HXFR_EREMOTE) {
-        GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
-                            ("The hxfr host refused shared-memory frames (%s); sending frames "
-                             "inline",
-                             text),
-                            ("SHM_ATTACH answered with host error %d (%s)", code,
-                             hxfr_status_name(code)));
+        GST_ELEMENT_WARNING(
+            self, RESOURCE, SETTINGS,
+            ("The hxfr host refused shared-memory frames (%s); sending frames "
+             "inline",
+             text),
+            ("SHM_ATTACH answered with host error %d (%s)", code, hxfr_status_name(code)));
     } else if (r < 0) {
         post_client_error(self, r, "the shared-memory ring");
         ok = FALSE;
     } else {
         self->shm_geom = g;
         self->shm_active = TRUE;
-        GST_INFO_OBJECT(self, "shared-memory ring: %u slots of %" G_GUINT64_FORMAT " bytes",
-                        window, (guint64)g.size);
+        GST_INFO_OBJECT(self, "shared-memory ring: %u slots of %" G_GUINT64_FORMAT " bytes", window,
+                        (guint64)g.size);
     }
     g_free(text);
     return ok;
@@ -537,9 +534,8 @@ static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState
     const GstVideoInfo *info = &state->info;
 
     if (gst_hxfr_format_from_video(GST_VIDEO_INFO_FORMAT(info)) == 0) {
-        GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Unsupported input format %s",
-                                                  GST_VIDEO_INFO_NAME(info)),
-                          (NULL));
+        GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+                          ("Unsupported input format %s", GST_VIDEO_INFO_NAME(info)), (NULL));
         return FALSE;
     }
     if (self->configured) {
@@ -623,8 +619,7 @@ static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCod
         return GST_FLOW_NOT_NEGOTIATED;
     }
     GstVideoFrame vf;
-    if (!gst_video_frame_map(&vf, &self->input_state->info, frame->input_buffer,
-                             GST_MAP_READ)) {
+    if (!gst_video_frame_map(&vf, &self->input_state->info, frame->input_buffer, GST_MAP_READ)) {
         GST_ELEMENT_ERROR(self, STREAM, ENCODE, ("Cannot map the input frame"), (NULL));
         gst_video_encoder_finish_frame(enc, frame);
         return GST_FLOW_ERROR;
@@ -666,9 +661,10 @@ static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCod
         /* Frames answered before this failure still go out first. */
         wait_pushed(self, 0);
         if (r == -EAGAIN) {
-            GST_ELEMENT_ERROR(self, RESOURCE, READ,
-                              ("The hxfr host did not answer within %u ms", self->conn.io_timeout_ms),
-                              ("%u frames in flight", self->max_in_flight));
+            GST_ELEMENT_ERROR(
+                self, RESOURCE, READ,
+                ("The hxfr host did not answer within %u ms", self->conn.io_timeout_ms),
+                ("%u frames in flight", self->max_in_flight));
         } else {
             post_client_error(self, r, "a frame");
         }
@@ -690,8 +686,7 @@ static GstFlowReturn gst_vsockenc_finish(GstVideoEncoder *enc)
     GstFlowReturn ret = g_atomic_int_get(&self->flow);
     if (r < 0 && ret == GST_FLOW_OK && !self->conn.reconnect) {
         GST_ELEMENT_ERROR(self, RESOURCE, READ,
-                          ("Draining the frames in flight failed: %s", hxfr_strerror(r)),
-                          (NULL));
+                          ("Draining the frames in flight failed: %s", hxfr_strerror(r)), (NULL));
         ret = GST_FLOW_ERROR;
     }
     return ret;
@@ -742,8 +737,7 @@ static void gst_vsockenc_set_property(GObject *object, guint prop_id, const GVal
             } else {
                 port = g_value_get_uint(value);
             }
-            gst_hxfr_conn_props_set_address(&self->conn,
-                                            g_strdup_printf("vsock:%u:%u", cid, port));
+            gst_hxfr_conn_props_set_address(&self->conn, g_strdup_printf("vsock:%u:%u", cid, port));
             break;
         }
         case PROP_BITRATE:
@@ -825,8 +819,7 @@ static void gst_vsockenc_class_init(GstVsockEncClass *klass)
     gobject_class->get_property = gst_vsockenc_get_property;
     gobject_class->finalize = gst_vsockenc_finalize;
 
-    const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                           GST_PARAM_MUTABLE_READY;
+    const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
     gst_hxfr_conn_props_install(
         gobject_class,
         "Where the hxfr host listens: unix:PATH (UNIX socket), vsock:CID:PORT "
@@ -842,33 +835,29 @@ static void gst_vsockenc_class_init(GstVsockEncClass *klass)
         "Default: 5000");
     g_object_class_install_property(
         gobject_class, PROP_SOCKET_PATH,
-        g_param_spec_string(
-            "socket-path", "UNIX socket path",
-            "Compatibility with the earlier element: setting it sets address to "
-            "unix:PATH; reading it gives the path when address is a unix: address, "
-            "otherwise NULL. Default: NULL",
-            NULL, rw));
+        g_param_spec_string("socket-path", "UNIX socket path",
+                            "Compatibility with the earlier element: setting it sets address to "
+                            "unix:PATH; reading it gives the path when address is a unix: address, "
+                            "otherwise NULL. Default: NULL",
+                            NULL, rw));
     g_object_class_install_property(
         gobject_class, PROP_CID,
-        g_param_spec_uint(
-            "cid", "vsock CID",
-            "Compatibility with the earlier element: setting it sets address to "
-            "vsock:CID:PORT (keeping the port). 2 is the host. Default: 2",
-            0, G_MAXUINT32, DEFAULT_CID, rw));
+        g_param_spec_uint("cid", "vsock CID",
+                          "Compatibility with the earlier element: setting it sets address to "
+                          "vsock:CID:PORT (keeping the port). 2 is the host. Default: 2",
+                          0, G_MAXUINT32, DEFAULT_CID, rw));
     g_object_class_install_property(
         gobject_class, PROP_PORT,
-        g_param_spec_uint(
-            "port", "vsock port",
-            "Compatibility with the earlier element: setting it sets address to "
-            "vsock:CID:PORT (keeping the CID). Default: 5000",
-            0, G_MAXUINT32, DEFAULT_PORT, rw));
+        g_param_spec_uint("port", "vsock port",
+                          "Compatibility with the earlier element: setting it sets address to "
+                          "vsock:CID:PORT (keeping the CID). Default: 5000",
+                          0, G_MAXUINT32, DEFAULT_PORT, rw));
     g_object_class_install_property(
         gobject_class, PROP_BITRATE,
-        g_param_spec_uint(
-            "bitrate", "Bitrate",
-            "Target bitrate in bit/s, sent to the host in CONFIG_REQ "
-            "(0 = the host's default). Default: 4000000",
-            0, G_MAXUINT32, DEFAULT_BITRATE, rw));
+        g_param_spec_uint("bitrate", "Bitrate",
+                          "Target bitrate in bit/s, sent to the host in CONFIG_REQ "
+                          "(0 = the host's default). Default: 4000000",
+                          0, G_MAXUINT32, DEFAULT_BITRATE, rw));
     g_object_class_install_property(
         gobject_class, PROP_KEYFRAME_INTERVAL,
         g_param_spec_uint(

@@ -23,9 +23,9 @@ struct vsockenc_result {
     guint frame_number;
     int status;
     gboolean keyframe;
-    GstBuffer *buffer;          /* NULL on failure */
+    GstBuffer *buffer; /* NULL on failure */
     gint32 remote_code;
-    gchar *remote_message;      /* owned; NULL unless status is remote */
+    gchar *remote_message; /* owned; NULL unless status is remote */
 };
 
 struct _GstVsockEnc {
@@ -53,15 +53,15 @@ struct _GstVsockEnc {
 
     /* Results from the client callback, oldest first (results_lock). */
     GMutex results_lock;
-    GCond results_cond;     /* signalled after each pushed result */
+    GCond results_cond; /* signalled after each pushed result */
     GQueue results;
-    gboolean pushing;       /* the dispatcher holds a popped result */
+    gboolean pushing; /* the dispatcher holds a popped result */
 
     /* Dispatcher thread: polls the client fd and a wake-up eventfd. */
     GThread *dispatcher;
     int wake_fd;
-    gint stopping;          /* atomic */
-    gint flow;              /* atomic GstFlowReturn: sticky error / flushing */
+    gint stopping; /* atomic */
+    gint flow;     /* atomic GstFlowReturn: sticky error / flushing */
 
     /* Output caps state: profile and level parsed from the last SPS. */
     gint profile_idc;

@@ -39,50 +39,49 @@ static inline void hxfr_test_register(const char *name, hxfr_test_fn fn, unsigne
 }
 
 /* TEST(name) with the default timeout; TEST_T(name, seconds) with its own. */
-#define TEST_T(name, secs)                                                          \
-    static void test_##name(void);                                                  \
-    __attribute__((constructor)) static void register_##name(void)                  \
-    {                                                                               \
-        hxfr_test_register(#name, test_##name, (secs));                             \
-    }                                                                               \
+#define TEST_T(name, secs)                                                                         \
+    static void test_##name(void);                                                                 \
+    __attribute__((constructor)) static void register_##name(void)                                 \
+    {                                                                                              \
+        hxfr_test_register(#name, test_##name, (secs));                                            \
+    }                                                                                              \
     static void test_##name(void)
 #define TEST(name) TEST_T(name, 0)
 
-#define FAIL(...)                                                                   \
-    do {                                                                            \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                             \
-        fprintf(stderr, __VA_ARGS__);                                               \
-        fprintf(stderr, "\n");                                                      \
-        exit(1);                                                                    \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                            \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        exit(1);                                                                                   \
     } while (0)
 
-#define CHECK(cond)                                                                 \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            FAIL("CHECK failed: %s", #cond);                                        \
-        }                                                                           \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            FAIL("CHECK failed: %s", #cond);                                                       \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                              \
-    do {                                                                            \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);             \
-        if (check_a_ != check_b_) {                                                 \
-            FAIL("CHECK_EQ failed: %s == %s (%lld != %lld)", #a, #b, check_a_,      \
-                 check_b_);                                                         \
-        }                                                                           \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
+        if (check_a_ != check_b_) {                                                                \
+            FAIL("CHECK_EQ failed: %s == %s (%lld != %lld)", #a, #b, check_a_, check_b_);          \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_MEM(a, b, n)                                                          \
-    do {                                                                            \
-        const unsigned char *check_a_ = (const unsigned char *)(a);                 \
-        const unsigned char *check_b_ = (const unsigned char *)(b);                 \
-        size_t check_n_ = (n);                                                      \
-        for (size_t check_i_ = 0; check_i_ < check_n_; check_i_++) {                \
-            if (check_a_[check_i_] != check_b_[check_i_]) {                         \
-                FAIL("CHECK_MEM failed: %s vs %s differ at byte %zu (%02x != %02x)", \
-                     #a, #b, check_i_, check_a_[check_i_], check_b_[check_i_]);     \
-            }                                                                       \
-        }                                                                           \
+#define CHECK_MEM(a, b, n)                                                                         \
+    do {                                                                                           \
+        const unsigned char *check_a_ = (const unsigned char *)(a);                                \
+        const unsigned char *check_b_ = (const unsigned char *)(b);                                \
+        size_t check_n_ = (n);                                                                     \
+        for (size_t check_i_ = 0; check_i_ < check_n_; check_i_++) {                               \
+            if (check_a_[check_i_] != check_b_[check_i_]) {                                        \
+                FAIL("CHECK_MEM failed: %s vs %s differ at byte %zu (%02x != %02x)", #a, #b,       \
+                     check_i_, check_a_[check_i_], check_b_[check_i_]);                            \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 static int hxfr_test_run_one(const struct hxfr_test *t, unsigned default_timeout)

@@ -23,14 +23,14 @@
 
 #include "../lib/pattern/pattern.h"
 
-#define EXIT_FATAL 1
-#define EXIT_USAGE 2
+#define EXIT_FATAL       1
+#define EXIT_USAGE       2
 #define EXIT_INTERRUPTED 130
 /* How long one submit may wait for window room, and the final flush, before
  * the host is declared unresponsive. */
-#define HOST_TIMEOUT_MS 10000
+#define HOST_TIMEOUT_MS      10000
 #define PROGRESS_INTERVAL_NS 250000000ull
-#define RECENT_LATENCIES 256u
+#define RECENT_LATENCIES     256u
 
 enum source_kind { SOURCE_PATTERN, SOURCE_Y4M, SOURCE_RAW };
 
@@ -55,9 +55,9 @@ struct args {
     bool have_session;
     int32_t scanout; /* -1: not publishing into a scanout */
     unsigned connect_timeout;
-    bool shm;                 /* memfd ring over unix: */
-    const char *shm_region;   /* host-configured region name */
-    const char *shm_path;     /* this side's view of it (NULL: find ivshmem) */
+    bool shm;               /* memfd ring over unix: */
+    const char *shm_region; /* host-configured region name */
+    const char *shm_path;   /* this side's view of it (NULL: find ivshmem) */
     uint64_t shm_offset;
 };
 
@@ -92,8 +92,8 @@ struct app {
     FILE *out;
     int out_error;
     bool tty;
-    uint64_t frame_bytes;     /* pixel bytes per frame */
-    uint32_t shm_slots;       /* ring slots (0 inline) */
+    uint64_t frame_bytes; /* pixel bytes per frame */
+    uint32_t shm_slots;   /* ring slots (0 inline) */
     uint64_t shm_slot_bytes;
 };
 
@@ -129,58 +129,58 @@ static uint64_t now_ns(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "Usage: hxfr-send --connect URI [options]\n"
-        "\n"
-        "Sends raw frames to an hxfr host (hxfrd), which encodes them to H.264,\n"
-        "and writes the access units it returns to an Annex B file.\n"
-        "\n"
-        "  --connect URI     host endpoint: unix:PATH, tcp:HOST:PORT (a guest on\n"
-        "                    QEMU user networking: tcp:10.0.2.2:15937),\n"
-        "                    vsock:CID:PORT (default vsock:2:5000), serial:PATH\n"
-        "                    (a virtio-serial port such as /dev/virtio-ports/hxfr)\n"
-        "  --source SRC      pattern[:desktop|static|busy]  built-in test screen\n"
-        "                    y4m:FILE   YUV4MPEG2, 4:2:0 only (size, fps from file)\n"
-        "                    raw:FILE   packed frames of --format at --size\n"
-        "                    (default pattern:desktop)\n"
-        "  --size WxH        frame size (default 1280x720; y4m: from the file)\n"
-        "  --format F        pixel format sent: BGRA, BGRx, RGBA, RGBx, NV12, I420\n"
-        "                    (default BGRA; y4m sources are always I420)\n"
-        "  --fps N           frames per second on an absolute schedule (no drift);\n"
-        "                    0 sends as fast as the host accepts (default 30)\n"
-        "  --frames N        frames to send (default 300 without --duration; 0 = no\n"
-        "                    limit: until --duration ends, the source ends or Ctrl-C)\n"
-        "  --duration S      stop after S seconds (whichever of --frames/--duration\n"
-        "                    ends first when both are given)\n"
-        "  --window N        frames in flight, 1..%u (default 4)\n"
-        "  --output FILE     Annex B H.264 output (default out.h264; - for stdout\n"
-        "                    is not allowed with --json)\n"
-        "  --bitrate B       bit/s, suffix k or M allowed (default: host's choice)\n"
-        "  --gop N           keyframe interval in frames (default: host's choice)\n"
-        "  --reconnect       if the host goes away, reconnect with backoff, re-send\n"
-        "                    the configuration and continue with a keyframe\n"
-        "  --session N       session id in every message header (default 0)\n"
-        "  --scanout N       publish into scanout N (push mode): enable it (size and\n"
-        "                    --fps as refresh), send the frames with session id N so\n"
-        "                    every subscriber gets them, disable it at the end\n"
-        "  --connect-timeout S  give up when connecting and configuring take longer\n"
-        "                    than S seconds (default 20; --reconnect adds 10)\n"
-        "  --shm             zero copy: render into slots of a shared-memory ring (a\n"
-        "                    sealed memfd passed to the host; unix: only)\n"
-        "  --shm-region NAME zero copy through a region the host offers (hxfrd --shm\n"
-        "                    NAME=PATH), over any transport\n"
-        "  --shm-path PATH   this side's view of that region: the backing file, or\n"
-        "                    the ivshmem BAR /sys/bus/pci/devices/.../resource2\n"
-        "                    (default: the first ivshmem PCI device)\n"
-        "  --shm-offset N    byte offset of the ring in the region (default 0)\n"
-        "  --json            print the summary as one JSON object on stdout\n"
-        "  --help            this text\n"
-        "\n"
-        "Latency is measured from a frame's submission to its response. Exit\n"
-        "status: 0 when every frame was encoded (frames lost across a successful\n"
-        "reconnect do not count), 1 when the host refused frames, was unreachable\n"
-        "or went away, 2 for a usage error, 130 when interrupted (SIGINT/SIGTERM;\n"
-        "the frames in flight are still collected and the summary printed).\n",
-        HXFR_CLIENT_MAX_WINDOW);
+            "Usage: hxfr-send --connect URI [options]\n"
+            "\n"
+            "Sends raw frames to an hxfr host (hxfrd), which encodes them to H.264,\n"
+            "and writes the access units it returns to an Annex B file.\n"
+            "\n"
+            "  --connect URI     host endpoint: unix:PATH, tcp:HOST:PORT (a guest on\n"
+            "                    QEMU user networking: tcp:10.0.2.2:15937),\n"
+            "                    vsock:CID:PORT (default vsock:2:5000), serial:PATH\n"
+            "                    (a virtio-serial port such as /dev/virtio-ports/hxfr)\n"
+            "  --source SRC      pattern[:desktop|static|busy]  built-in test screen\n"
+            "                    y4m:FILE   YUV4MPEG2, 4:2:0 only (size, fps from file)\n"
+            "                    raw:FILE   packed frames of --format at --size\n"
+            "                    (default pattern:desktop)\n"
+            "  --size WxH        frame size (default 1280x720; y4m: from the file)\n"
+            "  --format F        pixel format sent: BGRA, BGRx, RGBA, RGBx, NV12, I420\n"
+            "                    (default BGRA; y4m sources are always I420)\n"
+            "  --fps N           frames per second on an absolute schedule (no drift);\n"
+            "                    0 sends as fast as the host accepts (default 30)\n"
+            "  --frames N        frames to send (default 300 without --duration; 0 = no\n"
+            "                    limit: until --duration ends, the source ends or Ctrl-C)\n"
+            "  --duration S      stop after S seconds (whichever of --frames/--duration\n"
+            "                    ends first when both are given)\n"
+            "  --window N        frames in flight, 1..%u (default 4)\n"
+            "  --output FILE     Annex B H.264 output (default out.h264; - for stdout\n"
+            "                    is not allowed with --json)\n"
+            "  --bitrate B       bit/s, suffix k or M allowed (default: host's choice)\n"
+            "  --gop N           keyframe interval in frames (default: host's choice)\n"
+            "  --reconnect       if the host goes away, reconnect with backoff, re-send\n"
+            "                    the configuration and continue with a keyframe\n"
+            "  --session N       session id in every message header (default 0)\n"
+            "  --scanout N       publish into scanout N (push mode): enable it (size and\n"
+            "                    --fps as refresh), send the frames with session id N so\n"
+            "                    every subscriber gets them, disable it at the end\n"
+            "  --connect-timeout S  give up when connecting and configuring take longer\n"
+            "                    than S seconds (default 20; --reconnect adds 10)\n"
+            "  --shm             zero copy: render into slots of a shared-memory ring (a\n"
+            "                    sealed memfd passed to the host; unix: only)\n"
+            "  --shm-region NAME zero copy through a region the host offers (hxfrd --shm\n"
+            "                    NAME=PATH), over any transport\n"
+            "  --shm-path PATH   this side's view of that region: the backing file, or\n"
+            "                    the ivshmem BAR /sys/bus/pci/devices/.../resource2\n"
+            "                    (default: the first ivshmem PCI device)\n"
+            "  --shm-offset N    byte offset of the ring in the region (default 0)\n"
+            "  --json            print the summary as one JSON object on stdout\n"
+            "  --help            this text\n"
+            "\n"
+            "Latency is measured from a frame's submission to its response. Exit\n"
+            "status: 0 when every frame was encoded (frames lost across a successful\n"
+            "reconnect do not count), 1 when the host refused frames, was unreachable\n"
+            "or went away, 2 for a usage error, 130 when interrupted (SIGINT/SIGTERM;\n"
+            "the frames in flight are still collected and the summary printed).\n",
+            HXFR_CLIENT_MAX_WINDOW);
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -250,9 +250,29 @@ static int parse_bitrate(const char *s, uint32_t *out)
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-    enum { O_CONNECT = 256, O_SOURCE, O_SIZE, O_FPS, O_FRAMES, O_WINDOW, O_OUTPUT, O_JSON,
-           O_FORMAT, O_BITRATE, O_GOP, O_RECONNECT, O_DURATION, O_SESSION, O_CONNECT_TIMEOUT,
-           O_SHM, O_SHM_REGION, O_SHM_PATH, O_SHM_OFFSET, O_SCANOUT, O_HELP };
+    enum {
+        O_CONNECT = 256,
+        O_SOURCE,
+        O_SIZE,
+        O_FPS,
+        O_FRAMES,
+        O_WINDOW,
+        O_OUTPUT,
+        O_JSON,
+        O_FORMAT,
+        O_BITRATE,
+        O_GOP,
+        O_RECONNECT,
+        O_DURATION,
+        O_SESSION,
+        O_CONNECT_TIMEOUT,
+        O_SHM,
+        O_SHM_REGION,
+        O_SHM_PATH,
+        O_SHM_OFFSET,
+        O_SCANOUT,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"connect", required_argument, NULL, O_CONNECT},
         {"source", required_argument, NULL, O_SOURCE},
@@ -379,8 +399,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             return -EINVAL;
         }
         if (r < 0) {
-            fprintf(stderr, "hxfr-send: invalid value for --%s: '%s'\n",
-                    opts[opt - O_CONNECT].name, optarg);
+            fprintf(stderr, "hxfr-send: invalid value for --%s: '%s'\n", opts[opt - O_CONNECT].name,
+                    optarg);
             return -EINVAL;
         }
     }
@@ -466,8 +486,10 @@ static int y4m_header(FILE *f, const char *path, struct args *a)
              * layout, 10-bit ("420p10") and the others do not. */
             if (strcmp(tok + 1, "420") != 0 && strcmp(tok + 1, "420jpeg") != 0 &&
                 strcmp(tok + 1, "420paldv") != 0 && strcmp(tok + 1, "420mpeg2") != 0) {
-                fprintf(stderr, "hxfr-send: %s: colour space %s is not supported "
-                        "(4:2:0 only)\n", path, tok + 1);
+                fprintf(stderr,
+                        "hxfr-send: %s: colour space %s is not supported "
+                        "(4:2:0 only)\n",
+                        path, tok + 1);
                 return -EINVAL;
             }
             break;
@@ -481,15 +503,14 @@ static int y4m_header(FILE *f, const char *path, struct args *a)
             break;
         }
     }
-    if (w == 0 || h == 0 || w > HXFR_MAX_DIM_HARD || h > HXFR_MAX_DIM_HARD || (w & 1) ||
-        (h & 1)) {
-        fprintf(stderr, "hxfr-send: %s: bad frame size %lux%lu (need even, 1..%u)\n", path, w,
-                h, HXFR_MAX_DIM_HARD);
+    if (w == 0 || h == 0 || w > HXFR_MAX_DIM_HARD || h > HXFR_MAX_DIM_HARD || (w & 1) || (h & 1)) {
+        fprintf(stderr, "hxfr-send: %s: bad frame size %lux%lu (need even, 1..%u)\n", path, w, h,
+                HXFR_MAX_DIM_HARD);
         return -EINVAL;
     }
     if (a->have_size && (a->width != w || a->height != h)) {
-        fprintf(stderr, "hxfr-send: %s is %lux%lu but --size says %ux%u\n", path, w, h,
-                a->width, a->height);
+        fprintf(stderr, "hxfr-send: %s is %lux%lu but --size says %ux%u\n", path, w, h, a->width,
+                a->height);
         return -EINVAL;
     }
     a->width = (uint32_t)w;
@@ -511,8 +532,7 @@ static int source_open(struct source *src, struct args *a)
         if (s[7] == ':') {
             int v = hxfr_pattern_variant_from_name(s + 8);
             if (v < 0) {
-                fprintf(stderr, "hxfr-send: unknown pattern '%s' (desktop, static, busy)\n",
-                        s + 8);
+                fprintf(stderr, "hxfr-send: unknown pattern '%s' (desktop, static, busy)\n", s + 8);
                 return -EINVAL;
             }
             src->variant = (enum hxfr_pattern_variant)v;
@@ -550,7 +570,9 @@ static int source_read(struct source *src, const struct hxfr_geometry *g, uint8_
             planes[i] = buf + g->offset[i];
         }
         return hxfr_pattern_render(src->variant, g->format, g->width, g->height, index, planes,
-                                   g->stride) < 0 ? -EINVAL : 1;
+                                   g->stride) < 0
+                   ? -EINVAL
+                   : 1;
     }
     if (src->kind == SOURCE_Y4M) {
         char line[256];
@@ -568,8 +590,9 @@ static int source_read(struct source *src, const struct hxfr_geometry *g, uint8_
         return 0;
     }
     if (n != g->size) {
-        fprintf(stderr, "hxfr-send: source ends inside frame %" PRIu64 " (%zu of %" PRIu64
-                " bytes)\n", index, n, g->size);
+        fprintf(stderr,
+                "hxfr-send: source ends inside frame %" PRIu64 " (%zu of %" PRIu64 " bytes)\n",
+                index, n, g->size);
         return -EINVAL;
     }
     return 1;
@@ -655,8 +678,8 @@ static void on_event(void *data, const struct hxfr_client_event *ev)
     case HXFR_CLIENT_EVENT_RECONNECTED:
         app->s.reconnects++;
         app->s.first_after_reconnect_pending = true;
-        fprintf(stderr, "%shxfr-send: reconnected to %s after %u attempt(s)\n", cr,
-                app->a.connect, ev->attempt);
+        fprintf(stderr, "%shxfr-send: reconnected to %s after %u attempt(s)\n", cr, app->a.connect,
+                ev->attempt);
         break;
     case HXFR_CLIENT_EVENT_REMOTE_ERROR:
         fprintf(stderr, "%shxfr-send: host error %s (%d): %s\n", cr,
@@ -672,10 +695,11 @@ static void progress(struct app *app, uint64_t start_ns)
     uint32_t tmp[RECENT_LATENCIES];
     memcpy(tmp, s->recent, s->recent_len * sizeof(tmp[0]));
     qsort(tmp, s->recent_len, sizeof(tmp[0]), cmp_u32);
-    fprintf(stderr, "\r\033[Kframes %" PRIu64 "  %.1f fps  latency p50 %.1f ms p99 %.1f ms  "
-            "%.0f kbit/s%s", s->ok, secs > 0 ? (double)s->ok / secs : 0.0,
-            pct_ms(tmp, s->recent_len, 0.5), pct_ms(tmp, s->recent_len, 0.99),
-            secs > 0 ? (double)s->bytes * 8 / secs / 1000 : 0.0,
+    fprintf(stderr,
+            "\r\033[Kframes %" PRIu64 "  %.1f fps  latency p50 %.1f ms p99 %.1f ms  "
+            "%.0f kbit/s%s",
+            s->ok, secs > 0 ? (double)s->ok / secs : 0.0, pct_ms(tmp, s->recent_len, 0.5),
+            pct_ms(tmp, s->recent_len, 0.99), secs > 0 ? (double)s->bytes * 8 / secs / 1000 : 0.0,
             s->errors ? "  (errors)" : "");
 }
 
@@ -712,28 +736,29 @@ static void summary(struct app *app, double secs, const struct hxfr_config_resp 
     fprintf(stderr,
             "hxfr-send: %" PRIu64 " frames in %.2f s (%.1f fps), %ux%u %s -> %s, "
             "latency p50 %.2f ms p90 %.2f ms p99 %.2f ms max %.2f ms, %" PRIu64 " bytes "
-            "(%.0f kbit/s), %" PRIu64 " keyframes, %" PRIu64 " errors, %" PRIu64
-            " reconnects\n",
+            "(%.0f kbit/s), %" PRIu64 " keyframes, %" PRIu64 " errors, %" PRIu64 " reconnects\n",
             s->ok, secs, fps, app->a.width, app->a.height, hxfr_format_name(app->a.format),
-            cr->encoder[0] ? cr->encoder : "?", p50, p90, p99, max, s->bytes, kbps,
-            s->keyframes, s->errors, s->reconnects);
+            cr->encoder[0] ? cr->encoder : "?", p50, p90, p99, max, s->bytes, kbps, s->keyframes,
+            s->errors, s->reconnects);
     if (app->a.json) {
         printf("{\"frames\": %" PRIu64 ", \"submitted\": %" PRIu64 ", \"seconds\": %.3f, "
                "\"fps\": %.2f, \"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, "
                "\"max\": %.3f}, \"bytes\": %" PRIu64 ", \"kbps\": %.1f, \"keyframes\": %" PRIu64
                ", \"errors\": %" PRIu64 ", \"reconnects\": %" PRIu64 ", \"connect\": \"",
-               s->ok, s->submitted, secs, fps, p50, p90, p99, max, s->bytes, kbps,
-               s->keyframes, s->errors, s->reconnects);
+               s->ok, s->submitted, secs, fps, p50, p90, p99, max, s->bytes, kbps, s->keyframes,
+               s->errors, s->reconnects);
         json_string(uri);
         printf("\", \"width\": %u, \"height\": %u, \"format\": \"%s\", \"window\": %u, "
-               "\"encoder\": \"", app->a.width, app->a.height, hxfr_format_name(app->a.format),
-               app->a.window);
+               "\"encoder\": \"",
+               app->a.width, app->a.height, hxfr_format_name(app->a.format), app->a.window);
         json_string(cr->encoder);
         printf("\", \"output\": \"");
         json_string(app->a.output);
         printf("\", \"mode\": \"%s\", \"frame_bytes\": %" PRIu64 ", \"shm_slots\": %u, "
                "\"shm_slot_bytes\": %" PRIu64,
-               app->a.shm ? "shm" : app->a.shm_region ? "shm-region" : "inline",
+               app->a.shm          ? "shm"
+               : app->a.shm_region ? "shm-region"
+                                   : "inline",
                app->frame_bytes, app->shm_slots, app->shm_slot_bytes);
         if (app->a.scanout >= 0) {
             printf(", \"scanout\": %d", app->a.scanout);
@@ -855,8 +880,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "hxfr-send: host refused the configuration: %s (%d): %s\n",
                     hxfr_status_name(code), code, msg);
         } else {
-            fprintf(stderr, "hxfr-send: configuring %s failed: %s\n", a->connect,
-                    hxfr_strerror(r));
+            fprintf(stderr, "hxfr-send: configuring %s failed: %s\n", a->connect, hxfr_strerror(r));
         }
         goto out;
     }
@@ -881,8 +905,7 @@ int main(int argc, char **argv)
             } else {
                 fprintf(stderr, "hxfr-send: cannot set up the shared-memory ring%s%s: %s\n",
                         a->shm_region ? " in " : "",
-                        a->shm_region ? (a->shm_path ? a->shm_path : "the ivshmem device")
-                                      : "",
+                        a->shm_region ? (a->shm_path ? a->shm_path : "the ivshmem device") : "",
                         hxfr_strerror(r));
             }
             goto out;
@@ -908,8 +931,7 @@ int main(int argc, char **argv)
             goto out;
         }
         publishing = true;
-        fprintf(stderr, "hxfr-send: publishing into scanout %d (%s)\n", a->scanout,
-                sr.connector);
+        fprintf(stderr, "hxfr-send: publishing into scanout %d (%s)\n", a->scanout, sr.connector);
     }
 
     alarm(0);
@@ -992,13 +1014,12 @@ int main(int argc, char **argv)
         }
         if (r < 0) {
             if (r <= -HXFR_EBASE && r != -HXFR_EREMOTE) {
-                fprintf(stderr, "hxfr-send: frame %" PRIu64 " rejected: %s\n", i,
-                        hxfr_strerror(r));
+                fprintf(stderr, "hxfr-send: frame %" PRIu64 " rejected: %s\n", i, hxfr_strerror(r));
             } else if (!hxfr_client_connected(c)) {
                 /* The DISCONNECTED event already said why. */
                 if (!app.s.disconnects) {
-                    fprintf(stderr, "%shxfr-send: host %s is gone: %s\n",
-                            app.tty ? "\r\033[K" : "", a->connect, hxfr_strerror(r));
+                    fprintf(stderr, "%shxfr-send: host %s is gone: %s\n", app.tty ? "\r\033[K" : "",
+                            a->connect, hxfr_strerror(r));
                 }
             } else {
                 fprintf(stderr, "hxfr-send: submit failed: %s\n", hxfr_strerror(r));
@@ -1025,8 +1046,7 @@ int main(int argc, char **argv)
         /* Subscribers are told the stream ended. */
         r = hxfr_client_disable_scanout(c, (uint32_t)a->scanout, -1);
         if (r < 0) {
-            fprintf(stderr, "hxfr-send: disabling scanout %d: %s\n", a->scanout,
-                    hxfr_strerror(r));
+            fprintf(stderr, "hxfr-send: disabling scanout %d: %s\n", a->scanout, hxfr_strerror(r));
         }
     }
     if (app.out && fflush(app.out) != 0 && !app.out_error) {

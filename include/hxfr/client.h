@@ -74,18 +74,18 @@ struct hxfr_client_result {
      * -EPIPE, -ETIMEDOUT, ...: the connection was lost before the answer
      * arrived; the frame was not encoded. */
     int status;
-    void *user;              /* the hxfr_client_frame.user given at submit */
-    uint64_t seq;            /* 0, 1, 2, ... per client, in submission order */
-    int64_t pts;             /* the pts given at submit (echoed by the host) */
-    int64_t dts;             /* from the host; 0 on failure */
-    bool keyframe;           /* host says this AU is an IDR (SPS/PPS in-band) */
-    bool forced_keyframe;    /* the request carried force_keyframe */
-    const uint8_t *data;     /* Annex B access unit: all units concatenated;
-                                never NULL */
-    size_t size;             /* bytes at data (0 on failure) */
-    uint32_t nal_count;      /* units the host sent */
-    uint64_t latency_ns;     /* first byte written -> response parsed */
-    int32_t remote_code;     /* enum hxfr_status when status == -HXFR_EREMOTE */
+    void *user;                 /* the hxfr_client_frame.user given at submit */
+    uint64_t seq;               /* 0, 1, 2, ... per client, in submission order */
+    int64_t pts;                /* the pts given at submit (echoed by the host) */
+    int64_t dts;                /* from the host; 0 on failure */
+    bool keyframe;              /* host says this AU is an IDR (SPS/PPS in-band) */
+    bool forced_keyframe;       /* the request carried force_keyframe */
+    const uint8_t *data;        /* Annex B access unit: all units concatenated;
+                                   never NULL */
+    size_t size;                /* bytes at data (0 on failure) */
+    uint32_t nal_count;         /* units the host sent */
+    uint64_t latency_ns;        /* first byte written -> response parsed */
+    int32_t remote_code;        /* enum hxfr_status when status == -HXFR_EREMOTE */
     const char *remote_message; /* NUL-terminated; "" unless -HXFR_EREMOTE */
 };
 
@@ -125,38 +125,38 @@ typedef void (*hxfr_client_stream_fn)(void *user_data, uint32_t scanout_id,
 /* Options, copied by hxfr_client_new(). Initialize with
  * hxfr_client_options_init() and change what you need. */
 struct hxfr_client_options {
-    uint32_t window;           /* frames in flight, 1..HXFR_CLIENT_MAX_WINDOW (4) */
-    uint16_t session_id;       /* header session id for every message (0) */
-    uint32_t max_body;         /* response body bound, bytes (16 MiB) */
-    uint32_t max_dim;          /* local geometry limit, 0 = HXFR_MAX_DIM_HARD */
-    bool hello;                /* send HELLO after connecting (true); a v1
-                                  host that answers ERROR is accepted */
-    bool reconnect;            /* reconnect after a lost connection (false) */
-    unsigned reconnect_attempts;  /* attempts per reconnect round (10) */
-    unsigned reconnect_min_ms;    /* first backoff delay (50), doubled ... */
-    unsigned reconnect_max_ms;    /* ... up to this (2000) */
-    int io_timeout_ms;         /* a write that makes no progress, or a reply
-                                  (CONFIG_RESP, HELLO_RESP) that does not come
-                                  for this long, fails with -ETIMEDOUT and
-                                  drops the connection (5000) */
-    hxfr_client_frame_fn on_frame;  /* optional, but results are lost without */
-    hxfr_client_event_fn on_event;  /* optional */
-    void *user_data;           /* passed to every callback */
+    uint32_t window;                 /* frames in flight, 1..HXFR_CLIENT_MAX_WINDOW (4) */
+    uint16_t session_id;             /* header session id for every message (0) */
+    uint32_t max_body;               /* response body bound, bytes (16 MiB) */
+    uint32_t max_dim;                /* local geometry limit, 0 = HXFR_MAX_DIM_HARD */
+    bool hello;                      /* send HELLO after connecting (true); a v1
+                                        host that answers ERROR is accepted */
+    bool reconnect;                  /* reconnect after a lost connection (false) */
+    unsigned reconnect_attempts;     /* attempts per reconnect round (10) */
+    unsigned reconnect_min_ms;       /* first backoff delay (50), doubled ... */
+    unsigned reconnect_max_ms;       /* ... up to this (2000) */
+    int io_timeout_ms;               /* a write that makes no progress, or a reply
+                                        (CONFIG_RESP, HELLO_RESP) that does not come
+                                        for this long, fails with -ETIMEDOUT and
+                                        drops the connection (5000) */
+    hxfr_client_frame_fn on_frame;   /* optional, but results are lost without */
+    hxfr_client_event_fn on_event;   /* optional */
+    void *user_data;                 /* passed to every callback */
     hxfr_client_stream_fn on_stream; /* optional: pushed units of a
                                         subscribed scanout */
 };
 
 /* Encoder settings sent in CONFIG_REQ. Zero fields mean "host default". */
 struct hxfr_client_config {
-    uint32_t width;            /* required */
-    uint32_t height;           /* required */
-    uint32_t bitrate;          /* bit/s */
+    uint32_t width;   /* required */
+    uint32_t height;  /* required */
+    uint32_t bitrate; /* bit/s */
     uint32_t framerate_num;
     uint32_t framerate_den;
-    uint8_t profile;           /* 66 baseline, 77 main, 100 high */
-    uint8_t level;             /* level x 10 */
-    bool realtime;             /* low-latency encoding (zerolatency) */
-    uint32_t gop;              /* keyframe interval in frames (extension) */
+    uint8_t profile; /* 66 baseline, 77 main, 100 high */
+    uint8_t level;   /* level x 10 */
+    bool realtime;   /* low-latency encoding (zerolatency) */
+    uint32_t gop;    /* keyframe interval in frames (extension) */
 };
 
 /* One frame to submit. The pixels are borrowed: the client reads them only
@@ -173,15 +173,15 @@ struct hxfr_client_config {
  * strides[0] (NV12: equal to it; I420: half of it) every plane goes out as
  * one block; otherwise the frame is sent row by row at the packed stride. */
 struct hxfr_client_frame {
-    uint32_t format;           /* enum hxfr_format */
+    uint32_t format; /* enum hxfr_format */
     uint32_t width;
     uint32_t height;
     const void *planes[3];
     uint32_t strides[3];
-    int64_t pts;               /* ns; echoed in the result */
-    int64_t duration;          /* ns */
-    bool force_keyframe;       /* ask for an IDR */
-    void *user;                /* returned in the result; never touched */
+    int64_t pts;         /* ns; echoed in the result */
+    int64_t duration;    /* ns */
+    bool force_keyframe; /* ask for an IDR */
+    void *user;          /* returned in the result; never touched */
 };
 
 /* Fills o with the defaults documented above. */
@@ -273,8 +273,7 @@ HXFR_EXPORT int hxfr_client_flush(struct hxfr_client *c, int timeout_ms);
  * Returns 0, -ENOTCONN, -ETIMEDOUT, -HXFR_EREMOTE (an ERROR reply, or a
  * SUBSCRIBE_RESP with success = 0: no such scanout; see
  * hxfr_client_last_remote_error()) or a connection error. */
-HXFR_EXPORT int hxfr_client_subscribe(struct hxfr_client *c, uint32_t scanout_id,
-                                      int timeout_ms);
+HXFR_EXPORT int hxfr_client_subscribe(struct hxfr_client *c, uint32_t scanout_id, int timeout_ms);
 
 /* Publisher side of push mode: sends ENABLE_SCANOUT(scanout_id, width,
  * height, refresh_hz; 0 Hz = host default) and waits up to timeout_ms (-1 =
@@ -291,9 +290,8 @@ HXFR_EXPORT int hxfr_client_subscribe(struct hxfr_client *c, uint32_t scanout_id
  * owned by another client, a limit, a bad size; see
  * hxfr_client_last_remote_error()) or a connection error. */
 HXFR_EXPORT int hxfr_client_enable_scanout(struct hxfr_client *c, uint32_t scanout_id,
-                                           uint32_t width, uint32_t height,
-                                           uint32_t refresh_hz, int timeout_ms,
-                                           struct hxfr_scanout_resp *resp);
+                                           uint32_t width, uint32_t height, uint32_t refresh_hz,
+                                           int timeout_ms, struct hxfr_scanout_resp *resp);
 
 /* Sends DISABLE_SCANOUT(scanout_id) and waits for SCANOUT_RESP (frames in
  * flight are completed first). The host ends the stream for the
@@ -372,9 +370,9 @@ HXFR_EXPORT int32_t hxfr_client_last_remote_error(const struct hxfr_client *c,
 
 /* A slot handed out by hxfr_client_shm_acquire(). */
 struct hxfr_client_slot {
-    uint32_t index;            /* slot index (the FRAME_REQUEST's resource_id) */
-    void *data;                /* start of the slot: write the frame here */
-    size_t size;               /* bytes in the slot (at least slot_bytes) */
+    uint32_t index; /* slot index (the FRAME_REQUEST's resource_id) */
+    void *data;     /* start of the slot: write the frame here */
+    size_t size;    /* bytes in the slot (at least slot_bytes) */
 };
 
 /* Creates a ring of slot_count slots (1..64) of at least slot_bytes each

@@ -12,9 +12,9 @@
  * thread" (the thread that calls hxfr_host_run() or hxfr_host_dispatch()),
  * except hxfr_host_stop(), which may be called from any thread and from a
  * signal handler. Callbacks (log, resolver) are always called on the loop
- * thread (the FFmpeg log sink of hxfr_host_set_ffmpeg_log() excepted), from inside hxfr_host_run()/hxfr_host_dispatch()/hxfr_host_new()/
- * hxfr_host_destroy(); they must not call back into the server except for
- * the getters documented as callback-safe.
+ * thread (the FFmpeg log sink of hxfr_host_set_ffmpeg_log() excepted), from inside
+ * hxfr_host_run()/hxfr_host_dispatch()/hxfr_host_new()/ hxfr_host_destroy(); they must not call
+ * back into the server except for the getters documented as callback-safe.
  *
  * The library never writes to stdout/stderr: it reports through the log
  * callback. It ignores nothing silently: every rejected request is answered
@@ -50,12 +50,12 @@ typedef void (*hxfr_host_log_fn)(void *opaque, enum hxfr_host_log_level level, c
 /* Pixels of a GPU resource, filled by hxfr_host_resolver.acquire. The
  * planes must stay valid and unchanged until the matching release. */
 struct hxfr_host_pixels {
-    uint32_t format;          /* enum hxfr_format */
+    uint32_t format; /* enum hxfr_format */
     uint32_t width;
     uint32_t height;
     const uint8_t *planes[3]; /* as many as the format has planes */
     uint32_t strides[3];
-    void *handle;             /* embedder's own, handed back to release */
+    void *handle; /* embedder's own, handed back to release */
 };
 
 /* Resolves a FRAME_REQUEST without inline pixels (and without the SHM flag)
@@ -85,7 +85,7 @@ struct hxfr_host_resolver {
  * SHM_ATTACH (no fd, this name). The file is opened and mapped read-only
  * at each attach; it must not be truncated while mapped. */
 struct hxfr_host_shm_region {
-    const char *name;           /* 1..63 bytes, unique */
+    const char *name; /* 1..63 bytes, unique */
     const char *path;
 };
 
@@ -117,20 +117,20 @@ HXFR_EXPORT void hxfr_host_set_ffmpeg_log(hxfr_host_log_fn fn, void *opaque);
  * fields. Zero numeric fields take the documented defaults. Strings are
  * copied by hxfr_host_new(). */
 struct hxfr_host_config {
-    const char *encoder;        /* FFmpeg encoder name; NULL = "libx264" */
-    const char *preset;         /* encoder preset; NULL = encoder default */
-    int encoder_threads;        /* threads per encoder; 0 = encoder's choice */
-    uint32_t gop;               /* default keyframe interval in frames; 0 = 60 */
-    unsigned workers;           /* encode threads; 0 = one per online CPU */
-    unsigned window;            /* frames in flight per client; 0 = 4, max 64 */
-    uint32_t max_width;         /* frame limits; 0 = 4096, clamped to 8192 */
+    const char *encoder; /* FFmpeg encoder name; NULL = "libx264" */
+    const char *preset;  /* encoder preset; NULL = encoder default */
+    int encoder_threads; /* threads per encoder; 0 = encoder's choice */
+    uint32_t gop;        /* default keyframe interval in frames; 0 = 60 */
+    unsigned workers;    /* encode threads; 0 = one per online CPU */
+    unsigned window;     /* frames in flight per client; 0 = 4, max 64 */
+    uint32_t max_width;  /* frame limits; 0 = 4096, clamped to 8192 */
     uint32_t max_height;
-    unsigned max_clients;       /* 0 = 64; more are answered BUSY and closed */
-    unsigned max_sessions;      /* sessions per client; 0 = 16 */
-    size_t max_output;          /* queued output bytes per client before it
-                                   is cut; 0 = 64 MiB */
-    unsigned idle_timeout_ms;   /* close clients silent this long with nothing
-                                   in flight; 0 = never */
+    unsigned max_clients;          /* 0 = 64; more are answered BUSY and closed */
+    unsigned max_sessions;         /* sessions per client; 0 = 16 */
+    size_t max_output;             /* queued output bytes per client before it
+                                      is cut; 0 = 64 MiB */
+    unsigned idle_timeout_ms;      /* close clients silent this long with nothing
+                                      in flight; 0 = never */
     unsigned handshake_timeout_ms; /* close a connection accepted on a listener
                                    that has not sent one complete message
                                    within this time (silent connections must
@@ -140,22 +140,22 @@ struct hxfr_host_config {
                                    HXFR_HOST_TIMEOUT_NEVER = never. Clients
                                    added with hxfr_host_add_client() are
                                    exempt (the embedder vouches for them). */
-    unsigned shutdown_timeout_ms; /* bound on finishing in-flight frames and
-                                     flushing output after stop; 0 = 2000 */
+    unsigned shutdown_timeout_ms;  /* bound on finishing in-flight frames and
+                                      flushing output after stop; 0 = 2000 */
     /* Scanouts (push mode, docs/protocol.md section 11). */
-    unsigned keepalive_ms;      /* a scanout with subscribers whose publisher
-                                   sent nothing for this long re-encodes its
-                                   last frame; 0 = 500 */
-    unsigned max_scanouts;      /* scanouts enabled at once, whole server;
-                                   0 = 16 */
-    unsigned max_subscribers;   /* subscribers per scanout; 0 = 32 */
-    unsigned subscriber_queue;  /* messages queued for one subscriber before
-                                   its access units are dropped (it resumes
-                                   at the next IDR); 0 = 8 */
+    unsigned keepalive_ms;              /* a scanout with subscribers whose publisher
+                                           sent nothing for this long re-encodes its
+                                           last frame; 0 = 500 */
+    unsigned max_scanouts;              /* scanouts enabled at once, whole server;
+                                           0 = 16 */
+    unsigned max_subscribers;           /* subscribers per scanout; 0 = 32 */
+    unsigned subscriber_queue;          /* messages queued for one subscriber before
+                                           its access units are dropped (it resumes
+                                           at the next IDR); 0 = 8 */
     enum hxfr_host_log_level log_level; /* most verbose level passed to log */
-    hxfr_host_log_fn log;       /* NULL = no logging */
+    hxfr_host_log_fn log;               /* NULL = no logging */
     void *log_opaque;
-    struct hxfr_host_resolver resolver; /* all NULL = RESOURCE_NOT_FOUND */
+    struct hxfr_host_resolver resolver;             /* all NULL = RESOURCE_NOT_FOUND */
     const struct hxfr_host_shm_region *shm_regions; /* copied; may be NULL */
     unsigned shm_region_count;
 };
@@ -181,8 +181,7 @@ HXFR_EXPORT void hxfr_host_destroy(struct hxfr_host *host);
  * truncated to len). Returns a listener index >= 0, or -errno
  * (-EADDRINUSE a live socket is there, -EAFNOSUPPORT no AF_VSOCK on this
  * machine, -EINVAL malformed URI, ...). */
-HXFR_EXPORT int hxfr_host_listen(struct hxfr_host *host, const char *uri, char *bound,
-                                 size_t len);
+HXFR_EXPORT int hxfr_host_listen(struct hxfr_host *host, const char *uri, char *bound, size_t len);
 
 /* Adds an already listening socket (systemd socket activation, or a
  * socket the embedder created). The server takes ownership of fd (closes
@@ -202,8 +201,7 @@ HXFR_EXPORT int hxfr_host_add_client(struct hxfr_host *host, int fd, const char 
 
 /* Writes the endpoint URI of listener index into buf. Returns its length or
  * -ENOENT / -ENOSPC. Callback-safe. */
-HXFR_EXPORT int hxfr_host_listener_uri(struct hxfr_host *host, int index, char *buf,
-                                       size_t len);
+HXFR_EXPORT int hxfr_host_listener_uri(struct hxfr_host *host, int index, char *buf, size_t len);
 
 /* Embedding in a foreign event loop: an fd that becomes readable whenever
  * the server has work (poll it for POLLIN); then call
@@ -230,36 +228,36 @@ HXFR_EXPORT void hxfr_host_stop(struct hxfr_host *host);
 /* Whole-server counters. */
 struct hxfr_host_stats {
     uint32_t listeners;
-    uint32_t clients;              /* connected now */
-    uint32_t sessions;             /* alive now */
-    uint64_t clients_accepted;     /* since start */
-    uint64_t clients_rejected;     /* answered BUSY */
+    uint32_t clients;          /* connected now */
+    uint32_t sessions;         /* alive now */
+    uint64_t clients_accepted; /* since start */
+    uint64_t clients_rejected; /* answered BUSY */
     uint64_t frames_encoded;
-    uint64_t frames_failed;        /* answered with ERROR */
-    uint64_t encoded_bytes;        /* access-unit bytes sent */
-    uint64_t pixel_bytes_copied;   /* socket -> frame buffer copies */
+    uint64_t frames_failed;      /* answered with ERROR */
+    uint64_t encoded_bytes;      /* access-unit bytes sent */
+    uint64_t pixel_bytes_copied; /* socket -> frame buffer copies */
     uint64_t errors_sent;
-    uint64_t frame_buffer_bytes;   /* pooled pixel buffers held now; at most
-                                      window x max frame size per client */
+    uint64_t frame_buffer_bytes; /* pooled pixel buffers held now; at most
+                                    window x max frame size per client */
     /* Scanouts. */
-    uint32_t scanouts;             /* enabled now */
-    uint32_t subscribers;          /* subscriptions now, all scanouts */
-    uint64_t scanout_units_sent;   /* access units queued to subscribers (each
-                                      shares one buffer with the others) */
+    uint32_t scanouts;              /* enabled now */
+    uint32_t subscribers;           /* subscriptions now, all scanouts */
+    uint64_t scanout_units_sent;    /* access units queued to subscribers (each
+                                       shares one buffer with the others) */
     uint64_t scanout_units_dropped; /* not queued: a subscriber's queue was
                                        full, or it waited for an IDR */
-    uint64_t keepalive_frames;     /* re-encodes of a kept picture (keepalive
-                                      and IDRs for new subscribers) */
-    uint64_t keep_copy_bytes;      /* pixel bytes copied to keep a picture
-                                      whose pixels the server does not own
-                                      (shared memory, resolver); inline frames
-                                      are kept by swapping buffers, no copy */
-    uint64_t keep_bytes;           /* kept pictures held now */
-    uint64_t shm_frames;           /* frames encoded straight from a shared-
-                                      memory slot (no copy: pixel_bytes_copied
-                                      does not grow for them) */
-    uint32_t shm_rings;            /* rings attached now */
-    uint32_t fds_held;             /* received fds not yet claimed or closed */
+    uint64_t keepalive_frames;      /* re-encodes of a kept picture (keepalive
+                                       and IDRs for new subscribers) */
+    uint64_t keep_copy_bytes;       /* pixel bytes copied to keep a picture
+                                       whose pixels the server does not own
+                                       (shared memory, resolver); inline frames
+                                       are kept by swapping buffers, no copy */
+    uint64_t keep_bytes;            /* kept pictures held now */
+    uint64_t shm_frames;            /* frames encoded straight from a shared-
+                                       memory slot (no copy: pixel_bytes_copied
+                                       does not grow for them) */
+    uint32_t shm_rings;             /* rings attached now */
+    uint32_t fds_held;              /* received fds not yet claimed or closed */
 };
 
 /* Fills *out. Returns 0. Callback-safe. */
@@ -269,20 +267,20 @@ HXFR_EXPORT int hxfr_host_get_stats(struct hxfr_host *host, struct hxfr_host_sta
  * previous hxfr_host_foreach_session() call with reset_interval (or since
  * the session started). */
 struct hxfr_host_session_stats {
-    uint64_t client_id;            /* as in the log lines */
+    uint64_t client_id; /* as in the log lines */
     uint16_t session_id;
     uint32_t width, height, format; /* of the last frame */
     char encoder[HXFR_ENCODER_NAME_LEN];
     uint64_t frames;
     uint64_t keyframes;
     uint64_t encoded_bytes;
-    uint64_t pixel_bytes_copied;   /* this session's socket -> buffer bytes */
+    uint64_t pixel_bytes_copied;        /* this session's socket -> buffer bytes */
     uint64_t client_pixel_bytes_copied; /* whole client's */
-    uint64_t shm_frames;           /* frames encoded from shared-memory slots */
+    uint64_t shm_frames;                /* frames encoded from shared-memory slots */
     uint64_t interval_ns;
     uint64_t interval_frames;
     uint64_t interval_bytes;
-    double encode_ms_p50;          /* over the interval; 0 without frames */
+    double encode_ms_p50; /* over the interval; 0 without frames */
     double encode_ms_p99;
 };
 

@@ -53,8 +53,9 @@ enum hxfr_msg_type {
 /* Header flags. A flag is valid only on the types listed. */
 #define HXFR_FLAG_PIXEL_DATA 0x01u /* FRAME_REQUEST: raw pixels follow */
 #define HXFR_FLAG_SHM        0x02u /* FRAME_REQUEST: pixels in a shm slot */
-#define HXFR_FLAG_SHM_FD     0x01u /* SHM_ATTACH: the region is a memfd that
-                                      travels with this message (SCM_RIGHTS) */
+#define HXFR_FLAG_SHM_FD                                                                           \
+    0x01u /* SHM_ATTACH: the region is a memfd that                                                \
+             travels with this message (SCM_RIGHTS) */
 
 /* Fixed payload sizes (bytes after the header). */
 #define HXFR_FRAME_REQUEST_SIZE   44u
@@ -96,12 +97,12 @@ enum hxfr_status {
     HXFR_STATUS_ENCODE_FAILED = -5,
     HXFR_STATUS_NOT_CONFIGURED = -6,
     /* ours, below -6 */
-    HXFR_STATUS_UNSUPPORTED = -7,   /* valid message the server does not do */
-    HXFR_STATUS_BAD_GEOMETRY = -8,  /* format/size/stride rejected */
-    HXFR_STATUS_TOO_LARGE = -9,     /* above a configured limit */
-    HXFR_STATUS_BUSY = -10,         /* a limit on clients/sessions reached */
-    HXFR_STATUS_SHM = -11,          /* shared-memory region/slot problem */
-    HXFR_STATUS_NO_SCANOUT = -12,   /* scanout does not exist / disabled */
+    HXFR_STATUS_UNSUPPORTED = -7,  /* valid message the server does not do */
+    HXFR_STATUS_BAD_GEOMETRY = -8, /* format/size/stride rejected */
+    HXFR_STATUS_TOO_LARGE = -9,    /* above a configured limit */
+    HXFR_STATUS_BUSY = -10,        /* a limit on clients/sessions reached */
+    HXFR_STATUS_SHM = -11,         /* shared-memory region/slot problem */
+    HXFR_STATUS_NO_SCANOUT = -12,  /* scanout does not exist / disabled */
     HXFR_STATUS_SHUTTING_DOWN = -13,
     HXFR_STATUS_INTERNAL = -99,
 };
@@ -115,9 +116,8 @@ enum hxfr_status {
 
 /* ---- Pixel formats (DRM fourccs) and geometry ------------------------- */
 
-#define HXFR_FOURCC(a, b, c, d)                                                    \
-    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) |                \
-     ((uint32_t)(d) << 24))
+#define HXFR_FOURCC(a, b, c, d)                                                                    \
+    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
 
 enum hxfr_format {
     HXFR_FORMAT_ARGB8888 = 0x34325241, /* "AR24": bytes B,G,R,A ("BGRA8888") */
@@ -135,13 +135,13 @@ struct hxfr_geometry {
     uint32_t format;
     uint32_t width;
     uint32_t height;
-    uint32_t num_planes;     /* 1 (packed RGB), 2 (NV12) or 3 (I420) */
-    uint32_t bpp;            /* bytes per pixel of plane 0 */
+    uint32_t num_planes; /* 1 (packed RGB), 2 (NV12) or 3 (I420) */
+    uint32_t bpp;        /* bytes per pixel of plane 0 */
     uint32_t stride[3];
     uint32_t plane_height[3];
     uint64_t offset[3];
     uint64_t plane_size[3];
-    uint64_t size;           /* total bytes: what an inline body must carry */
+    uint64_t size; /* total bytes: what an inline body must carry */
 };
 
 /* True if format is one of enum hxfr_format. */
@@ -162,8 +162,7 @@ HXFR_EXPORT uint32_t hxfr_format_from_name(const char *name);
  * 32 bits: no frame that large can be sent or mapped). Checks run in that
  * order, so each bad input gives one predictable error. */
 HXFR_EXPORT int hxfr_geometry_compute(uint32_t format, uint32_t width, uint32_t height,
-                                      uint32_t stride, uint32_t max_dim,
-                                      struct hxfr_geometry *out);
+                                      uint32_t stride, uint32_t max_dim, struct hxfr_geometry *out);
 
 /* The tightly packed plane-0 stride for format and width (0 if unknown). */
 HXFR_EXPORT uint32_t hxfr_format_min_stride(uint32_t format, uint32_t width);
@@ -180,15 +179,15 @@ struct hxfr_header {
 
 /* FRAME_REQUEST, 44 bytes (+ pixels with HXFR_FLAG_PIXEL_DATA). */
 struct hxfr_frame_request {
-    uint32_t resource_id;  /* GPU resource id, or shm slot with HXFR_FLAG_SHM */
+    uint32_t resource_id; /* GPU resource id, or shm slot with HXFR_FLAG_SHM */
     uint32_t width;
     uint32_t height;
-    uint32_t format;       /* enum hxfr_format */
+    uint32_t format; /* enum hxfr_format */
     uint32_t stride;
-    int64_t pts;           /* ns, echoed in the response */
-    int64_t duration;      /* ns */
+    int64_t pts;      /* ns, echoed in the response */
+    int64_t duration; /* ns */
     uint8_t force_keyframe;
-    uint8_t reserved[7];   /* zero on send; ignored on receive */
+    uint8_t reserved[7]; /* zero on send; ignored on receive */
 };
 
 /* FRAME_RESPONSE, 24 bytes; followed by nal_count x (u32 size + bytes).
@@ -209,14 +208,14 @@ struct hxfr_frame_response {
 struct hxfr_config_req {
     uint32_t width;
     uint32_t height;
-    uint32_t bitrate;        /* bit/s */
+    uint32_t bitrate; /* bit/s */
     uint32_t framerate_num;
     uint32_t framerate_den;
-    uint8_t profile;         /* 66 baseline, 77 main, 100 high */
-    uint8_t level;           /* level x 10, e.g. 40 */
+    uint8_t profile; /* 66 baseline, 77 main, 100 high */
+    uint8_t level;   /* level x 10, e.g. 40 */
     uint8_t realtime;
-    uint32_t gop;            /* extension, see above */
-    uint8_t reserved;        /* byte 27 */
+    uint32_t gop;     /* extension, see above */
+    uint8_t reserved; /* byte 27 */
 };
 
 /* CONFIG_RESP, 60 bytes: the effective settings after the server applied
@@ -263,9 +262,9 @@ struct hxfr_subscribe_resp {
 
 /* HELLO and HELLO_RESP, 16 bytes each (extension). */
 struct hxfr_hello {
-    uint32_t version;      /* highest protocol version the sender speaks */
-    uint32_t caps;         /* HXFR_CAP_* the sender supports */
-    uint32_t max_width;    /* sender's frame limits (0 = unspecified) */
+    uint32_t version;   /* highest protocol version the sender speaks */
+    uint32_t caps;      /* HXFR_CAP_* the sender supports */
+    uint32_t max_width; /* sender's frame limits (0 = unspecified) */
     uint32_t max_height;
 };
 
@@ -276,7 +275,7 @@ struct hxfr_hello {
  * ring header starts inside the region. */
 struct hxfr_shm_attach {
     uint64_t offset;
-    char name[HXFR_SHM_NAME_LEN];          /* NUL-terminated */
+    char name[HXFR_SHM_NAME_LEN]; /* NUL-terminated */
 };
 
 /* SHM_ATTACH_RESP, 16 bytes: the ring as the server validated it. */
@@ -293,8 +292,8 @@ struct hxfr_slot_release {
 };
 
 struct hxfr_error {
-    int32_t code;                          /* enum hxfr_status */
-    char message[HXFR_ERROR_MESSAGE_LEN];  /* always NUL-terminated on decode */
+    int32_t code;                         /* enum hxfr_status */
+    char message[HXFR_ERROR_MESSAGE_LEN]; /* always NUL-terminated on decode */
 };
 
 /* A decoded message: header plus the fixed part of its payload. Variable
@@ -349,8 +348,7 @@ static inline uint16_t hxfr_get_u16(const uint8_t *p)
 }
 static inline uint32_t hxfr_get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 static inline uint64_t hxfr_get_u64(const uint8_t *p)
 {
@@ -393,8 +391,7 @@ HXFR_EXPORT int hxfr_msg_decode(const struct hxfr_header *h, const uint8_t *fixe
 /* Convenience: fills an ERROR message (code, printf-style text truncated to
  * 255 bytes) for session_id. */
 HXFR_EXPORT void hxfr_msg_error(struct hxfr_msg *m, uint16_t session_id, int32_t code,
-                                const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Maps a local error (-errno or -HXFR_E*) to the wire status an ERROR
  * message should carry. */
@@ -408,8 +405,8 @@ HXFR_EXPORT const char *hxfr_status_name(int32_t code);
  * body/len is the whole unit list; *pos starts at 0. On success returns 1
  * and sets *unit and *unit_size (pointing into body); returns 0 at the end,
  * -HXFR_EUNITS if a size runs past len. */
-HXFR_EXPORT int hxfr_units_next(const uint8_t *body, size_t len, size_t *pos,
-                                const uint8_t **unit, uint32_t *unit_size);
+HXFR_EXPORT int hxfr_units_next(const uint8_t *body, size_t len, size_t *pos, const uint8_t **unit,
+                                uint32_t *unit_size);
 
 /* Checks that body/len holds exactly nal_count well-formed units. Returns 0
  * or -HXFR_EUNITS. */
@@ -435,19 +432,19 @@ enum hxfr_parse_event {
 
 struct hxfr_parse_result {
     enum hxfr_parse_event event;
-    struct hxfr_msg msg;       /* valid from MESSAGE until the body ends */
-    uint32_t body_size;        /* variable body length of msg */
-    const uint8_t *chunk;      /* BODY: borrowed pointer into the input */
+    struct hxfr_msg msg;  /* valid from MESSAGE until the body ends */
+    uint32_t body_size;   /* variable body length of msg */
+    const uint8_t *chunk; /* BODY: borrowed pointer into the input */
     size_t chunk_size;
-    uint32_t body_remaining;   /* body bytes still to come after this event */
+    uint32_t body_remaining; /* body bytes still to come after this event */
 };
 
 /* Caller-owned parser state (init/finish on caller storage; nothing is
  * allocated). */
 struct hxfr_parser {
     uint32_t max_body;
-    int state;   /* private */
-    int error;   /* private: sticky negative error once failed */
+    int state; /* private */
+    int error; /* private: sticky negative error once failed */
     uint32_t have;
     uint32_t need;
     uint32_t body_remaining;

@@ -41,8 +41,8 @@ struct pending {
     int64_t pts;
     uint64_t start_ns;
     bool forced;
-    int slot;              /* shared-memory slot the frame is in, or -1 */
-    bool slot_released;    /* SLOT_RELEASE already gave it back */
+    int slot;           /* shared-memory slot the frame is in, or -1 */
+    bool slot_released; /* SLOT_RELEASE already gave it back */
 };
 
 /* Who owns a slot of the client's shared-memory ring. */
@@ -84,7 +84,7 @@ struct hxfr_client {
     size_t iov_cap;
 
     /* Replies that a blocking call waits for. */
-    int awaiting;          /* message type awaited, 0 = none */
+    int awaiting; /* message type awaited, 0 = none */
     bool reply_ready;
     struct hxfr_msg reply;
     uint64_t pings_sent;
@@ -108,7 +108,7 @@ struct hxfr_client {
 
     /* Shared-memory ring (attached again after every reconnect). */
     bool shm;
-    bool shm_memfd;          /* region is our memfd (sent with SCM_RIGHTS) */
+    bool shm_memfd; /* region is our memfd (sent with SCM_RIGHTS) */
     char shm_name[HXFR_SHM_NAME_LEN];
     struct hxfr_shm_region region;
     struct hxfr_shm_layout layout;
@@ -169,8 +169,7 @@ struct hxfr_client *hxfr_client_new(const struct hxfr_client_options *o)
         o = &def;
     }
     if (o->window < 1 || o->window > HXFR_CLIENT_MAX_WINDOW || o->io_timeout_ms <= 0 ||
-        o->max_body < 1024 || o->max_body > HXFR_MAX_BODY_HARD ||
-        o->max_dim > HXFR_MAX_DIM_HARD) {
+        o->max_body < 1024 || o->max_body > HXFR_MAX_BODY_HARD || o->max_dim > HXFR_MAX_DIM_HARD) {
         errno = EINVAL;
         return NULL;
     }
@@ -816,8 +815,8 @@ static int send_subscribe(struct hxfr_client *c, int timeout_ms)
     }
     struct hxfr_msg reply;
     r = await_reply(c, HXFR_MSG_SUBSCRIBE_RESP, timeout_ms, &reply);
-    if (r == 0 && (reply.u.subscribe_resp.success == 0 ||
-                   reply.u.subscribe_resp.scanout_id != c->scanout)) {
+    if (r == 0 &&
+        (reply.u.subscribe_resp.success == 0 || reply.u.subscribe_resp.scanout_id != c->scanout)) {
         /* A refusal without an ERROR message: report it the same way. */
         c->last_code = HXFR_STATUS_NO_SCANOUT;
         snprintf(c->last_message, sizeof(c->last_message), "scanout %u refused",
@@ -850,8 +849,8 @@ static int send_scanout(struct hxfr_client *c, bool enable, const struct hxfr_en
     if (r == 0 && resp) {
         *resp = reply.u.scanout_resp;
     }
-    if (r == 0 && (reply.u.scanout_resp.success == 0 ||
-                   reply.u.scanout_resp.scanout_id != q->scanout_id)) {
+    if (r == 0 &&
+        (reply.u.scanout_resp.success == 0 || reply.u.scanout_resp.scanout_id != q->scanout_id)) {
         c->last_code = HXFR_STATUS_NO_SCANOUT;
         snprintf(c->last_message, sizeof(c->last_message), "%s of scanout %u refused",
                  enable ? "ENABLE_SCANOUT" : "DISABLE_SCANOUT", (unsigned)q->scanout_id);
@@ -1062,8 +1061,8 @@ int hxfr_client_configure(struct hxfr_client *c, const struct hxfr_client_config
 
 /* Fills c->iov for frame f; *wire_stride gets the plane-0 stride put in
  * the request and *size the pixel byte count. */
-static int build_frame_iov(struct hxfr_client *c, const struct hxfr_client_frame *f,
-                           size_t *iovcnt, uint32_t *wire_stride, uint64_t *size)
+static int build_frame_iov(struct hxfr_client *c, const struct hxfr_client_frame *f, size_t *iovcnt,
+                           uint32_t *wire_stride, uint64_t *size)
 {
     uint32_t stride0 = f->strides[0] ? f->strides[0] : hxfr_format_min_stride(f->format, f->width);
     struct hxfr_geometry g;
@@ -1184,9 +1183,8 @@ static bool frame_request_init(struct hxfr_client *c, struct hxfr_msg *m,
                                uint32_t resource_id, uint32_t stride)
 {
     bool forced = f->force_keyframe || c->force_next_keyframe;
-    *m = (struct hxfr_msg){.hdr.type = HXFR_MSG_FRAME_REQUEST,
-                           .hdr.flags = flags,
-                           .hdr.session_id = c->o.session_id};
+    *m = (struct hxfr_msg){
+        .hdr.type = HXFR_MSG_FRAME_REQUEST, .hdr.flags = flags, .hdr.session_id = c->o.session_id};
     m->u.frame_request = (struct hxfr_frame_request){
         .resource_id = resource_id,
         .width = f->width,
@@ -1636,8 +1634,8 @@ int hxfr_client_shm_cancel(struct hxfr_client *c, uint32_t slot)
     return 0;
 }
 
-int hxfr_client_shm_submit(struct hxfr_client *c, uint32_t slot,
-                           const struct hxfr_client_frame *f, int timeout_ms)
+int hxfr_client_shm_submit(struct hxfr_client *c, uint32_t slot, const struct hxfr_client_frame *f,
+                           int timeout_ms)
 {
     if (c->in_callback) {
         return -EDEADLK;

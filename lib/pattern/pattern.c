@@ -53,35 +53,25 @@ enum {
 };
 
 static const uint8_t fixed_rgb[C_FIXED_COUNT][3] = {
-    [C_DESKTOP] = {58, 110, 165},
-    [C_PANEL] = {32, 32, 36},
-    [C_PANEL_TEXT] = {225, 225, 225},
-    [C_BORDER] = {45, 45, 48},
-    [C_TITLE_DOC] = {40, 120, 220},
-    [C_TITLE_TERM] = {190, 190, 190},
-    [C_TITLE_VIDEO] = {170, 50, 60},
-    [C_TITLE_TEXT_LIGHT] = {255, 255, 255},
-    [C_TITLE_TEXT_DARK] = {30, 30, 30},
-    [C_BTN_CLOSE] = {230, 70, 60},
-    [C_BTN_MIN] = {240, 190, 50},
-    [C_BTN_MAX] = {80, 190, 80},
-    [C_DOC_BG] = {250, 250, 248},
-    [C_DOC_TEXT] = {35, 35, 40},
-    [C_TERM_BG] = {22, 26, 30},
-    [C_TERM_TEXT] = {170, 225, 170},
-    [C_TERM_PROMPT] = {235, 200, 120},
-    [C_VIDEO_BG] = {0, 0, 0},
-    [C_BALL] = {245, 205, 45},
-    [C_CURSOR_FILL] = {255, 255, 255},
+    [C_DESKTOP] = {58, 110, 165},       [C_PANEL] = {32, 32, 36},
+    [C_PANEL_TEXT] = {225, 225, 225},   [C_BORDER] = {45, 45, 48},
+    [C_TITLE_DOC] = {40, 120, 220},     [C_TITLE_TERM] = {190, 190, 190},
+    [C_TITLE_VIDEO] = {170, 50, 60},    [C_TITLE_TEXT_LIGHT] = {255, 255, 255},
+    [C_TITLE_TEXT_DARK] = {30, 30, 30}, [C_BTN_CLOSE] = {230, 70, 60},
+    [C_BTN_MIN] = {240, 190, 50},       [C_BTN_MAX] = {80, 190, 80},
+    [C_DOC_BG] = {250, 250, 248},       [C_DOC_TEXT] = {35, 35, 40},
+    [C_TERM_BG] = {22, 26, 30},         [C_TERM_TEXT] = {170, 225, 170},
+    [C_TERM_PROMPT] = {235, 200, 120},  [C_VIDEO_BG] = {0, 0, 0},
+    [C_BALL] = {245, 205, 45},          [C_CURSOR_FILL] = {255, 255, 255},
     [C_CURSOR_EDGE] = {0, 0, 0},
 };
 
 /* Text metrics in pixels: glyphs are GLYPH_W x GLYPH_H bit masks placed on
  * a CHAR_W grid. Fixed pixel sizes, like real desktop text. */
-#define GLYPH_W 5
-#define GLYPH_H 9
-#define CHAR_W 7
-#define DOC_LINE_H 16
+#define GLYPH_W     5
+#define GLYPH_H     9
+#define CHAR_W      7
+#define DOC_LINE_H  16
 #define TERM_LINE_H 14
 #define TEXT_MARGIN 8
 
@@ -124,11 +114,11 @@ struct layout {
     int32_t border, title_h;
     struct rect panel;
     struct window win[WIN_COUNT]; /* back to front */
-    struct rect cursor_range;      /* where the pointer's top-left may be */
-    struct rect cursor_extent;     /* every pixel the pointer may cover */
+    struct rect cursor_range;     /* where the pointer's top-left may be */
+    struct rect cursor_extent;    /* every pixel the pointer may cover */
     int32_t cursor_x, cursor_y;
-    uint32_t term_scroll;          /* terminal scroll offset in pixels */
-    uint32_t video_t;              /* video animation time */
+    uint32_t term_scroll; /* terminal scroll offset in pixels */
+    uint32_t video_t;     /* video animation time */
     int32_t caret_line;
     bool caret_on;
     uint32_t clock;
@@ -300,17 +290,17 @@ static void layout_compute(struct layout *l, enum hxfr_pattern_variant v, int32_
     /* The pointer wanders over the middle of the document window. */
     const struct rect *dc = &l->win[WIN_DOC].client;
     int32_t cw = dc->x1 - dc->x0, ch = dc->y1 - dc->y0;
-    l->cursor_range = (struct rect){dc->x0 + cw / 6, dc->y0 + ch / 6, dc->x1 - cw / 3,
-                                    dc->y1 - ch / 3};
+    l->cursor_range =
+        (struct rect){dc->x0 + cw / 6, dc->y0 + ch / 6, dc->x1 - cw / 3, dc->y1 - ch / 3};
     if (l->cursor_range.x1 < l->cursor_range.x0) {
         l->cursor_range.x1 = l->cursor_range.x0;
     }
     if (l->cursor_range.y1 < l->cursor_range.y0) {
         l->cursor_range.y1 = l->cursor_range.y0;
     }
-    l->cursor_extent = (struct rect){l->cursor_range.x0, l->cursor_range.y0,
-                                     l->cursor_range.x1 + CURSOR_W + 1,
-                                     l->cursor_range.y1 + CURSOR_H + 1};
+    l->cursor_extent =
+        (struct rect){l->cursor_range.x0, l->cursor_range.y0, l->cursor_range.x1 + CURSOR_W + 1,
+                      l->cursor_range.y1 + CURSOR_H + 1};
     int32_t rw = l->cursor_range.x1 - l->cursor_range.x0;
     int32_t rh = l->cursor_range.y1 - l->cursor_range.y0;
 
@@ -334,16 +324,16 @@ static void draw_title_row(const struct layout *l, const struct window *win, int
     int32_t text_y0 = t->y0 + (l->title_h - GLYPH_H) / 2;
     int32_t nchars = (win->title_text.x1 - win->title_text.x0) / CHAR_W;
     text_row(row, win->title_text.x0 > t->x0 ? win->title_text.x0 : t->x0,
-             win->title_text.x1 < t->x1 ? win->title_text.x1 : t->x1, win->title_text.x0,
-             win->seed, 0, nchars, y - text_y0, win->title_text_color);
+             win->title_text.x1 < t->x1 ? win->title_text.x1 : t->x1, win->title_text.x0, win->seed,
+             0, nchars, y - text_y0, win->title_text_color);
 
     if (win->buttons.x1 > win->buttons.x0) {
         static const uint8_t colors[3] = {C_BTN_MIN, C_BTN_MAX, C_BTN_CLOSE};
         int32_t by0 = t->y0 + (l->title_h - win->button_size) / 2;
         if (y >= by0 && y < by0 + win->button_size) {
             for (int i = 0; i < 3; i++) {
-                int32_t bx = win->buttons.x0 + win->button_gap +
-                             i * (win->button_size + win->button_gap);
+                int32_t bx =
+                    win->buttons.x0 + win->button_gap + i * (win->button_size + win->button_gap);
                 int32_t x0 = bx, x1 = bx + win->button_size;
                 fill(row, l->w, x0 > t->x0 ? x0 : t->x0, x1 < t->x1 ? x1 : t->x1, colors[i]);
             }
@@ -351,8 +341,7 @@ static void draw_title_row(const struct layout *l, const struct window *win, int
     }
 }
 
-static void draw_doc_row(const struct layout *l, const struct window *win, int32_t y,
-                         uint8_t *row)
+static void draw_doc_row(const struct layout *l, const struct window *win, int32_t y, uint8_t *row)
 {
     const struct rect *c = &win->client;
     fill(row, l->w, c->x0, c->x1, C_DOC_BG);
@@ -376,8 +365,7 @@ static void draw_doc_row(const struct layout *l, const struct window *win, int32
     }
 }
 
-static void draw_term_row(const struct layout *l, const struct window *win, int32_t y,
-                          uint8_t *row)
+static void draw_term_row(const struct layout *l, const struct window *win, int32_t y, uint8_t *row)
 {
     const struct rect *c = &win->client;
     fill(row, l->w, c->x0, c->x1, C_TERM_BG);
@@ -431,8 +419,8 @@ static void draw_panel_row(const struct layout *l, int32_t y, uint8_t *row)
     int32_t ph = l->panel.y1 - l->panel.y0;
     int32_t grow = y - l->panel.y0 - (ph - GLYPH_H) / 2;
     /* Menu labels at the left, a clock at the right. */
-    text_row(row, 0, l->w / 2, 10, 0x2000u, 0, (l->w / 2 - 10) / CHAR_W < 40 ?
-             (l->w / 2 - 10) / CHAR_W : 40, grow, C_PANEL_TEXT);
+    text_row(row, 0, l->w / 2, 10, 0x2000u, 0,
+             (l->w / 2 - 10) / CHAR_W < 40 ? (l->w / 2 - 10) / CHAR_W : 40, grow, C_PANEL_TEXT);
     int32_t cx = l->w - 10 - 5 * CHAR_W;
     uint32_t clock = l->clock;
     for (int i = 4; i >= 0; i--) {

@@ -6,8 +6,7 @@
 
 #include "transport-private.h"
 
-ssize_t hxfr__send_with_fds(int sock, const struct iovec *iov, int iovcnt, const int *fds,
-                            int nfds)
+ssize_t hxfr__send_with_fds(int sock, const struct iovec *iov, int iovcnt, const int *fds, int nfds)
 {
     union {
         struct cmsghdr align;

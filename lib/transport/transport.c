@@ -227,8 +227,7 @@ int hxfr__socket_bound_uri(int listen_fd, char *buf, size_t len)
         if (vm->svm_cid == VMADDR_CID_ANY) {
             n = snprintf(buf, len, "vsock:%u", (unsigned)vm->svm_port);
         } else {
-            n = snprintf(buf, len, "vsock:%u:%u", (unsigned)vm->svm_cid,
-                         (unsigned)vm->svm_port);
+            n = snprintf(buf, len, "vsock:%u:%u", (unsigned)vm->svm_cid, (unsigned)vm->svm_port);
         }
         if (n < 0 || (size_t)n >= len) {
             buf[0] = '\0';

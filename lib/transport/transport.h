@@ -38,10 +38,10 @@ enum hxfr_transport_kind {
 
 struct hxfr_uri {
     enum hxfr_transport_kind kind;
-    char path[HXFR_URI_PATH_MAX];    /* unix, serial */
-    char host[256];                  /* tcp */
-    uint16_t port;                   /* tcp, vsock */
-    uint32_t cid;                    /* vsock */
+    char path[HXFR_URI_PATH_MAX]; /* unix, serial */
+    char host[256];               /* tcp */
+    uint16_t port;                /* tcp, vsock */
+    uint32_t cid;                 /* vsock */
 };
 
 /* Parses s. for_listen selects listen-side defaults and forms (vsock:PORT).

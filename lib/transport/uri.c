@@ -50,8 +50,8 @@ static int copy_path(const char *s, char *dst)
 
 static bool is_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 /* A host name or IPv4 address: letters, digits, '-', '.', '_'. An all-digit
@@ -231,8 +231,8 @@ static int parse_vsock(const char *s, bool for_listen, struct hxfr_uri *u)
 
 static bool is_scheme_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '-' || c == '.';
 }
 
 int hxfr__uri_parse(const char *s, bool for_listen, struct hxfr_uri *out)

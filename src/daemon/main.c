@@ -310,7 +310,7 @@ int main(int argc, char **argv)
     struct hxfr_host *host = NULL;
     int sfd = -1, tfd = -1;
     int sd_fds[MAX_LISTEN];
-    int nsd = 0, sd_next = 0; /* activated fds; those before sd_next are the server's */
+    int nsd = 0, sd_next = 0;            /* activated fds; those before sd_next are the server's */
     char listen_pid[32], listen_fds[32]; /* for the error message: the call unsets them */
 
     hxfr_host_config_init(&cfg);
@@ -508,7 +508,7 @@ int main(int argc, char **argv)
     snprintf(listen_fds, sizeof(listen_fds), "%s", env_or_empty("LISTEN_FDS"));
     nsd = hxfr__sd_listen_fds(sd_fds, MAX_LISTEN);
     if (nsd < 0) {
-        const char *why = nsd == -EBADF ? "a descriptor it names is not open"
+        const char *why = nsd == -EBADF    ? "a descriptor it names is not open"
                           : nsd == -EINVAL ? "LISTEN_PID or LISTEN_FDS is not a number"
                                            : strerror(-nsd);
         fprintf(stderr,
@@ -570,8 +570,7 @@ int main(int argc, char **argv)
             } else if (r == -EPROTONOSUPPORT || r == -EINVAL) {
                 hint = " (forms: unix:PATH, tcp:HOST:PORT, vsock:PORT)";
             }
-            fprintf(stderr, "hxfrd: cannot listen on %s: %s%s\n", listen[i], strerror(-r),
-                    hint);
+            fprintf(stderr, "hxfrd: cannot listen on %s: %s%s\n", listen[i], strerror(-r), hint);
             goto out;
         }
     }

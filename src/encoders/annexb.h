@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 struct hxfr__annexb_info {
-    bool has_idr;          /* an IDR slice (NAL type 5) is present */
+    bool has_idr;           /* an IDR slice (NAL type 5) is present */
     bool params_before_idr; /* SPS (7) and PPS (8) both come before it */
-    bool sps, pps;         /* seen anywhere before the first IDR (or at all) */
+    bool sps, pps;          /* seen anywhere before the first IDR (or at all) */
     /* The run of SPS/PPS NAL units starting with the first one, start
      * codes included: [ps_start, ps_end). ps_end == ps_start if none. */
     size_t ps_start, ps_end;

@@ -37,17 +37,17 @@ struct av_encoder {
     struct hxfr_encoder base; /* first: the registry hands out &base */
     const AVCodec *codec;
     AVCodecContext *ctx;
-    AVFrame *frame;            /* system-memory input picture, reused */
-    AVFrame *hw_frame;         /* hardware surface for hw-frames encoders */
+    AVFrame *frame;    /* system-memory input picture, reused */
+    AVFrame *hw_frame; /* hardware surface for hw-frames encoders */
     AVBufferRef *hw_device;
     AVBufferRef *hw_frames;
     enum AVPixelFormat sw_format;
     enum AVPixelFormat hw_format; /* AV_PIX_FMT_NONE: no hardware frames */
-    uint32_t in_format;        /* HXFR_FORMAT_I420 or HXFR_FORMAT_NV12 */
-    AVPacket *pkt;             /* the last packet, valid until the next call */
-    uint8_t *out;              /* keyframe with SPS/PPS prepended, if needed */
+    uint32_t in_format;           /* HXFR_FORMAT_I420 or HXFR_FORMAT_NV12 */
+    AVPacket *pkt;                /* the last packet, valid until the next call */
+    uint8_t *out;                 /* keyframe with SPS/PPS prepended, if needed */
     size_t out_cap;
-    uint8_t *params;           /* last SPS + PPS seen, Annex B */
+    uint8_t *params; /* last SPS + PPS seen, Annex B */
     size_t params_size;
     int64_t next_pts;
     int64_t pts_ring[PTS_RING];
@@ -56,8 +56,8 @@ struct av_encoder {
 };
 
 static const char *const x264_presets[] = {
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-    "slower",    "veryslow",  "placebo",
+    "ultrafast", "superfast", "veryfast", "faster",   "fast",
+    "medium",    "slow",      "slower",   "veryslow", "placebo",
 };
 
 static const AVCodec *find_h264_encoder(const char *name)
@@ -308,10 +308,9 @@ static struct hxfr_encoder *av_create(const struct hxfr_encoder_config *cfg)
     }
     if (cfg->width == 0 || cfg->height == 0 || (cfg->width | cfg->height) & 1u ||
         cfg->width > HXFR_MAX_DIM_HARD || cfg->height > HXFR_MAX_DIM_HARD ||
-        cfg->framerate_num == 0 || cfg->framerate_num > INT32_MAX ||
-        cfg->framerate_den == 0 || cfg->framerate_den > INT32_MAX || cfg->threads < 0 ||
-        (cfg->profile != 0 && cfg->profile != 66 && cfg->profile != 77 &&
-         cfg->profile != 100) ||
+        cfg->framerate_num == 0 || cfg->framerate_num > INT32_MAX || cfg->framerate_den == 0 ||
+        cfg->framerate_den > INT32_MAX || cfg->threads < 0 ||
+        (cfg->profile != 0 && cfg->profile != 66 && cfg->profile != 77 && cfg->profile != 100) ||
         strlen(codec->name) >= sizeof(e->base.codec_name)) {
         goto fail;
     }
@@ -336,8 +335,7 @@ static struct hxfr_encoder *av_create(const struct hxfr_encoder_config *cfg)
 
     if (is_x264(e)) {
         bool known = false;
-        for (size_t i = 0; cfg->preset && i < sizeof(x264_presets) / sizeof(x264_presets[0]);
-             i++) {
+        for (size_t i = 0; cfg->preset && i < sizeof(x264_presets) / sizeof(x264_presets[0]); i++) {
             known = known || strcmp(cfg->preset, x264_presets[i]) == 0;
         }
         if (!known) {
@@ -508,8 +506,7 @@ static int av_encode(struct hxfr_encoder *base, const struct hxfr_image *img, in
     e->frame->pts = e->next_pts;
     e->pts_ring[e->next_pts % PTS_RING] = pts;
     e->next_pts++;
-    e->frame->pict_type = force_idr || e->force_next_idr ? AV_PICTURE_TYPE_I
-                                                         : AV_PICTURE_TYPE_NONE;
+    e->frame->pict_type = force_idr || e->force_next_idr ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     e->force_next_idr = false;
 
     AVFrame *send = e->frame;

@@ -17,8 +17,8 @@ static const struct hxfr_encoder_ops *const backends[] = {
 /* H.264 encoder names worth trying when listing what this machine has.
  * Software first, then the hardware families FFmpeg wraps. */
 static const char *const candidates[] = {
-    "libx264",      "libopenh264", "h264_vaapi", "h264_nvenc", "h264_qsv",
-    "h264_videotoolbox", "h264_v4l2m2m", "h264_amf", "h264_mf",
+    "libx264",           "libopenh264",  "h264_vaapi", "h264_nvenc", "h264_qsv",
+    "h264_videotoolbox", "h264_v4l2m2m", "h264_amf",   "h264_mf",
 };
 
 void hxfr__encoder_config_defaults(struct hxfr_encoder_config *cfg)

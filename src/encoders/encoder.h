@@ -21,23 +21,23 @@
 /* What an encoder is opened with. Zero fields take the documented
  * defaults (hxfr__encoder_config_defaults fills them). */
 struct hxfr_encoder_config {
-    const char *codec;        /* FFmpeg encoder name; NULL = "libx264" */
+    const char *codec; /* FFmpeg encoder name; NULL = "libx264" */
     uint32_t width;
     uint32_t height;
-    uint32_t bitrate;         /* bit/s; 0 = max(width*height*4, 5 Mbit/s) */
-    uint32_t framerate_num;   /* 0 = 60/1 */
+    uint32_t bitrate;       /* bit/s; 0 = max(width*height*4, 5 Mbit/s) */
+    uint32_t framerate_num; /* 0 = 60/1 */
     uint32_t framerate_den;
-    uint8_t profile;          /* 66/77/100; 0 = encoder default (high) */
-    uint8_t level;            /* x10; 0 = auto */
+    uint8_t profile; /* 66/77/100; 0 = encoder default (high) */
+    uint8_t level;   /* x10; 0 = auto */
     bool realtime;
-    uint32_t gop;             /* keyframe interval in frames; 0 = 60 */
-    const char *preset;       /* x264 preset; NULL = HXFR_DEFAULT_PRESET */
-    int threads;              /* encoder threads; 0 = auto */
+    uint32_t gop;       /* keyframe interval in frames; 0 = 60 */
+    const char *preset; /* x264 preset; NULL = HXFR_DEFAULT_PRESET */
+    int threads;        /* encoder threads; 0 = auto */
 };
 
 /* Source pixels to encode: borrowed for the duration of the encode call. */
 struct hxfr_image {
-    uint32_t format;          /* enum hxfr_format */
+    uint32_t format; /* enum hxfr_format */
     uint32_t width;
     uint32_t height;
     const uint8_t *planes[3];
@@ -69,8 +69,8 @@ struct hxfr_encoder {
 };
 
 struct hxfr_encoder_ops {
-    uint32_t version;  /* HXFR_ENCODER_OPS_VERSION */
-    const char *name;  /* backend family, "avcodec" */
+    uint32_t version; /* HXFR_ENCODER_OPS_VERSION */
+    const char *name; /* backend family, "avcodec" */
     /* Required. Opens an encoder for cfg (defaults already applied).
      * Returns NULL and sets errno on failure (ENOENT: no such codec on this
      * machine; EINVAL: settings refused; EIO: open failed). */
@@ -87,7 +87,7 @@ struct hxfr_encoder_ops {
     bool (*probe)(const char *codec);
 };
 
-#define HXFR_DEFAULT_CODEC  "libx264"
+#define HXFR_DEFAULT_CODEC "libx264"
 /* x264 preset used when the config names none. Measured with
  * bench/presets.c (docs/encoders.md) at 1080p BGRA on this project's 2-core
  * host: ultrafast p50 4.2-4.8 ms / p99 6-12 ms per frame; superfast p50

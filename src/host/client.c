@@ -32,10 +32,10 @@
 #include "host-private.h"
 #include "scanout.h"
 
-#define HXFR_HOST_CAPS     (HXFR_CAP_CONFIG_GOP | HXFR_CAP_SCANOUT)
-#define READ_BUDGET        (8u * 1024u * 1024u) /* bytes per wakeup, for fairness */
-#define IOV_BATCH          64
-#define ERROR_LOG_LIMIT    100u /* ERROR lines logged per client */
+#define HXFR_HOST_CAPS  (HXFR_CAP_CONFIG_GOP | HXFR_CAP_SCANOUT)
+#define READ_BUDGET     (8u * 1024u * 1024u) /* bytes per wakeup, for fairness */
+#define IOV_BATCH       64
+#define ERROR_LOG_LIMIT 100u /* ERROR lines logged per client */
 
 struct hxfr__outbuf *hxfr__outbuf_new(size_t len)
 {
@@ -184,8 +184,8 @@ int hxfr__client_accept(struct hxfr_host *h, int fd, const char *via, bool exemp
     }
     h->stats.clients = h->nclients;
     h->stats.clients_accepted++;
-    hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu connected (%s) via %s",
-              (unsigned long long)c->id, c->peer, via);
+    hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu connected (%s) via %s", (unsigned long long)c->id,
+              c->peer, via);
     hxfr__host_update_timer(h);
     return 0;
 }
@@ -254,8 +254,8 @@ void hxfr__client_update_events(struct hxfr__client *c)
         return;
     }
     uint32_t want = 0;
-    bool reading = !c->cut && !c->eof && !c->paused &&
-                   (c->lingering || (!c->closing && !h->stopping));
+    bool reading =
+        !c->cut && !c->eof && !c->paused && (c->lingering || (!c->closing && !h->stopping));
     if (reading) {
         want |= EPOLLIN | EPOLLRDHUP;
     }
@@ -409,8 +409,7 @@ static void send_error_v(struct hxfr__client *c, uint16_t session_id, int32_t co
     /* One line per error, but a client cannot fill the disk with them. */
     if (c->errors_sent <= ERROR_LOG_LIMIT) {
         hxfr__log(c->host, HXFR_HOST_LOG_WARN, "client %llu session %u: ERROR %s: %s",
-                  (unsigned long long)c->id, (unsigned)session_id, hxfr_status_name(code),
-                  text);
+                  (unsigned long long)c->id, (unsigned)session_id, hxfr_status_name(code), text);
     }
     if (c->errors_sent == ERROR_LOG_LIMIT) {
         hxfr__log(c->host, HXFR_HOST_LOG_WARN,
@@ -452,8 +451,7 @@ static void client_fatal(struct hxfr__client *c, const char *fmt, ...)
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     /* At once: the connection ends after it, frames in flight included. */
-    hxfr__client_send_error_now(c, c->parser.hdr.session_id, HXFR_STATUS_INVALID_MSG, "%s",
-                                text);
+    hxfr__client_send_error_now(c, c->parser.hdr.session_id, HXFR_STATUS_INVALID_MSG, "%s", text);
     c->closing = true;
     c->paused = false;
     c->linger_deadline_ms = hxfr__now_ms() + HXFR_HOST_LINGER_MS;
@@ -514,8 +512,7 @@ static int32_t geometry_status(int err)
 static int check_limits(struct hxfr_host *h, uint32_t format, uint32_t width, uint32_t height,
                         uint32_t stride, struct hxfr_geometry *g)
 {
-    uint32_t max_dim = h->cfg.max_width > h->cfg.max_height ? h->cfg.max_width
-                                                            : h->cfg.max_height;
+    uint32_t max_dim = h->cfg.max_width > h->cfg.max_height ? h->cfg.max_width : h->cfg.max_height;
     int r = hxfr_geometry_compute(format, width, height, stride, max_dim, g);
     if (r < 0) {
         return r;
@@ -534,8 +531,7 @@ static int check_limits(struct hxfr_host *h, uint32_t format, uint32_t width, ui
 static void client_trim_pools(struct hxfr__client *c, size_t need)
 {
     size_t budget = (size_t)c->host->cfg.window * c->host->max_body;
-    for (struct hxfr__session *s = c->sessions; s && c->pool_bytes + need > budget;
-         s = s->next) {
+    for (struct hxfr__session *s = c->sessions; s && c->pool_bytes + need > budget; s = s->next) {
         for (unsigned i = 0; i < s->nframes && c->pool_bytes + need > budget; i++) {
             struct hxfr__frame *f = &s->frames[i];
             if (f->state == HXFR__FRAME_FREE && f->buf) {
@@ -559,8 +555,8 @@ static void handle_frame_inline(struct hxfr__client *c, struct hxfr__session *s,
     int r = check_limits(h, req->format, req->width, req->height, req->stride, &g);
     if (r < 0) {
         hxfr__client_send_error(c, sid, geometry_status(r),
-                                "frame %ux%u format 0x%08x stride %u: %s", req->width,
-                                req->height, req->format, req->stride, hxfr_strerror(r));
+                                "frame %ux%u format 0x%08x stride %u: %s", req->width, req->height,
+                                req->format, req->stride, hxfr_strerror(r));
         return;
     }
     if ((uint64_t)body_size != g.size) {
@@ -631,11 +627,10 @@ static void handle_frame_resource(struct hxfr__client *c, struct hxfr__session *
     }
     int r = h->cfg.resolver.acquire(h->cfg.resolver.opaque, req->resource_id, req, &f->ext);
     if (r < 0) {
-        int32_t code = r == -ENOENT     ? HXFR_STATUS_RESOURCE_NOT_FOUND
+        int32_t code = r == -ENOENT    ? HXFR_STATUS_RESOURCE_NOT_FOUND
                        : r == -ENOTSUP ? HXFR_STATUS_NOT_GPU_TEXTURE
-                                        : HXFR_STATUS_INTERNAL;
-        hxfr__client_send_error(c, sid, code, "resource %u: %s", req->resource_id,
-                                strerror(-r));
+                                       : HXFR_STATUS_INTERNAL;
+        hxfr__client_send_error(c, sid, code, "resource %u: %s", req->resource_id, strerror(-r));
         return;
     }
     /* From here on the resource is ours until release. */
@@ -690,8 +685,8 @@ static void handle_frame_shm(struct hxfr__client *c, const struct hxfr_msg *m)
     int r = check_limits(h, req->format, req->width, req->height, req->stride, &g);
     if (r < 0) {
         hxfr__client_send_error(c, sid, geometry_status(r),
-                                "frame %ux%u format 0x%08x stride %u: %s", req->width,
-                                req->height, req->format, req->stride, hxfr_strerror(r));
+                                "frame %ux%u format 0x%08x stride %u: %s", req->width, req->height,
+                                req->format, req->stride, hxfr_strerror(r));
         return;
     }
     struct hxfr__frame *f = hxfr__session_frame_get(s);
@@ -727,8 +722,8 @@ static void handle_frame(struct hxfr__client *c, const struct hxfr_msg *m, uint3
     struct hxfr__session *s = hxfr__session_get(c, sid, true);
     if (!s) {
         hxfr__client_send_error(c, sid, errno == EBUSY ? HXFR_STATUS_BUSY : HXFR_STATUS_INTERNAL,
-                                "cannot open session %u: %s (limit %u per client)",
-                                (unsigned)sid, strerror(errno), c->host->cfg.max_sessions);
+                                "cannot open session %u: %s (limit %u per client)", (unsigned)sid,
+                                strerror(errno), c->host->cfg.max_sessions);
         return;
     }
     if (flags & HXFR_FLAG_PIXEL_DATA) {
@@ -753,8 +748,7 @@ static void handle_config(struct hxfr__client *c, const struct hxfr_msg *m)
     }
     if (q->level != 0 && (q->level < 10 || q->level > 62)) {
         hxfr__client_send_error(c, sid, HXFR_STATUS_UNSUPPORTED,
-                                "level %u.%u is not an H.264 level", q->level / 10,
-                                q->level % 10);
+                                "level %u.%u is not an H.264 level", q->level / 10, q->level % 10);
         return;
     }
     if ((q->framerate_num == 0) != (q->framerate_den == 0) ||
@@ -815,8 +809,8 @@ static void handle_config(struct hxfr__client *c, const struct hxfr_msg *m)
     r.u.config_resp.gop = eff.gop;
     snprintf(r.u.config_resp.encoder, sizeof(r.u.config_resp.encoder), "%s",
              s->codec[0] && s->cfg_gen == s->enc_gen ? s->codec
-             : eff.codec                               ? eff.codec
-                                                       : HXFR_DEFAULT_CODEC);
+             : eff.codec                             ? eff.codec
+                                                     : HXFR_DEFAULT_CODEC);
     hxfr__log(h, HXFR_HOST_LOG_DEBUG,
               "client %llu session %u: config %u bit/s %u/%u fps profile %u level %u gop %u",
               (unsigned long long)c->id, (unsigned)sid, eff.bitrate, eff.framerate_num,
@@ -832,8 +826,7 @@ static void handle_hello(struct hxfr__client *c, const struct hxfr_msg *m)
     if (q->version < HXFR_VERSION_1) {
         /* Like HELLO_RESP, the answer to a HELLO does not wait for frames. */
         hxfr__client_send_error_now(c, m->hdr.session_id, HXFR_STATUS_INVALID_MSG,
-                                    "HELLO with version %u (this server speaks 1)",
-                                    q->version);
+                                    "HELLO with version %u (this server speaks 1)", q->version);
         return;
     }
     c->hello = true;
@@ -897,15 +890,12 @@ static void handle_message(struct hxfr__client *c, const struct hxfr_parse_resul
         /* Never answer an ERROR with an ERROR: two confused peers would
          * bounce them forever. */
         hxfr__log(c->host, HXFR_HOST_LOG_WARN, "client %llu sent ERROR %s: %s",
-                  (unsigned long long)c->id, hxfr_status_name(m->u.error.code),
-                  m->u.error.message);
+                  (unsigned long long)c->id, hxfr_status_name(m->u.error.code), m->u.error.message);
         break;
     default:
-        hxfr__client_send_error(c, sid, HXFR_STATUS_INVALID_MSG,
-                                "%s is not a request a server accepts",
-                                hxfr_msg_type_name(m->hdr.type)
-                                    ? hxfr_msg_type_name(m->hdr.type)
-                                    : "unknown type");
+        hxfr__client_send_error(
+            c, sid, HXFR_STATUS_INVALID_MSG, "%s is not a request a server accepts",
+            hxfr_msg_type_name(m->hdr.type) ? hxfr_msg_type_name(m->hdr.type) : "unknown type");
         break;
     }
     if (c->body_mode == HXFR__BODY_NONE && hxfr_parser_body_remaining(&c->parser) > 0) {
@@ -1020,8 +1010,7 @@ static void on_eof(struct hxfr__client *c)
         client_cut(c, "closed after a protocol error");
         return;
     }
-    if (c->body_mode != HXFR__BODY_NONE || !hxfr_parser_idle(&c->parser) ||
-        c->rpos < c->rlen) {
+    if (c->body_mode != HXFR__BODY_NONE || !hxfr_parser_idle(&c->parser) || c->rpos < c->rlen) {
         client_cut(c, "peer closed in the middle of a message");
         return;
     }
@@ -1065,8 +1054,7 @@ static void read_input(struct hxfr__client *c)
             if (c->rpos < c->rlen) {
                 size_t before = c->rpos;
                 process_input(c);
-                if (c->rpos == before && c->rlen > 0 && !c->paused && !c->closing &&
-                    !c->cut) {
+                if (c->rpos == before && c->rlen > 0 && !c->paused && !c->closing && !c->cut) {
                     /* The parser took nothing: never spin on it. */
                     client_cut(c, "internal error: input not consumed");
                 }

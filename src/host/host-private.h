@@ -29,19 +29,19 @@
 #include "encoders/encoder.h"
 #include "transport/transport.h"
 
-#define HXFR_HOST_WINDOW_DEFAULT      4u
-#define HXFR_HOST_WINDOW_MAX          64u
-#define HXFR_HOST_MAX_CLIENTS_DEFAULT 64u
+#define HXFR_HOST_WINDOW_DEFAULT       4u
+#define HXFR_HOST_WINDOW_MAX           64u
+#define HXFR_HOST_MAX_CLIENTS_DEFAULT  64u
 #define HXFR_HOST_MAX_SESSIONS_DEFAULT 16u
-#define HXFR_HOST_MAX_OUTPUT_DEFAULT  (64u * 1024u * 1024u)
-#define HXFR_HOST_SHUTDOWN_DEFAULT_MS 2000u
+#define HXFR_HOST_MAX_OUTPUT_DEFAULT   (64u * 1024u * 1024u)
+#define HXFR_HOST_SHUTDOWN_DEFAULT_MS  2000u
 #define HXFR_HOST_HANDSHAKE_DEFAULT_MS 10000u
-#define HXFR_HOST_MAX_LISTENERS       16
-#define HXFR_HOST_RBUF_SIZE           16384u
-#define HXFR_HOST_LINGER_MS           1000u
-#define HXFR_HOST_TICK_MS             250u
-#define HXFR_HOST_SAMPLES             256u /* encode-time samples per session */
-#define HXFR_HOST_FD_BATCHES          4u   /* fd batches a client may have pending */
+#define HXFR_HOST_MAX_LISTENERS        16
+#define HXFR_HOST_RBUF_SIZE            16384u
+#define HXFR_HOST_LINGER_MS            1000u
+#define HXFR_HOST_TICK_MS              250u
+#define HXFR_HOST_SAMPLES              256u /* encode-time samples per session */
+#define HXFR_HOST_FD_BATCHES           4u   /* fd batches a client may have pending */
 
 /* What an epoll_event's data.ptr points to: the first member of every
  * watched object. */
@@ -76,7 +76,7 @@ struct hxfr__outq_entry {
  * earlier frames of that session (docs/protocol.md, "Answer order"). */
 struct hxfr__answer {
     struct hxfr__answer *next;
-    uint64_t after;                /* goes out once this many frames are answered */
+    uint64_t after; /* goes out once this many frames are answered */
     struct hxfr__outbuf *buf;
 };
 
@@ -113,24 +113,24 @@ enum hxfr__frame_state {
 
 struct hxfr__frame {
     struct hxfr__session *session;
-    struct hxfr__frame *next;      /* session queue / worker queues */
+    struct hxfr__frame *next; /* session queue / worker queues */
     enum hxfr__frame_state state;
-    uint64_t seq;                  /* per session, request order */
+    uint64_t seq; /* per session, request order */
 
     /* The pooled pixel buffer, reused across frames (inline source). */
     uint8_t *buf;
     size_t cap;
-    size_t fill;                   /* bytes of the body received so far */
+    size_t fill; /* bytes of the body received so far */
 
     const struct hxfr__frame_source_ops *source;
-    struct hxfr_host_pixels ext;   /* resolver-provided pixels */
+    struct hxfr_host_pixels ext; /* resolver-provided pixels */
 
     /* Shared-memory source: the ring (a reference), the slot, and whether
      * the slot went back to the client before the frame completed. */
     struct hxfr__shm_ring *ring;
     uint32_t slot;
-    bool early_release;            /* client takes SLOT_RELEASE (set before the
-                                      frame goes to a worker) */
+    bool early_release; /* client takes SLOT_RELEASE (set before the
+                           frame goes to a worker) */
     bool slot_released;
     struct hxfr__frame *consumed_next; /* workers' consumed list */
 
@@ -141,9 +141,9 @@ struct hxfr__frame {
     uint32_t cfg_gen;
 
     /* Results (worker). */
-    int status;                    /* enum hxfr_status */
+    int status; /* enum hxfr_status */
     char errmsg[160];
-    struct hxfr__outbuf *out;      /* complete FRAME_RESPONSE message */
+    struct hxfr__outbuf *out; /* complete FRAME_RESPONSE message */
     bool keyframe;
     uint64_t au_bytes;
     uint64_t encode_ns;
@@ -159,24 +159,24 @@ struct hxfr__client;
 
 struct hxfr__session {
     struct hxfr_host *host;
-    struct hxfr__client *client;   /* NULL for a zombie */
+    struct hxfr__client *client; /* NULL for a zombie */
     struct hxfr__session *next;
     uint16_t id;
 
-    struct hxfr__shm_ring *shm;    /* attached ring (a reference), or NULL */
+    struct hxfr__shm_ring *shm; /* attached ring (a reference), or NULL */
 
     /* Settings from CONFIG_REQ, applied by the next frame's worker. */
     struct hxfr_encoder_config cfg;
     uint32_t cfg_gen;
     bool force_idr_next;
 
-    struct hxfr__frame *frames;    /* pool: nframes entries */
+    struct hxfr__frame *frames; /* pool: nframes entries */
     unsigned nframes;
     struct hxfr__frame *queue_head, *queue_tail;
     struct hxfr__frame *running;
     uint64_t next_seq;
-    uint64_t done_seq;             /* seq of the last frame delivered */
-    uint64_t answered;             /* frames delivered (answered or failed) */
+    uint64_t done_seq; /* seq of the last frame delivered */
+    uint64_t answered; /* frames delivered (answered or failed) */
     /* Answers held behind frames still in flight, oldest first; each
      * counts in the client's inflight until it is sent. */
     struct hxfr__answer *answers_head, *answers_tail;
@@ -216,14 +216,14 @@ struct hxfr__client {
     uint64_t id;
     int fd;
     bool is_tcp;
-    bool is_unix;                  /* fds can arrive (SCM_RIGHTS) */
+    bool is_unix; /* fds can arrive (SCM_RIGHTS) */
     char peer[96];
 
     /* Received descriptors waiting for the SHM_ATTACH they came with. */
     struct hxfr__fd_batch fdq[HXFR_HOST_FD_BATCHES];
     unsigned nfdq;
-    uint64_t rx_bytes;             /* bytes received on this connection */
-    uint64_t msg_start;            /* stream offset of the message being parsed */
+    uint64_t rx_bytes;  /* bytes received on this connection */
+    uint64_t msg_start; /* stream offset of the message being parsed */
 
     struct hxfr_parser parser;
     uint8_t rbuf[HXFR_HOST_RBUF_SIZE];
@@ -236,25 +236,25 @@ struct hxfr__client {
 
     struct hxfr__session *sessions;
     unsigned nsessions;
-    unsigned inflight;             /* frames accepted, not yet answered */
+    unsigned inflight; /* frames accepted, not yet answered */
 
-    bool hello;                    /* sent HELLO (not a plain v1 client) */
+    bool hello; /* sent HELLO (not a plain v1 client) */
     uint32_t peer_caps;
-    bool paused;                   /* window full: input not parsed */
-    bool closing;                  /* fatal error sent: flush, then linger */
-    bool lingering;                /* write side shut: drain input until EOF */
-    bool eof;                      /* peer shut its write side */
-    bool cut;                      /* must be closed at the next safe point */
+    bool paused;    /* window full: input not parsed */
+    bool closing;   /* fatal error sent: flush, then linger */
+    bool lingering; /* write side shut: drain input until EOF */
+    bool eof;       /* peer shut its write side */
+    bool cut;       /* must be closed at the next safe point */
     char cut_reason[96];
     uint64_t linger_deadline_ms;
-    uint32_t events;               /* current epoll mask */
+    uint32_t events; /* current epoll mask */
     uint64_t last_activity_ms;
     uint64_t accepted_ms;
-    bool greeted;                  /* sent one complete message (or exempt) */
+    bool greeted; /* sent one complete message (or exempt) */
     uint64_t pixel_bytes_copied;
     uint64_t requests;
     uint64_t errors_sent;
-    size_t pool_bytes;             /* frame buffers held by its sessions */
+    size_t pool_bytes; /* frame buffers held by its sessions */
 };
 
 struct hxfr__listener {
@@ -262,10 +262,10 @@ struct hxfr__listener {
     struct hxfr_host *host;
     int fd;
     char uri[300];
-    char unlink_path[128];         /* socket file we created, or "" */
+    char unlink_path[128]; /* socket file we created, or "" */
     dev_t dev;
     ino_t ino;
-    bool resting;                  /* out of epoll after EMFILE */
+    bool resting; /* out of epoll after EMFILE */
 };
 
 /* Worker pool: a job queue and a completion queue behind one mutex. */
@@ -281,12 +281,12 @@ struct hxfr__workers {
     /* Frames whose pixels the encoder has finished reading (shared-memory
      * slots to hand back early), oldest first. */
     struct hxfr__frame *consumed_head, *consumed_tail;
-    int efd;                       /* eventfd: completions are waiting */
-    unsigned running;              /* frames handed to the pool, not yet back */
+    int efd;          /* eventfd: completions are waiting */
+    unsigned running; /* frames handed to the pool, not yet back */
 };
 
 struct hxfr_host {
-    struct hxfr_host_config cfg;   /* defaults applied */
+    struct hxfr_host_config cfg; /* defaults applied */
     char *encoder_name;
     char *preset;
     uint32_t max_body;
@@ -304,10 +304,10 @@ struct hxfr_host {
 
     struct hxfr__client *clients;
     unsigned nclients;
-    uint64_t full_ms;              /* last time max_clients was reached */
+    uint64_t full_ms; /* last time max_clients was reached */
     uint64_t next_client_id;
     struct hxfr__session *zombies;
-    struct hxfr__client *dead;     /* closed, freed at the end of dispatch */
+    struct hxfr__client *dead; /* closed, freed at the end of dispatch */
 
     struct hxfr__workers workers;
 
@@ -383,8 +383,7 @@ void hxfr__session_complete(struct hxfr__session *s, struct hxfr__frame *f);
 int hxfr__session_answer(struct hxfr__session *s, struct hxfr__outbuf *buf);
 void hxfr__session_fail_queued(struct hxfr__session *s, int32_t status, const char *msg);
 void hxfr__session_record(struct hxfr__session *s, const struct hxfr__frame *f);
-void hxfr__session_stats(struct hxfr__session *s, struct hxfr_host_session_stats *out,
-                         bool reset);
+void hxfr__session_stats(struct hxfr__session *s, struct hxfr_host_session_stats *out, bool reset);
 
 /* Builds the complete FRAME_RESPONSE message (header, fixed part, one unit
  * per NAL of the Annex B access unit) for session_id. NULL + errno. */
@@ -429,8 +428,7 @@ void hxfr__workers_cancel_pending(struct hxfr__workers *w);
 /* Takes every finished frame (in completion order), and in *consumed the
  * frames whose pixels were consumed early (handle those first: a frame
  * can be on both lists). */
-struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w,
-                                            struct hxfr__frame **consumed);
+struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w, struct hxfr__frame **consumed);
 void hxfr__frame_encode(struct hxfr__frame *f);
 
 #endif

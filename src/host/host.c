@@ -337,8 +337,7 @@ static int adopt_fd(struct hxfr_host *h, int fd)
         return -ESHUTDOWN;
     }
     int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
         int err = -errno;
         close(fd);
         return err;
@@ -401,8 +400,7 @@ static void on_listener(struct hxfr__listener *l)
             if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO) {
                 continue;
             }
-            hxfr__log(h, HXFR_HOST_LOG_ERROR, "accept on %s failed: %s", l->uri,
-                      strerror(-fd));
+            hxfr__log(h, HXFR_HOST_LOG_ERROR, "accept on %s failed: %s", l->uri, strerror(-fd));
             if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS) {
                 /* The connection stays pending and epoll would report it
                  * again at once: rest the listener until the next tick. */
@@ -500,8 +498,7 @@ static bool stop_done(struct hxfr_host *h)
         for (struct hxfr__client *c = h->clients; c; c = c->next) {
             for (struct hxfr__session *s = c->sessions; s; s = s->next) {
                 if (!s->running) {
-                    hxfr__session_fail_queued(s, HXFR_STATUS_SHUTTING_DOWN,
-                                              "server shutting down");
+                    hxfr__session_fail_queued(s, HXFR_STATUS_SHUTTING_DOWN, "server shutting down");
                 }
             }
         }

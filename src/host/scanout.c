@@ -18,9 +18,9 @@
 struct hxfr__subscriber {
     struct hxfr__subscriber *next;
     struct hxfr__client *client;
-    bool need_idr;   /* gets nothing until an IDR: it never sees a P-frame
-                        whose references it missed */
-    bool idr_asked;  /* an IDR was requested for it since need_idr was set */
+    bool need_idr;  /* gets nothing until an IDR: it never sees a P-frame
+                       whose references it missed */
+    bool idr_asked; /* an IDR was requested for it since need_idr was set */
     uint64_t sent, dropped;
 };
 
@@ -28,16 +28,16 @@ struct hxfr__scanout {
     struct hxfr__scanout *next;
     struct hxfr_host *host;
     uint16_t id;
-    struct hxfr__client *owner;     /* the publisher */
-    struct hxfr__session *session;  /* owner's session with the same id */
+    struct hxfr__client *owner;    /* the publisher */
+    struct hxfr__session *session; /* owner's session with the same id */
     uint32_t width, height, refresh_hz;
     char connector[HXFR_CONNECTOR_LEN];
     struct hxfr__subscriber *subs;
     unsigned nsubs;
-    bool have_picture;              /* a published frame was kept since enable */
-    int64_t last_pts;               /* of the last frame encoded (any kind) */
-    uint64_t last_ns;               /* when it completed (0: none yet) */
-    uint64_t keepalive_due_ns;      /* next keepalive, if nothing else comes */
+    bool have_picture;         /* a published frame was kept since enable */
+    int64_t last_pts;          /* of the last frame encoded (any kind) */
+    uint64_t last_ns;          /* when it completed (0: none yet) */
+    uint64_t keepalive_due_ns; /* next keepalive, if nothing else comes */
     uint64_t frames, keepalives;
     /* Requested IDRs (new subscribers, KEYFRAME_REQ) are made at most once
      * per HXFR_HOST_IDR_MIN_INTERVAL_NS per scanout; one asked for sooner
@@ -47,9 +47,9 @@ struct hxfr__scanout {
 };
 
 struct hxfr__scanout_set {
-    struct hxfr__watch watch;       /* HXFR__WATCH_SCANOUT */
+    struct hxfr__watch watch; /* HXFR__WATCH_SCANOUT */
     int timer_fd;
-    uint64_t armed_ns;              /* absolute deadline armed, 0 = none */
+    uint64_t armed_ns; /* absolute deadline armed, 0 = none */
     struct hxfr__scanout *list;
     unsigned count;
     uint64_t units_sent, units_dropped, keepalive_frames;
@@ -355,8 +355,8 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
             fanout_one(so, sub, f->out, f->keyframe);
         }
     } else if (keepalive) {
-        hxfr__log(h, f->status == HXFR_STATUS_SHUTTING_DOWN ? HXFR_HOST_LOG_INFO
-                                                            : HXFR_HOST_LOG_ERROR,
+        hxfr__log(h,
+                  f->status == HXFR_STATUS_SHUTTING_DOWN ? HXFR_HOST_LOG_INFO : HXFR_HOST_LOG_ERROR,
                   "scanout %u: keepalive frame failed: %s", (unsigned)so->id, f->errmsg);
     }
     so->last_ns = hxfr__now_ns();
@@ -368,8 +368,7 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
      * KEYFRAME_REQ) and nothing follows it: make it now from the kept
      * picture rather than at the next keepalive. The frame is queued and
      * runs as soon as this one is released. */
-    if (s->force_idr_next && !s->queue_head && so->have_picture && so->nsubs > 0 &&
-        !h->stopping) {
+    if (s->force_idr_next && !s->queue_head && so->have_picture && so->nsubs > 0 && !h->stopping) {
         submit_keepalive(so);
     }
     rearm(h);
@@ -399,8 +398,8 @@ static void scanout_end(struct hxfr__scanout *so, const char *reason)
     while (so->subs) {
         struct hxfr__subscriber *sub = so->subs;
         /* An event, not an answer: it waits for nothing. */
-        hxfr__client_send_error_now(sub->client, so->id, HXFR_STATUS_NO_SCANOUT,
-                                    "scanout %u %s", (unsigned)so->id, reason);
+        hxfr__client_send_error_now(sub->client, so->id, HXFR_STATUS_NO_SCANOUT, "scanout %u %s",
+                                    (unsigned)so->id, reason);
         sub_remove(so, sub);
     }
     struct hxfr__session *s = so->session;
@@ -473,8 +472,8 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
         why = "scanout ids are 0..65535 (they are session ids of the frames)";
     } else if (q->width == 0 || q->height == 0 || q->width > h->cfg.max_width ||
                q->height > h->cfg.max_height) {
-        snprintf(whybuf, sizeof(whybuf), "size %ux%u is outside 1x1..%ux%u", q->width,
-                 q->height, h->cfg.max_width, h->cfg.max_height);
+        snprintf(whybuf, sizeof(whybuf), "size %ux%u is outside 1x1..%ux%u", q->width, q->height,
+                 h->cfg.max_width, h->cfg.max_height);
         why = whybuf;
     } else if (q->refresh_hz > 1000) {
         snprintf(whybuf, sizeof(whybuf), "refresh rate %u Hz is above 1000", q->refresh_hz);
@@ -484,8 +483,7 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
     }
     struct hxfr__scanout *so = why ? NULL : scanout_find(h, id);
     if (!why && so && so->owner != c) {
-        snprintf(whybuf, sizeof(whybuf), "owned by client %llu",
-                 (unsigned long long)so->owner->id);
+        snprintf(whybuf, sizeof(whybuf), "owned by client %llu", (unsigned long long)so->owner->id);
         why = whybuf;
     }
     if (!why && so) {
@@ -494,8 +492,8 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
         so->height = q->height;
         so->refresh_hz = q->refresh_hz ? q->refresh_hz : 60;
         hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu: scanout %u (%s) reconfigured %ux%u@%u",
-                  (unsigned long long)c->id, (unsigned)id, so->connector, so->width,
-                  so->height, so->refresh_hz);
+                  (unsigned long long)c->id, (unsigned)id, so->connector, so->width, so->height,
+                  so->refresh_hz);
         send_scanout_resp(c, sid, id, true, so->connector);
         return;
     }
@@ -560,8 +558,7 @@ void hxfr__scanout_handle_disable(struct hxfr__client *c, const struct hxfr_msg 
 
     if (!so || so->owner != c) {
         hxfr__log(h, HXFR_HOST_LOG_WARN, "client %llu: DISABLE_SCANOUT %u refused: %s",
-                  (unsigned long long)c->id, id,
-                  so ? "owned by another client" : "not enabled");
+                  (unsigned long long)c->id, id, so ? "owned by another client" : "not enabled");
         send_scanout_resp(c, m->hdr.session_id, id, false, NULL);
         return;
     }
@@ -633,8 +630,8 @@ void hxfr__scanout_client_closed(struct hxfr__client *c)
             hxfr__log(h, HXFR_HOST_LOG_INFO,
                       "client %llu unsubscribed from scanout %u (gone; %llu units sent, %llu "
                       "dropped)",
-                      (unsigned long long)c->id, (unsigned)so->id,
-                      (unsigned long long)sub->sent, (unsigned long long)sub->dropped);
+                      (unsigned long long)c->id, (unsigned)so->id, (unsigned long long)sub->sent,
+                      (unsigned long long)sub->dropped);
             sub_remove(so, sub);
         }
     }

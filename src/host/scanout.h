@@ -28,8 +28,8 @@
 
 #include "host-private.h"
 
-#define HXFR_HOST_KEEPALIVE_DEFAULT_MS 500u
-#define HXFR_HOST_MAX_SCANOUTS_DEFAULT 16u
+#define HXFR_HOST_KEEPALIVE_DEFAULT_MS    500u
+#define HXFR_HOST_MAX_SCANOUTS_DEFAULT    16u
 #define HXFR_HOST_MAX_SUBSCRIBERS_DEFAULT 32u
 /* Messages queued for a subscriber before its access units are dropped. */
 #define HXFR_HOST_SUBSCRIBER_QUEUE_DEFAULT 8u

@@ -30,8 +30,8 @@ void hxfr__session_deliver_client(struct hxfr__session *s, struct hxfr__frame *f
         f->out = NULL;
         hxfr__client_send(c, out);
     } else {
-        hxfr__log(s->host, f->status == HXFR_STATUS_SHUTTING_DOWN ? HXFR_HOST_LOG_INFO
-                                                                  : HXFR_HOST_LOG_ERROR,
+        hxfr__log(s->host,
+                  f->status == HXFR_STATUS_SHUTTING_DOWN ? HXFR_HOST_LOG_INFO : HXFR_HOST_LOG_ERROR,
                   "client %llu session %u: frame failed: %s", (unsigned long long)c->id,
                   (unsigned)s->id, f->errmsg);
         /* This frame's turn has come: its ERROR goes out now, ahead of
@@ -389,8 +389,7 @@ uint32_t hxfr__percentile(const uint32_t *samples, unsigned n, unsigned pct)
     return sorted[rank - 1];
 }
 
-void hxfr__session_stats(struct hxfr__session *s, struct hxfr_host_session_stats *out,
-                         bool reset)
+void hxfr__session_stats(struct hxfr__session *s, struct hxfr_host_session_stats *out, bool reset)
 {
     uint64_t now = hxfr__now_ns();
     unsigned n = s->nsamples < HXFR_HOST_SAMPLES ? s->nsamples : HXFR_HOST_SAMPLES;

@@ -158,8 +158,7 @@ void hxfr__workers_cancel_pending(struct hxfr__workers *w)
     pthread_mutex_unlock(&w->lock);
 }
 
-struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w,
-                                            struct hxfr__frame **consumed)
+struct hxfr__frame *hxfr__workers_take_done(struct hxfr__workers *w, struct hxfr__frame **consumed)
 {
     uint64_t v;
     ssize_t n = read(w->efd, &v, sizeof(v));
@@ -321,12 +320,10 @@ void hxfr__frame_encode(struct hxfr__frame *f)
         s->enc = NULL;
         goto out;
     }
-    f->out = hxfr__frame_response_build(s->id, f->pts, pkt.dts, pkt.keyframe, pkt.data,
-                                        pkt.size);
+    f->out = hxfr__frame_response_build(s->id, f->pts, pkt.dts, pkt.keyframe, pkt.data, pkt.size);
     if (!f->out) {
         f->status = errno == ENOMEM ? HXFR_STATUS_INTERNAL : HXFR_STATUS_ENCODE_FAILED;
-        snprintf(f->errmsg, sizeof(f->errmsg), "cannot package access unit: %s",
-                 strerror(errno));
+        snprintf(f->errmsg, sizeof(f->errmsg), "cannot package access unit: %s", strerror(errno));
         goto out;
     }
     f->keyframe = pkt.keyframe;

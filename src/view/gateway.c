@@ -279,9 +279,9 @@ static int browser_writable(struct view_browser *b, struct lws *wsi)
                                                 so->status_msg, so->status_retry_ms));
     } else if (b->pong_pending) {
         b->pong_pending = false;
-        r = write_text(wsi, text,
-                       hxfr__view_pong_format(text, sizeof(text), b->pong_token,
-                                              view_realtime_us()));
+        r = write_text(
+            wsi, text,
+            hxfr__view_pong_format(text, sizeof(text), b->pong_token, view_realtime_us()));
     } else {
         struct hxfr_view_au *au = hxfr__view_queue_peek(&b->queue);
         if (au) {

@@ -325,13 +325,13 @@ TEST(golden_bgra_frame)
     CHECK_EQ(hxfr_client_in_flight(c), 1);
     static const uint8_t want[12 + 44] = {
         0x48, 0x58, 0x46, 0x52, 0x01, 0x01, 0x07, 0x00, 0x4C, 0x00, 0x00, 0x00, /* header */
-        0x00, 0x00, 0x00, 0x00,                         /* resource_id */
-        0x04, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, /* width, height */
-        0x41, 0x52, 0x32, 0x34,                         /* AR24 */
-        0x10, 0x00, 0x00, 0x00,                         /* stride */
-        0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* pts */
-        0xE8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* duration */
-        0x01, 0, 0, 0, 0, 0, 0, 0,                      /* force_keyframe, reserved */
+        0x00, 0x00, 0x00, 0x00,                                                 /* resource_id */
+        0x04, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,                         /* width, height */
+        0x41, 0x52, 0x32, 0x34,                                                 /* AR24 */
+        0x10, 0x00, 0x00, 0x00,                                                 /* stride */
+        0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,                         /* pts */
+        0xE8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,                         /* duration */
+        0x01, 0,    0,    0,    0,    0,    0,    0, /* force_keyframe, reserved */
     };
     uint8_t got[sizeof(want) + 32];
     read_full(sv[1], got, sizeof(got));
@@ -374,8 +374,8 @@ TEST(golden_i420_rows)
     CHECK_EQ(hxfr_get_u32(got + 12 + 12), HXFR_FORMAT_I420);
     CHECK_EQ(hxfr_get_u32(got + 12 + 16), 4); /* packed stride on the wire */
     CHECK_EQ(got[12 + 36], 0);                /* no forced keyframe */
-    static const uint8_t pixels[12] = {0x10, 0x11, 0x12, 0x13, 0x18, 0x19, 0x1A, 0x1B,
-                                       0x80, 0x81, 0xC0, 0xC1};
+    static const uint8_t pixels[12] = {0x10, 0x11, 0x12, 0x13, 0x18, 0x19,
+                                       0x1A, 0x1B, 0x80, 0x81, 0xC0, 0xC1};
     CHECK_MEM(got + 56, pixels, 12);
     hxfr_client_destroy(c);
     close(srv);
@@ -861,8 +861,8 @@ TEST(hostile_host)
     hostile_case(b, 12, -HXFR_EMAGIC);
 
     /* payload_size 0xFFFFFFFF on a response: refused before allocating. */
-    struct hxfr_header h = {.magic = HXFR_MAGIC, .type = HXFR_MSG_FRAME_RESPONSE,
-                            .payload_size = 0xFFFFFFFFu};
+    struct hxfr_header h = {
+        .magic = HXFR_MAGIC, .type = HXFR_MSG_FRAME_RESPONSE, .payload_size = 0xFFFFFFFFu};
     hxfr_header_encode(b, &h);
     hostile_case(b, 12, -HXFR_ETOOBIG);
 
@@ -889,7 +889,8 @@ TEST(hostile_host)
     h = (struct hxfr_header){.magic = HXFR_MAGIC, .type = HXFR_MSG_PONG, .flags = 0x80};
     hxfr_header_encode(b, &h);
     hostile_case(b, 12, -HXFR_EFLAGS);
-    h = (struct hxfr_header){.magic = HXFR_MAGIC, .type = HXFR_MSG_FRAME_RESPONSE,
+    h = (struct hxfr_header){.magic = HXFR_MAGIC,
+                             .type = HXFR_MSG_FRAME_RESPONSE,
                              .payload_size = HXFR_FRAME_RESPONSE_SIZE - 1};
     hxfr_header_encode(b, &h);
     memset(b + 12, 0, HXFR_FRAME_RESPONSE_SIZE);
@@ -1038,7 +1039,8 @@ TEST(v1_host_and_config_refused)
     struct rec rec = {0};
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-    struct ctl_ctx ctx = {.fd = sv[1], .messages = 2,
+    struct ctl_ctx ctx = {.fd = sv[1],
+                          .messages = 2,
                           .hello_answer = HXFR_STATUS_INVALID_MSG,
                           .config_error = HXFR_STATUS_BAD_GEOMETRY};
     pthread_t th;

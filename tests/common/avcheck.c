@@ -19,7 +19,7 @@ struct hxfr_avcheck {
     AVCodecParserContext *parser;
     AVPacket *pkt;
     AVFrame *frame;
-    uint8_t *buf;       /* padded copy of one access unit */
+    uint8_t *buf; /* padded copy of one access unit */
     size_t buf_cap;
     unsigned keep;
     struct hxfr_avcheck_frame *ring; /* keep slots; slot = number % keep */
@@ -192,9 +192,9 @@ static int keep_frame(struct hxfr_avcheck *c, const AVFrame *f)
     k->planes[2] = k->planes[1] + (size_t)cw * ch;
     k->keyframe = f->key_frame != 0;
     k->number = number;
-    I420Copy(f->data[0], f->linesize[0], f->data[1], f->linesize[1], f->data[2],
-             f->linesize[2], k->planes[0], (int)k->strides[0], k->planes[1],
-             (int)k->strides[1], k->planes[2], (int)k->strides[2], (int)w, (int)h);
+    I420Copy(f->data[0], f->linesize[0], f->data[1], f->linesize[1], f->data[2], f->linesize[2],
+             k->planes[0], (int)k->strides[0], k->planes[1], (int)k->strides[1], k->planes[2],
+             (int)k->strides[2], (int)w, (int)h);
     return 0;
 }
 
@@ -288,8 +288,8 @@ int hxfr_avcheck_feed(struct hxfr_avcheck *c, const uint8_t *data, size_t size)
         uint8_t *out = NULL;
         int out_size = 0;
         int chunk = size > INT32_MAX ? INT32_MAX : (int)size;
-        int used = av_parser_parse2(c->parser, c->ctx, &out, &out_size, data, chunk,
-                                    AV_NOPTS_VALUE, AV_NOPTS_VALUE, 0);
+        int used = av_parser_parse2(c->parser, c->ctx, &out, &out_size, data, chunk, AV_NOPTS_VALUE,
+                                    AV_NOPTS_VALUE, 0);
         if (used < 0) {
             return -EINVAL;
         }
@@ -317,8 +317,8 @@ int hxfr_avcheck_finish(struct hxfr_avcheck *c)
     int got = 0;
     uint8_t *out = NULL;
     int out_size = 0;
-    av_parser_parse2(c->parser, c->ctx, &out, &out_size, NULL, 0, AV_NOPTS_VALUE,
-                     AV_NOPTS_VALUE, 0);
+    av_parser_parse2(c->parser, c->ctx, &out, &out_size, NULL, 0, AV_NOPTS_VALUE, AV_NOPTS_VALUE,
+                     0);
     if (out_size > 0) {
         int n = decode_packet(c, out, (size_t)out_size);
         if (n < 0) {
@@ -336,8 +336,7 @@ uint64_t hxfr_avcheck_frame_count(const struct hxfr_avcheck *c)
     return c ? c->count : 0;
 }
 
-const struct hxfr_avcheck_frame *hxfr_avcheck_frame(const struct hxfr_avcheck *c,
-                                                    uint64_t number)
+const struct hxfr_avcheck_frame *hxfr_avcheck_frame(const struct hxfr_avcheck *c, uint64_t number)
 {
     if (!c || c->keep == 0 || number >= c->count || c->count - number > c->keep) {
         return NULL;
@@ -360,8 +359,8 @@ uint64_t hxfr_avcheck_idr_missing_params(const struct hxfr_avcheck *c)
     return c ? c->idr_missing : 0;
 }
 
-static uint64_t plane_sse(const uint8_t *a, uint32_t sa, const uint8_t *b, uint32_t sb,
-                          uint32_t w, uint32_t h)
+static uint64_t plane_sse(const uint8_t *a, uint32_t sa, const uint8_t *b, uint32_t sb, uint32_t w,
+                          uint32_t h)
 {
     uint64_t sse = 0;
     for (uint32_t y = 0; y < h; y++) {
@@ -383,13 +382,13 @@ static double to_psnr(uint64_t sse, uint64_t n)
     return p > 100.0 ? 100.0 : p;
 }
 
-int hxfr_avcheck_psnr(const struct hxfr_avcheck_frame *f, uint32_t ref_format,
-                      uint32_t ref_width, uint32_t ref_height, const uint8_t *const ref_planes[3],
+int hxfr_avcheck_psnr(const struct hxfr_avcheck_frame *f, uint32_t ref_format, uint32_t ref_width,
+                      uint32_t ref_height, const uint8_t *const ref_planes[3],
                       const uint32_t ref_strides[3], double *psnr_y, double *psnr_all)
 {
     if (!f || !ref_planes || !ref_strides || !ref_planes[0] || f->width != ref_width ||
-        f->height != ref_height || ref_width == 0 || ref_height == 0 ||
-        ref_width > INT32_MAX / 4 || ref_height > INT32_MAX / 4) {
+        f->height != ref_height || ref_width == 0 || ref_height == 0 || ref_width > INT32_MAX / 4 ||
+        ref_height > INT32_MAX / 4) {
         return -EINVAL;
     }
     uint32_t w = ref_width, h = ref_height, cw = (w + 1) / 2, ch = (h + 1) / 2;
@@ -412,12 +411,11 @@ int hxfr_avcheck_psnr(const struct hxfr_avcheck_frame *f, uint32_t ref_format,
         r = ABGRToI420(p[0], (int)s[0], y, iw, u, icw, v, icw, iw, ih);
         break;
     case HXFR_FORMAT_NV12:
-        r = p[1] ? NV12ToI420(p[0], (int)s[0], p[1], (int)s[1], y, iw, u, icw, v, icw, iw, ih)
-                 : -1;
+        r = p[1] ? NV12ToI420(p[0], (int)s[0], p[1], (int)s[1], y, iw, u, icw, v, icw, iw, ih) : -1;
         break;
     case HXFR_FORMAT_I420:
-        r = p[1] && p[2] ? I420Copy(p[0], (int)s[0], p[1], (int)s[1], p[2], (int)s[2], y, iw,
-                                    u, icw, v, icw, iw, ih)
+        r = p[1] && p[2] ? I420Copy(p[0], (int)s[0], p[1], (int)s[1], p[2], (int)s[2], y, iw, u,
+                                    icw, v, icw, iw, ih)
                          : -1;
         break;
     default:

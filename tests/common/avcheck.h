@@ -34,8 +34,8 @@ struct hxfr_avcheck_frame {
     uint32_t height;
     uint8_t *planes[3];
     uint32_t strides[3];
-    bool keyframe;     /* the decoder flagged it as a key frame */
-    uint64_t number;   /* 0-based decode order */
+    bool keyframe;   /* the decoder flagged it as a key frame */
+    uint64_t number; /* 0-based decode order */
 };
 
 struct hxfr_avcheck;
@@ -68,8 +68,7 @@ uint64_t hxfr_avcheck_frame_count(const struct hxfr_avcheck *c);
 /* Decoded frame `number` (0-based, decode order) if still kept, else NULL.
  * Valid until the frame is evicted (more than `keep` newer frames) or the
  * object is destroyed. */
-const struct hxfr_avcheck_frame *hxfr_avcheck_frame(const struct hxfr_avcheck *c,
-                                                    uint64_t number);
+const struct hxfr_avcheck_frame *hxfr_avcheck_frame(const struct hxfr_avcheck *c, uint64_t number);
 /* The most recently decoded frame, or NULL. */
 const struct hxfr_avcheck_frame *hxfr_avcheck_last(const struct hxfr_avcheck *c);
 
@@ -94,8 +93,8 @@ bool hxfr_avcheck_au_idr_with_params(const uint8_t *data, size_t size);
  * all Y, U and V samples together. Either out pointer may be NULL.
  * Identical pictures give 100 dB. Returns 0, -EINVAL (size mismatch or
  * unknown format) or -ENOMEM. */
-int hxfr_avcheck_psnr(const struct hxfr_avcheck_frame *f, uint32_t ref_format,
-                      uint32_t ref_width, uint32_t ref_height, const uint8_t *const ref_planes[3],
+int hxfr_avcheck_psnr(const struct hxfr_avcheck_frame *f, uint32_t ref_format, uint32_t ref_width,
+                      uint32_t ref_height, const uint8_t *const ref_planes[3],
                       const uint32_t ref_strides[3], double *psnr_y, double *psnr_all);
 
 /* Same, with the reference being frame `index` of the test pattern

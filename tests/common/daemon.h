@@ -35,15 +35,15 @@
 #define HXFR_TEST_DAEMON_TCP  2u /* listen on tcp:127.0.0.1:0 */
 
 struct hxfr_test_daemon {
-    pid_t pid;                /* > 0 while running */
-    int exit_status;          /* waitpid status after stop */
-    char dir[256];            /* temporary directory */
-    char unix_path[200];      /* socket file, "" without UNIX */
-    char unix_uri[210];       /* "unix:" + unix_path */
-    char tcp_uri[64];         /* "tcp:127.0.0.1:PORT", "" without TCP */
+    pid_t pid;           /* > 0 while running */
+    int exit_status;     /* waitpid status after stop */
+    char dir[256];       /* temporary directory */
+    char unix_path[200]; /* socket file, "" without UNIX */
+    char unix_uri[210];  /* "unix:" + unix_path */
+    char tcp_uri[64];    /* "tcp:127.0.0.1:PORT", "" without TCP */
     uint16_t tcp_port;
     char log_path[300];
-    char *log;                /* log text, see hxfr_test_daemon_log */
+    char *log; /* log text, see hxfr_test_daemon_log */
 };
 
 /* Starts hxfrd with flags (HXFR_TEST_DAEMON_*; 0 means UNIX) and extra
@@ -66,8 +66,7 @@ int hxfr_test_daemon_log_count(struct hxfr_test_daemon *d, const char *needle);
 
 /* Number of "[error]" lines in the log that contain none of the allowed
  * substrings (NULL-terminated array, may be NULL). Prints them. */
-int hxfr_test_daemon_unexpected_errors(struct hxfr_test_daemon *d,
-                                       const char *const *allowed);
+int hxfr_test_daemon_unexpected_errors(struct hxfr_test_daemon *d, const char *const *allowed);
 
 /* Kills a daemon still running (SIGKILL), removes the temporary directory
  * and frees the log. Safe to call twice. */

@@ -8,8 +8,8 @@
 #include "daemon.h"
 #include "pattern.h"
 
-int test_frame_make(struct test_frame *f, uint32_t format, uint32_t w, uint32_t h,
-                    uint32_t pad, uint64_t index)
+int test_frame_make(struct test_frame *f, uint32_t format, uint32_t w, uint32_t h, uint32_t pad,
+                    uint64_t index)
 {
     memset(f, 0, sizeof(*f));
     uint32_t stride = hxfr_format_min_stride(format, w) + pad;
@@ -85,8 +85,7 @@ int expect_msg(int fd, uint8_t type, struct hxfr_msg *m, uint8_t **au, size_t *a
         fprintf(stderr, "expected %s, got %s", hxfr_msg_type_name(type),
                 hxfr_msg_type_name(m->hdr.type) ? hxfr_msg_type_name(m->hdr.type) : "?");
         if (m->hdr.type == HXFR_MSG_ERROR) {
-            fprintf(stderr, " %s: %s", hxfr_status_name(m->u.error.code),
-                    m->u.error.message);
+            fprintf(stderr, " %s: %s", hxfr_status_name(m->u.error.code), m->u.error.message);
         }
         fprintf(stderr, "\n");
         free(body);
@@ -144,8 +143,8 @@ int ping_ok(int fd)
     return expect_msg(fd, HXFR_MSG_PONG, NULL, NULL, NULL);
 }
 
-int roundtrip_frame(int fd, uint16_t sid, const struct test_frame *f, int64_t pts,
-                    bool force_kf, struct hxfr_msg *m, uint8_t **au, size_t *au_len)
+int roundtrip_frame(int fd, uint16_t sid, const struct test_frame *f, int64_t pts, bool force_kf,
+                    struct hxfr_msg *m, uint8_t **au, size_t *au_len)
 {
     if (send_frame(fd, sid, f, pts, force_kf) < 0) {
         fprintf(stderr, "frame send failed\n");

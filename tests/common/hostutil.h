@@ -22,8 +22,8 @@ struct test_frame {
 /* Renders frame index of the pattern. pad adds bytes to the plane-0 stride
  * (must keep I420 strides even). Returns 0 or -1. Free with
  * test_frame_free(). */
-int test_frame_make(struct test_frame *f, uint32_t format, uint32_t w, uint32_t h,
-                    uint32_t pad, uint64_t index);
+int test_frame_make(struct test_frame *f, uint32_t format, uint32_t w, uint32_t h, uint32_t pad,
+                    uint64_t index);
 void test_frame_free(struct test_frame *f);
 
 /* Sends a FRAME_REQUEST with inline pixels. */
@@ -44,7 +44,7 @@ int expect_error(int fd, int32_t code);
 int ping_ok(int fd);
 
 /* Sends a frame and expects its FRAME_RESPONSE; the AU (malloc'd) in *au. */
-int roundtrip_frame(int fd, uint16_t sid, const struct test_frame *f, int64_t pts,
-                    bool force_kf, struct hxfr_msg *m, uint8_t **au, size_t *au_len);
+int roundtrip_frame(int fd, uint16_t sid, const struct test_frame *f, int64_t pts, bool force_kf,
+                    struct hxfr_msg *m, uint8_t **au, size_t *au_len);
 
 #endif

@@ -14,8 +14,8 @@ TEST(nal_types_lists_units)
 {
     /* AUD, SPS, PPS, IDR with 4- and 3-byte start codes; the IDR payload
      * holds 00 00 03 (emulation prevention), which is not a start code. */
-    static const uint8_t au[] = {0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x42, 0, 0, 1,
-                                 0x68, 0xce, 0, 0, 1, 0x65, 0x88, 0, 0, 3, 1, 0x80};
+    static const uint8_t au[] = {0, 0,    0,    1, 0x09, 0xf0, 0,    0,    0, 1, 0x67, 0x42, 0,   0,
+                                 1, 0x68, 0xce, 0, 0,    1,    0x65, 0x88, 0, 0, 3,    1,    0x80};
     uint8_t t[8];
     CHECK_EQ(hxfr_avcheck_nal_types(au, sizeof(au), t, 8), 4);
     CHECK_EQ(t[0], 9);
@@ -67,23 +67,22 @@ TEST(psnr_of_identical_and_different_pictures)
     uint8_t *buf = malloc((size_t)w * h * 3 / 2);
     CHECK(buf);
     struct hxfr_avcheck_frame f = {
-        .width = w, .height = h,
+        .width = w,
+        .height = h,
         .planes = {buf, buf + w * h, buf + w * h + (w / 2) * (h / 2)},
         .strides = {w, w / 2, w / 2},
     };
     uint8_t *p[3] = {f.planes[0], f.planes[1], f.planes[2]};
-    CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_I420, w, h, 3, p, f.strides),
-             0);
+    CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_I420, w, h, 3, p, f.strides), 0);
     double y = 0, all = 0;
-    CHECK_EQ(hxfr_avcheck_psnr_pattern(&f, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_I420, 3, &y, &all),
-             0);
+    CHECK_EQ(hxfr_avcheck_psnr_pattern(&f, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_I420, 3, &y, &all), 0);
     CHECK(y == 100.0 && all == 100.0);
-    CHECK_EQ(hxfr_avcheck_psnr_pattern(&f, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, 3, &y,
-                                       &all), 0);
+    CHECK_EQ(hxfr_avcheck_psnr_pattern(&f, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, 3, &y, &all),
+             0);
     CHECK(y == 100.0);
     CHECK(all > 50.0);
-    CHECK_EQ(hxfr_avcheck_psnr_pattern(&f, HXFR_PATTERN_BUSY, HXFR_FORMAT_XBGR8888, 3, &y,
-                                       &all), 0);
+    CHECK_EQ(hxfr_avcheck_psnr_pattern(&f, HXFR_PATTERN_BUSY, HXFR_FORMAT_XBGR8888, 3, &y, &all),
+             0);
     CHECK(y < 30.0);
     CHECK_EQ(hxfr_avcheck_psnr_pattern(&f, HXFR_PATTERN_DESKTOP, 0x1234, 3, &y, &all), -EINVAL);
     const uint8_t *cp[3] = {buf, NULL, NULL};

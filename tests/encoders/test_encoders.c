@@ -15,8 +15,8 @@
 #include "harness.h"
 #include "pattern.h"
 
-#define W 1280
-#define H 720
+#define W        1280
+#define H        720
 #define FRAME_NS 16666667
 
 static const char *hxfr_format_name_for_test(uint32_t f)
@@ -85,13 +85,18 @@ static void frame_render(struct frame *f, enum hxfr_pattern_variant v, uint64_t 
     uint8_t *p[3] = {(uint8_t *)f->img.planes[0], (uint8_t *)f->img.planes[1],
                      (uint8_t *)f->img.planes[2]};
     CHECK_EQ(hxfr_pattern_render(v, f->img.format, f->img.width, f->img.height, index, p,
-                                 f->img.strides), 0);
+                                 f->img.strides),
+             0);
 }
 
 static struct hxfr_encoder *open_x264(uint32_t w, uint32_t h, uint32_t gop)
 {
     struct hxfr_encoder_config cfg = {
-        .width = w, .height = h, .gop = gop, .preset = "ultrafast", .realtime = true,
+        .width = w,
+        .height = h,
+        .gop = gop,
+        .preset = "ultrafast",
+        .realtime = true,
     };
     struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
     if (!enc) {
@@ -102,11 +107,10 @@ static struct hxfr_encoder *open_x264(uint32_t w, uint32_t h, uint32_t gop)
 
 /* Encodes `frames` pattern frames in `format` (rows padded by pad bytes),
  * decodes each access unit right away and checks count and PSNR. */
-static void roundtrip(const char *codec, uint32_t format, uint32_t pad, int frames,
-                      double min_psnr)
+static void roundtrip(const char *codec, uint32_t format, uint32_t pad, int frames, double min_psnr)
 {
-    struct hxfr_encoder_config cfg = {.codec = codec, .width = W, .height = H,
-                                      .preset = "ultrafast", .realtime = true};
+    struct hxfr_encoder_config cfg = {
+        .codec = codec, .width = W, .height = H, .preset = "ultrafast", .realtime = true};
     struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
     CHECK(enc);
     struct hxfr_avcheck *dec = hxfr_avcheck_new(1);
@@ -132,7 +136,8 @@ static void roundtrip(const char *codec, uint32_t format, uint32_t pad, int fram
         CHECK_EQ(hxfr_avcheck_decode_au(dec, pkt.data, pkt.size), 1);
         double y, all;
         CHECK_EQ(hxfr_avcheck_psnr_pattern(hxfr_avcheck_last(dec), HXFR_PATTERN_DESKTOP, format,
-                                           (uint64_t)i, &y, &all), 0);
+                                           (uint64_t)i, &y, &all),
+                 0);
         if (getenv("HXFR_TEST_VERBOSE")) {
             printf("# frame %d: %zu bytes, PSNR %.2f dB (Y %.2f)\n", i, pkt.size, all, y);
         }
@@ -349,8 +354,7 @@ TEST(config_defaults_and_effective_settings)
     CHECK_EQ(big.framerate_den, 1);
 
     char preset[16] = "superfast";
-    struct hxfr_encoder_config c = {.width = 320, .height = 240, .preset = preset,
-                                    .threads = 1};
+    struct hxfr_encoder_config c = {.width = 320, .height = 240, .preset = preset, .threads = 1};
     struct hxfr_encoder *enc = hxfr__encoder_create(&c);
     CHECK(enc);
     memset(preset, 0, sizeof(preset)); /* the encoder must not borrow it */
@@ -378,8 +382,12 @@ TEST(profiles)
 {
     static const uint8_t profiles[] = {66, 77, 100};
     for (int i = 0; i < 3; i++) {
-        struct hxfr_encoder_config cfg = {.width = 320, .height = 240, .profile = profiles[i],
-                                          .level = 31, .threads = 1, .preset = "veryfast"};
+        struct hxfr_encoder_config cfg = {.width = 320,
+                                          .height = 240,
+                                          .profile = profiles[i],
+                                          .level = 31,
+                                          .threads = 1,
+                                          .preset = "veryfast"};
         struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
         CHECK(enc);
         struct frame f;
@@ -439,7 +447,7 @@ TEST(convert_all_formats)
 {
     static const uint32_t formats[] = {HXFR_FORMAT_ARGB8888, HXFR_FORMAT_XRGB8888,
                                        HXFR_FORMAT_ABGR8888, HXFR_FORMAT_XBGR8888,
-                                       HXFR_FORMAT_NV12, HXFR_FORMAT_I420};
+                                       HXFR_FORMAT_NV12,     HXFR_FORMAT_I420};
     const uint32_t w = 320, h = 180;
     struct frame ref;
     frame_alloc(&ref, HXFR_FORMAT_I420, w, h, 0);
@@ -538,8 +546,9 @@ TEST_T(avcheck_stream_feed_and_ring, 120)
         CHECK(d);
         CHECK_EQ(d->number, i);
         double y, all;
-        CHECK_EQ(hxfr_avcheck_psnr_pattern(d, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, i, &y,
-                                           &all), 0);
+        CHECK_EQ(
+            hxfr_avcheck_psnr_pattern(d, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, i, &y, &all),
+            0);
         CHECK(all >= 35.0);
     }
     CHECK(hxfr_avcheck_frame(dec, 20) == NULL);
@@ -556,8 +565,12 @@ TEST_T(avcheck_stream_feed_and_ring, 120)
 TEST_T(bitrate_cap, 120)
 {
     const uint32_t cap = 400000;
-    struct hxfr_encoder_config cfg = {.width = 640, .height = 360, .bitrate = cap,
-                                      .preset = "ultrafast", .realtime = true, .threads = 1};
+    struct hxfr_encoder_config cfg = {.width = 640,
+                                      .height = 360,
+                                      .bitrate = cap,
+                                      .preset = "ultrafast",
+                                      .realtime = true,
+                                      .threads = 1};
     struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
     CHECK(enc);
     CHECK_EQ(enc->config.bitrate, cap);
@@ -572,8 +585,8 @@ TEST_T(bitrate_cap, 120)
         bits += pkt.size * 8;
     }
     double limit = (double)cap * frames / 60 + cap;
-    printf("# busy 640x360 at a %u bit/s cap: %.0f bit/s over %d frames (limit %.0f bits)\n",
-           cap, (double)bits * 60 / frames, frames, limit);
+    printf("# busy 640x360 at a %u bit/s cap: %.0f bit/s over %d frames (limit %.0f bits)\n", cap,
+           (double)bits * 60 / frames, frames, limit);
     CHECK((double)bits <= limit * 1.1);
     free(f.buf);
     hxfr__encoder_destroy(enc);
@@ -583,9 +596,9 @@ TEST(annexb_scan)
 {
     /* AUD, SPS, PPS, SEI, IDR: the parameter run is SPS+PPS (4-byte start
      * code of the SPS included, the SEI excluded). */
-    static const uint8_t au[] = {0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0x1f,
-                                 0, 0, 1, 0x68, 0xeb, 0, 0, 1, 0x06, 0x05, 0, 0, 1, 0x65,
-                                 0x88, 0x84};
+    static const uint8_t au[] = {0,    0,    0,    1, 0x09, 0xf0, 0,    0,    0,   1,
+                                 0x67, 0x64, 0x1f, 0, 0,    1,    0x68, 0xeb, 0,   0,
+                                 1,    0x06, 0x05, 0, 0,    1,    0x65, 0x88, 0x84};
     struct hxfr__annexb_info i;
     hxfr__annexb_scan(au, sizeof(au), &i);
     CHECK(i.has_idr && i.params_before_idr && i.sps && i.pps);

@@ -57,11 +57,18 @@ static struct {
     unsigned scanouts;
     uint32_t push_w, push_h, push_fps;
     FILE *log;
-} opt = {.fail_frame = -1, .drop_after = -1, .exit_after = -1, .end_after = -1, .empty_frame = -1, .scanouts = 1,
-         .push_w = 320, .push_h = 240, .push_fps = 30};
+} opt = {.fail_frame = -1,
+         .drop_after = -1,
+         .exit_after = -1,
+         .end_after = -1,
+         .empty_frame = -1,
+         .scanouts = 1,
+         .push_w = 320,
+         .push_h = 240,
+         .push_fps = 30};
 
-static long frames_seen;   /* FRAME_REQUESTs over the whole run */
-static long sent_total;    /* responses + pushed units over the whole run */
+static long frames_seen; /* FRAME_REQUESTs over the whole run */
+static long sent_total;  /* responses + pushed units over the whole run */
 static unsigned connections;
 
 static bool send_msg(int fd, struct hxfr_msg *m, const uint8_t *body, uint32_t body_len)
@@ -191,8 +198,7 @@ static bool on_config(struct conn *c, const struct hxfr_msg *m)
         .realtime = q->realtime,
         .gop = c->enc->config.gop,
     };
-    snprintf(r.u.config_resp.encoder, sizeof(r.u.config_resp.encoder), "%s",
-             c->enc->codec_name);
+    snprintf(r.u.config_resp.encoder, sizeof(r.u.config_resp.encoder), "%s", c->enc->codec_name);
     return send_msg(c->fd, &r, NULL, 0);
 }
 
@@ -271,14 +277,18 @@ static bool push_stream(struct conn *c, uint16_t scanout)
 {
     bool ended = false;
     bool force = true;
-    struct hxfr_encoder_config cfg = {
-        .width = opt.push_w, .height = opt.push_h, .framerate_num = opt.push_fps,
-        .framerate_den = 1, .realtime = true, .gop = opt.push_fps, .threads = 1};
+    struct hxfr_encoder_config cfg = {.width = opt.push_w,
+                                      .height = opt.push_h,
+                                      .framerate_num = opt.push_fps,
+                                      .framerate_den = 1,
+                                      .realtime = true,
+                                      .gop = opt.push_fps,
+                                      .threads = 1};
     hxfr__encoder_config_defaults(&cfg);
     struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
     struct hxfr_geometry g;
-    if (!enc || hxfr_geometry_compute(HXFR_FORMAT_I420, opt.push_w, opt.push_h, opt.push_w, 0,
-                                      &g) < 0) {
+    if (!enc ||
+        hxfr_geometry_compute(HXFR_FORMAT_I420, opt.push_w, opt.push_h, opt.push_w, 0, &g) < 0) {
         fprintf(stderr, "fakehost: cannot open the push encoder\n");
         hxfr__encoder_destroy(enc);
         return false;
@@ -289,9 +299,10 @@ static bool push_stream(struct conn *c, uint16_t scanout)
     int64_t pts0 = 1000LL * 1000000000LL;
     for (uint64_t i = 0; frame; i++) {
         uint8_t *planes[3] = {frame + g.offset[0], frame + g.offset[1], frame + g.offset[2]};
-        hxfr_pattern_render(HXFR_PATTERN_BUSY, HXFR_FORMAT_I420, opt.push_w, opt.push_h, i,
-                            planes, g.stride);
-        struct hxfr_image img = {.format = HXFR_FORMAT_I420, .width = opt.push_w,
+        hxfr_pattern_render(HXFR_PATTERN_BUSY, HXFR_FORMAT_I420, opt.push_w, opt.push_h, i, planes,
+                            g.stride);
+        struct hxfr_image img = {.format = HXFR_FORMAT_I420,
+                                 .width = opt.push_w,
                                  .height = opt.push_h,
                                  .planes = {planes[0], planes[1], planes[2]},
                                  .strides = {g.stride[0], g.stride[1], g.stride[2]}};
@@ -421,7 +432,8 @@ static void serve(int fd)
 static void usage(void)
 {
     fprintf(stderr, "usage: hxfr-fakehost SOCKET_PATH [--hello-error] [--fail-frame N] "
-                    "[--drop-after N] [--exit-after N] [--end-after N] [--empty-frame N] [--scanouts N] [--push W H FPS] "
+                    "[--drop-after N] [--exit-after N] [--end-after N] [--empty-frame N] "
+                    "[--scanouts N] [--push W H FPS] "
                     "[--log PATH]\n");
     exit(2);
 }

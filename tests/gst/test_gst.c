@@ -39,7 +39,7 @@ struct host {
     char sock[128];
     char log[128];
     char address[160];
-    bool log_info;   /* hxfrd: info-level log into `log` (else warnings on stderr) */
+    bool log_info; /* hxfrd: info-level log into `log` (else warnings on stderr) */
 };
 
 /* Waits up to 20 s for one line on fd; returns its length or -1. */
@@ -153,8 +153,8 @@ static void hxfrd_spawn(struct host *h)
                 _exit(127);
             }
         }
-        execl(exe, exe, "--listen", listen, "--ready-fd", ready, "--workers", "1",
-              "--threads", "1", "--log-level", h->log_info ? "info" : "warn", (char *)NULL);
+        execl(exe, exe, "--listen", listen, "--ready-fd", ready, "--workers", "1", "--threads", "1",
+              "--log-level", h->log_info ? "info" : "warn", (char *)NULL);
         _exit(127);
     }
     close(pfd[1]);
@@ -205,12 +205,12 @@ static void read_log(const struct host *h, char *buf, size_t cap)
  * the number of lines parsed. */
 /* Starts the real hxfrd for a test, or ends the test as skipped when this
  * build has no daemon. */
-#define HXFRD_START_OR_SKIP(h)                                                     \
-    do {                                                                           \
-        if (!hxfrd_start(h)) {                                                     \
-            printf("# hxfrd is not part of this build: skipped\n");                \
-            return;                                                                \
-        }                                                                          \
+#define HXFRD_START_OR_SKIP(h)                                                                     \
+    do {                                                                                           \
+        if (!hxfrd_start(h)) {                                                                     \
+            printf("# hxfrd is not part of this build: skipped\n");                                \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 static int hxfrd_copied(const struct host *h, int clients, unsigned long long *requests,
@@ -254,7 +254,7 @@ struct run {
     GstClockTime pts[MAX_S];
     bool delta[MAX_S];
     bool discont[MAX_S];
-    bool idr[MAX_S];   /* an IDR slice (NAL type 5) in the buffer */
+    bool idr[MAX_S]; /* an IDR slice (NAL type 5) in the buffer */
     bool sps[MAX_S];
     int width[MAX_S];
     int height[MAX_S];
@@ -320,8 +320,8 @@ static void poll_bus(GstElement *pipe, struct run *r)
 {
     GstBus *bus = gst_element_get_bus(pipe);
     GstMessage *m;
-    while ((m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR | GST_MESSAGE_EOS |
-                                              GST_MESSAGE_WARNING))) {
+    while ((
+        m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_WARNING))) {
         if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING && !r->warning) {
             GError *e = NULL;
             gst_message_parse_warning(m, &e, NULL);
@@ -438,8 +438,8 @@ TEST(properties_and_metadata)
     gboolean rc;
     gboolean shm = TRUE;
     g_object_get(e, "address", &addr, "bitrate", &bitrate, "keyframe-interval", &kfi,
-                 "max-in-flight", &mif, "reconnect", &rc, "cid", &cid, "port", &port,
-                 "use-shm", &shm, NULL);
+                 "max-in-flight", &mif, "reconnect", &rc, "cid", &cid, "port", &port, "use-shm",
+                 &shm, NULL);
     CHECK(!shm);
     CHECK(strcmp(addr, "vsock:2:5000") == 0);
     g_free(addr);
@@ -721,9 +721,9 @@ static void push_frame(GstElement *appsrc, int w, int h, int i)
 
 static void set_size(GstElement *appsrc, int w, int h)
 {
-    GstCaps *caps = gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, "BGRx", "width",
-                                        G_TYPE_INT, w, "height", G_TYPE_INT, h, "framerate",
-                                        GST_TYPE_FRACTION, 30, 1, NULL);
+    GstCaps *caps =
+        gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, "BGRx", "width", G_TYPE_INT, w,
+                            "height", G_TYPE_INT, h, "framerate", GST_TYPE_FRACTION, 30, 1, NULL);
     gst_app_src_set_caps(GST_APP_SRC(appsrc), caps);
     gst_caps_unref(caps);
 }
@@ -867,8 +867,8 @@ static void force_key_unit(struct host *h)
     struct run *r = g_new0(struct run, 1);
     for (int i = 0; i < 16; i++) {
         if (i == 10) {
-            GstEvent *ev = gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE,
-                                                                       TRUE, 1);
+            GstEvent *ev =
+                gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 1);
             CHECK(gst_element_send_event(sink, ev));
         }
         push_frame(src, 64, 48, i);
@@ -885,8 +885,8 @@ static void force_key_unit(struct host *h)
     for (int i = 0; i < 16; i++) {
         bool key = i == 0 || i == 10;
         if (r->delta[i] == key || r->idr[i] != key || r->sps[i] != key) {
-            FAIL("frame %d: delta %d idr %d sps %d, want keyframe %d", i, r->delta[i],
-                 r->idr[i], r->sps[i], key);
+            FAIL("frame %d: delta %d idr %d sps %d, want keyframe %d", i, r->delta[i], r->idr[i],
+                 r->sps[i], key);
         }
         CHECK_EQ(r->pts[i], gst_util_uint64_scale(i, GST_SECOND, 30));
     }
@@ -955,8 +955,7 @@ TEST_T(host_absent_fails_start, 30)
              "vsockenc address=unix:/nonexistent-hxfr/host.sock ! fakesink",
              r, MAX_S, 10);
     CHECK(r->error);
-    CHECK(strstr(r->err, "Cannot reach the hxfr host at unix:/nonexistent-hxfr/host.sock") !=
-          NULL);
+    CHECK(strstr(r->err, "Cannot reach the hxfr host at unix:/nonexistent-hxfr/host.sock") != NULL);
     g_free(r);
     /* vsock has no route on this machine (no loopback): same, promptly. */
     r = g_new0(struct run, 1);
@@ -1196,8 +1195,7 @@ TEST_T(hxfrsrc_reconnects, 60)
     /* Without reconnect the same loss is an element error. */
     host_stop(&h);
     fakehost_start(&h, "--push", "96", "64", "30", "--drop-after", "5", NULL);
-    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false",
-             h.address);
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false", h.address);
     r = g_new0(struct run, 1);
     run_desc(desc, r, MAX_S, 30);
     CHECK(r->error);
@@ -1215,8 +1213,7 @@ TEST_T(hxfrsrc_unlock_and_host_killed, 30)
     struct host h;
     fakehost_start(&h, "--push", "64", "64", "1", NULL);
     char desc[1024];
-    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false",
-             h.address);
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false", h.address);
     GstElement *pipe = launch(desc);
     CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
     struct run *r = g_new0(struct run, 1);
@@ -1398,16 +1395,16 @@ TEST_T(hxfrd_killed_reconnect_and_error, 90)
             for (int i = 0; i < 10; i++) {
                 bool key = i == 0 || i == 5;
                 if (r->delta[i] == key || r->idr[i] != key) {
-                    FAIL("frame %d: delta %d idr %d, want keyframe %d", i, r->delta[i],
-                         r->idr[i], key);
+                    FAIL("frame %d: delta %d idr %d, want keyframe %d", i, r->delta[i], r->idr[i],
+                         key);
                 }
                 CHECK_EQ(r->pts[i], gst_util_uint64_scale(i, GST_SECOND, 30));
             }
         } else {
             /* The next frame cannot be sent (or its answer never comes). */
             for (int i = 5; i < 8 && !r->error; i++) {
-                gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_new_allocate(
-                                                              NULL, 64 * 48 * 4, NULL));
+                gst_app_src_push_buffer(GST_APP_SRC(src),
+                                        gst_buffer_new_allocate(NULL, 64 * 48 * 4, NULL));
                 g_usleep(100000);
                 poll_bus(pipe, r);
             }
@@ -1444,8 +1441,7 @@ TEST_T(hxfrsrc_scanout_ends, 60)
     struct host h;
     fakehost_start(&h, "--push", "96", "64", "30", "--end-after", "8", NULL);
     char desc[1024];
-    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false",
-             h.address);
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false", h.address);
     struct run *r = g_new0(struct run, 1);
     run_desc(desc, r, MAX_S, 30);
     CHECK(!r->error);
@@ -1480,8 +1476,7 @@ TEST_T(hxfrsrc_force_key_unit, 60)
     struct host h;
     fakehost_start(&h, "--push", "96", "64", "30", NULL);
     char desc[1024];
-    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false",
-             h.address);
+    snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false", h.address);
     GstElement *pipe = launch(desc);
     GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe), "sink");
     CHECK(gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);

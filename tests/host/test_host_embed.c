@@ -71,8 +71,7 @@ static void vmm_release(void *opaque, struct hxfr_host_pixels *px)
 static void vmm_log(void *opaque, enum hxfr_host_log_level level, const char *msg)
 {
     struct vmm *v = opaque;
-    int n = snprintf(v->log + v->log_len, sizeof(v->log) - v->log_len, "%d %s\n", (int)level,
-                     msg);
+    int n = snprintf(v->log + v->log_len, sizeof(v->log) - v->log_len, "%d %s\n", (int)level, msg);
     if (n > 0 && v->log_len + (size_t)n < sizeof(v->log)) {
         v->log_len += (size_t)n;
     }

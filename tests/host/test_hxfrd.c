@@ -93,8 +93,8 @@ TEST(hello_caps_and_limits)
     /* Only what the daemon really does: the GOP extension, scanouts, memfd
      * rings on this UNIX socket and slot releases (no --shm region
      * configured). */
-    CHECK_EQ(m.u.hello.caps, HXFR_CAP_CONFIG_GOP | HXFR_CAP_SCANOUT | HXFR_CAP_SHM_FD |
-                                 HXFR_CAP_SLOT_RELEASE);
+    CHECK_EQ(m.u.hello.caps,
+             HXFR_CAP_CONFIG_GOP | HXFR_CAP_SCANOUT | HXFR_CAP_SHM_FD | HXFR_CAP_SLOT_RELEASE);
     CHECK_EQ(m.u.hello.max_width, 1920);
     CHECK_EQ(m.u.hello.max_height, 1080);
     memset(&m, 0, sizeof(m));
@@ -203,13 +203,13 @@ static void run_format(uint32_t format, uint32_t pad)
         CHECK_EQ(df->width, w);
         CHECK_EQ(df->height, h);
         double y = 0, all = 0;
-        CHECK_EQ(hxfr_avcheck_psnr(df, format, w, h,
-                                   (const uint8_t *const[3]){
-                                       frames[got].data + frames[got].g.offset[0],
-                                       frames[got].data + frames[got].g.offset[1],
-                                       frames[got].data + frames[got].g.offset[2]},
-                                   frames[got].g.stride, &y, &all),
-                 0);
+        CHECK_EQ(
+            hxfr_avcheck_psnr(df, format, w, h,
+                              (const uint8_t *const[3]){frames[got].data + frames[got].g.offset[0],
+                                                        frames[got].data + frames[got].g.offset[1],
+                                                        frames[got].data + frames[got].g.offset[2]},
+                              frames[got].g.stride, &y, &all),
+            0);
         if (all < worst) {
             worst = all;
         }
@@ -227,12 +227,30 @@ static void run_format(uint32_t format, uint32_t pad)
     daemon_stop_clean(&d, NULL);
 }
 
-TEST_T(format_bgra_720p, 120) { run_format(HXFR_FORMAT_ARGB8888, 0); }
-TEST_T(format_bgrx_720p_padded_stride, 120) { run_format(HXFR_FORMAT_XRGB8888, 64); }
-TEST_T(format_rgba_720p, 120) { run_format(HXFR_FORMAT_ABGR8888, 0); }
-TEST_T(format_rgbx_720p, 120) { run_format(HXFR_FORMAT_XBGR8888, 0); }
-TEST_T(format_nv12_720p_padded_stride, 120) { run_format(HXFR_FORMAT_NV12, 32); }
-TEST_T(format_i420_720p, 120) { run_format(HXFR_FORMAT_I420, 0); }
+TEST_T(format_bgra_720p, 120)
+{
+    run_format(HXFR_FORMAT_ARGB8888, 0);
+}
+TEST_T(format_bgrx_720p_padded_stride, 120)
+{
+    run_format(HXFR_FORMAT_XRGB8888, 64);
+}
+TEST_T(format_rgba_720p, 120)
+{
+    run_format(HXFR_FORMAT_ABGR8888, 0);
+}
+TEST_T(format_rgbx_720p, 120)
+{
+    run_format(HXFR_FORMAT_XBGR8888, 0);
+}
+TEST_T(format_nv12_720p_padded_stride, 120)
+{
+    run_format(HXFR_FORMAT_NV12, 32);
+}
+TEST_T(format_i420_720p, 120)
+{
+    run_format(HXFR_FORMAT_I420, 0);
+}
 
 TEST(keyframe_req_and_force_keyframe)
 {
@@ -283,8 +301,7 @@ TEST(size_and_format_change_mid_stream)
     for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
         for (int k = 0; k < 4; k++, i++) {
             struct test_frame f;
-            CHECK_EQ(test_frame_make(&f, steps[s].format, steps[s].w, steps[s].h, 0,
-                                     (uint64_t)i),
+            CHECK_EQ(test_frame_make(&f, steps[s].format, steps[s].w, steps[s].h, 0, (uint64_t)i),
                      0);
             struct hxfr_msg m;
             uint8_t *au = NULL;
@@ -320,8 +337,7 @@ TEST(two_clients_and_two_sessions)
     struct test_frame f1, f2;
     CHECK_EQ(test_frame_make(&f1, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
     CHECK_EQ(test_frame_make(&f2, HXFR_FORMAT_NV12, 80, 48, 0, 0), 0);
-    struct hxfr_avcheck *av[3] = {hxfr_avcheck_new(0), hxfr_avcheck_new(0),
-                                  hxfr_avcheck_new(0)};
+    struct hxfr_avcheck *av[3] = {hxfr_avcheck_new(0), hxfr_avcheck_new(0), hxfr_avcheck_new(0)};
     for (int i = 0; i < 10; i++) {
         /* Both sessions of client a in flight at once, and client b. */
         CHECK_EQ(send_frame(a, 1, &f1, i, false), 0);
@@ -645,12 +661,26 @@ TEST(help_and_list_encoders)
     static char out[16384];
     const char *help[] = {"--help", NULL};
     CHECK_EQ(run_hxfrd(help, out, sizeof(out)), 0);
-    const char *opts[] = {"--listen",     "--ready-fd",    "--encoder",      "--list-encoders",
-                          "--preset",     "--threads",     "--gop",          "--workers",
-                          "--max-size",   "--window",      "--max-clients",  "--max-sessions",
-                          "--max-output", "--idle-timeout", "--shutdown-timeout",
+    const char *opts[] = {"--listen",
+                          "--ready-fd",
+                          "--encoder",
+                          "--list-encoders",
+                          "--preset",
+                          "--threads",
+                          "--gop",
+                          "--workers",
+                          "--max-size",
+                          "--window",
+                          "--max-clients",
+                          "--max-sessions",
+                          "--max-output",
+                          "--idle-timeout",
+                          "--shutdown-timeout",
                           "--handshake-timeout",
-                          "--log-level",  "--stats-interval", "SIGTERM",     NULL};
+                          "--log-level",
+                          "--stats-interval",
+                          "SIGTERM",
+                          NULL};
     for (int i = 0; opts[i]; i++) {
         if (!strstr(out, opts[i])) {
             FAIL("--help does not mention %s", opts[i]);
@@ -664,7 +694,6 @@ TEST(help_and_list_encoders)
     const char *badlisten[] = {"--listen", "bogus:thing", NULL};
     CHECK(run_hxfrd(badlisten, out, sizeof(out)) != 0);
 }
-
 
 TEST(systemd_socket_activation)
 {

@@ -78,8 +78,8 @@ TEST(huge_payload_size)
 {
     /* Refused from the header alone: nothing of it is read or allocated. */
     uint8_t b[HXFR_HEADER_SIZE];
-    fatal_case(b, header_bytes(b, HXFR_MAGIC, HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA,
-                               0xFFFFFFFFu));
+    fatal_case(
+        b, header_bytes(b, HXFR_MAGIC, HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 0xFFFFFFFFu));
 }
 
 TEST(payload_shorter_than_fixed_part)
@@ -240,8 +240,8 @@ static void bad_frame(int fd, uint32_t w, uint32_t h, uint32_t format, uint32_t 
     CHECK_EQ(hxfr_test_send_msg(fd, &m, pixels, body), 0);
     free(pixels);
     if (expect_error(fd, code) < 0) {
-        FAIL("frame %ux%u format 0x%x stride %u body %u: not answered %s", w, h, format,
-             stride, body, hxfr_status_name(code));
+        FAIL("frame %ux%u format 0x%x stride %u body %u: not answered %s", w, h, format, stride,
+             body, hxfr_status_name(code));
     }
     CHECK_EQ(ping_ok(fd), 0);
 }

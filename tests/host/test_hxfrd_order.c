@@ -109,8 +109,8 @@ TEST(rejections_wait_for_earlier_frames_of_the_session)
     CHECK_EQ(send_simple(fd, HXFR_MSG_PING, 1), 0);
     CHECK_EQ(send_frame(fd, 1, &f, 3, false), 0);
     send_resource_frame(fd, 1);
-    send_config(fd, 1, 42);      /* not an H.264 profile: ERROR UNSUPPORTED */
-    send_config(fd, 1, 100);     /* CONFIG_RESP */
+    send_config(fd, 1, 42);  /* not an H.264 profile: ERROR UNSUPPORTED */
+    send_config(fd, 1, 100); /* CONFIG_RESP */
     CHECK_EQ(send_frame(fd, 1, &f, 4, false), 0);
     const struct want want[] = {
         {HXFR_MSG_FRAME_RESPONSE, 0, 0},

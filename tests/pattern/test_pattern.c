@@ -149,8 +149,8 @@ TEST(desktop_frames_differ)
     struct img a, b;
     img_alloc(&a, HXFR_FORMAT_ARGB8888, 640, 360, 0);
     img_alloc(&b, HXFR_FORMAT_ARGB8888, 640, 360, 0);
-    static const uint64_t idx[] = {0, 1, 2, 3, 29, 30, 31, 59, 60, 61, 1000, 123456789ull,
-                                   UINT64_MAX};
+    static const uint64_t idx[] = {0,  1,  2,  3,    29,           30,        31,
+                                   59, 60, 61, 1000, 123456789ull, UINT64_MAX};
     for (size_t i = 0; i + 1 < sizeof(idx) / sizeof(idx[0]); i++) {
         CHECK_EQ(img_render(&a, HXFR_PATTERN_DESKTOP, idx[i]), 0);
         CHECK_EQ(img_render(&b, HXFR_PATTERN_DESKTOP, idx[i + 1]), 0);
@@ -202,8 +202,9 @@ TEST(variants_change_as_documented)
     CHECK_EQ(img_render(&b, HXFR_PATTERN_BUSY, 101), 0);
     size_t busy = count_diff(&a, &b);
     printf("# changed pixels per frame at 720p: static %zu, desktop %zu (%.1f%%), "
-           "busy %zu (%.1f%%)\n", caret, desktop, 100.0 * (double)desktop / (double)total,
-           busy, 100.0 * (double)busy / (double)total);
+           "busy %zu (%.1f%%)\n",
+           caret, desktop, 100.0 * (double)desktop / (double)total, busy,
+           100.0 * (double)busy / (double)total);
     CHECK(desktop > 1000 && desktop < total / 5);
     CHECK(busy > total / 4);
     img_free(&a);
@@ -264,8 +265,8 @@ TEST(nv12_matches_i420)
     CHECK_EQ(img_render(&n, HXFR_PATTERN_DESKTOP, 9), 0);
     CHECK_EQ(img_render(&i4, HXFR_PATTERN_DESKTOP, 9), 0);
     for (uint32_t y = 0; y < 360; y++) {
-        CHECK_MEM(n.planes[0] + (size_t)y * n.strides[0],
-                  i4.planes[0] + (size_t)y * i4.strides[0], 640);
+        CHECK_MEM(n.planes[0] + (size_t)y * n.strides[0], i4.planes[0] + (size_t)y * i4.strides[0],
+                  640);
     }
     for (uint32_t y = 0; y < 180; y++) {
         for (uint32_t x = 0; x < 320; x++) {
@@ -291,7 +292,8 @@ TEST(yuv_matches_libyuv)
         CHECK_EQ(img_render(&yuv, v, 42), 0);
         CHECK_EQ(ARGBToI420(rgb.planes[0], (int)rgb.strides[0], conv.planes[0],
                             (int)conv.strides[0], conv.planes[1], (int)conv.strides[1],
-                            conv.planes[2], (int)conv.strides[2], 1280, 720), 0);
+                            conv.planes[2], (int)conv.strides[2], 1280, 720),
+                 0);
         int maxd[3] = {0, 0, 0};
         for (int p = 0; p < 3; p++) {
             for (uint32_t y = 0; y < yuv.rows[p]; y++) {
@@ -316,8 +318,8 @@ TEST(yuv_matches_libyuv)
 
 TEST(probe_matches_pixels)
 {
-    static const uint32_t sizes[][2] = {{1920, 1080}, {1280, 720}, {640, 480}, {800, 600},
-                                        {96, 64}};
+    static const uint32_t sizes[][2] = {
+        {1920, 1080}, {1280, 720}, {640, 480}, {800, 600}, {96, 64}};
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         uint32_t w = sizes[s][0], h = sizes[s][1];
         for (int v = HXFR_PATTERN_DESKTOP; v <= HXFR_PATTERN_BUSY; v++) {
@@ -336,8 +338,9 @@ TEST(probe_matches_pixels)
                         img_rgb(&m, x, y, got);
                         if (memcmp(want, got, 3) != 0) {
                             FAIL("%ux%u variant %d frame %llu (%u,%u): probe %u,%u,%u "
-                                 "pixel %u,%u,%u", w, h, v, (unsigned long long)idx * 1001,
-                                 x, y, want[0], want[1], want[2], got[0], got[1], got[2]);
+                                 "pixel %u,%u,%u",
+                                 w, h, v, (unsigned long long)idx * 1001, x, y, want[0], want[1],
+                                 want[2], got[0], got[1], got[2]);
                         }
                         hits++;
                         bool known = false;
@@ -372,15 +375,15 @@ TEST(tiny_and_odd_sizes)
         for (uint32_t h = 1; h <= 18; h++) {
             for (size_t f = 0; f < NFORMATS; f++) {
                 struct img m;
-                bool yuv = all_formats[f] == HXFR_FORMAT_NV12 ||
-                           all_formats[f] == HXFR_FORMAT_I420;
+                bool yuv = all_formats[f] == HXFR_FORMAT_NV12 || all_formats[f] == HXFR_FORMAT_I420;
                 uint32_t aw = yuv ? (w + 1) & ~1u : w, ah = yuv ? (h + 1) & ~1u : h;
                 img_alloc(&m, all_formats[f], aw, ah, 3);
                 CHECK_EQ(img_render(&m, HXFR_PATTERN_BUSY, w * h), 0);
                 CHECK(img_padding_intact(&m));
                 if (yuv && (w & 1u)) {
                     CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_BUSY, all_formats[f], w, ah, 0,
-                                                 m.planes, m.strides), -EINVAL);
+                                                 m.planes, m.strides),
+                             -EINVAL);
                 }
                 img_free(&m);
             }
@@ -399,20 +402,22 @@ TEST(rejects_bad_arguments)
              -EINVAL);
     CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, 0x12345678, 64, 64, 0, m.planes, s),
              -EINVAL);
-    CHECK_EQ(hxfr_pattern_render((enum hxfr_pattern_variant)3, HXFR_FORMAT_I420, 64, 64, 0,
-                                 m.planes, s), -EINVAL);
+    CHECK_EQ(
+        hxfr_pattern_render((enum hxfr_pattern_variant)3, HXFR_FORMAT_I420, 64, 64, 0, m.planes, s),
+        -EINVAL);
     s[1] = 31;
     CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_I420, 64, 64, 0, m.planes, s),
              -EINVAL);
     s[1] = 32;
     uint8_t *p[3] = {m.planes[0], m.planes[1], NULL};
-    CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_I420, 64, 64, 0, p, s),
-             -EINVAL);
+    CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_I420, 64, 64, 0, p, s), -EINVAL);
     uint32_t rs[3] = {255, 0, 0};
-    CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, 64, 1, 0, m.planes,
-                                 rs), -EINVAL);
-    CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, 8193, 1, 0,
-                                 m.planes, rs), -EINVAL);
+    CHECK_EQ(
+        hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, 64, 1, 0, m.planes, rs),
+        -EINVAL);
+    CHECK_EQ(
+        hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, 8193, 1, 0, m.planes, rs),
+        -EINVAL);
     img_free(&m);
 }
 

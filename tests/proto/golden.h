@@ -54,8 +54,7 @@ static void fill_frame_request(struct hxfr_msg *m)
 
 static void fill_frame_request_pixels(struct hxfr_msg *m)
 {
-    m->hdr = (struct hxfr_header){HXFR_MAGIC, HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 0,
-                                  52};
+    m->hdr = (struct hxfr_header){HXFR_MAGIC, HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 0, 52};
     m->u.frame_request.resource_id = 0;
     m->u.frame_request.width = 2;
     m->u.frame_request.height = 1;
@@ -279,8 +278,7 @@ static const struct golden goldens[] = {
      "01 00 00 00  01 00 00 00  56 69 72 74 75 61 6c 2d 31",
      84, 0, fill_scanout_resp},
     {"SUBSCRIBE", "48 58 46 52  30 00 02 00  04 00 00 00  02 00 00 00", 16, 0, fill_subscribe},
-    {"SUBSCRIBE_RESP",
-     "48 58 46 52  31 00 02 00  08 00 00 00  02 00 00 00  01 00 00 00", 20, 0,
+    {"SUBSCRIBE_RESP", "48 58 46 52  31 00 02 00  08 00 00 00  02 00 00 00  01 00 00 00", 20, 0,
      fill_subscribe_resp},
     {"HELLO",
      "48 58 46 52  40 00 00 00  10 00 00 00"
@@ -302,9 +300,8 @@ static const struct golden goldens[] = {
      "48 58 46 52  51 00 02 00  10 00 00 00"
      "04 00 00 00  00 00 00 00  00 90 7e 00 00 00 00 00",
      28, 0, fill_shm_attach_resp},
-    {"SLOT_RELEASE",
-     "48 58 46 52  52 00 02 00  04 00 00 00  03 00 00 00",
-     16, 0, fill_slot_release},
+    {"SLOT_RELEASE", "48 58 46 52  52 00 02 00  04 00 00 00  03 00 00 00", 16, 0,
+     fill_slot_release},
     {"ERROR",
      "48 58 46 52  ff 00 03 00  04 01 00 00"
      "fa ff ff ff  6e 6f 74 20 63 6f 6e 66 69 67 75 72 65 64",
@@ -356,10 +353,9 @@ static bool msg_equal(const struct hxfr_msg *a, const struct hxfr_msg *b)
     switch (a->hdr.type) {
     case HXFR_MSG_FRAME_REQUEST: {
         const struct hxfr_frame_request *x = &a->u.frame_request, *y = &b->u.frame_request;
-        return x->resource_id == y->resource_id && x->width == y->width &&
-               x->height == y->height && x->format == y->format && x->stride == y->stride &&
-               x->pts == y->pts && x->duration == y->duration &&
-               x->force_keyframe == y->force_keyframe &&
+        return x->resource_id == y->resource_id && x->width == y->width && x->height == y->height &&
+               x->format == y->format && x->stride == y->stride && x->pts == y->pts &&
+               x->duration == y->duration && x->force_keyframe == y->force_keyframe &&
                memcmp(x->reserved, y->reserved, sizeof(x->reserved)) == 0;
     }
     case HXFR_MSG_FRAME_RESPONSE: {
@@ -372,21 +368,21 @@ static bool msg_equal(const struct hxfr_msg *a, const struct hxfr_msg *b)
         const struct hxfr_config_req *x = &a->u.config_req, *y = &b->u.config_req;
         return x->width == y->width && x->height == y->height && x->bitrate == y->bitrate &&
                x->framerate_num == y->framerate_num && x->framerate_den == y->framerate_den &&
-               x->profile == y->profile && x->level == y->level &&
-               x->realtime == y->realtime && x->gop == y->gop && x->reserved == y->reserved;
+               x->profile == y->profile && x->level == y->level && x->realtime == y->realtime &&
+               x->gop == y->gop && x->reserved == y->reserved;
     }
     case HXFR_MSG_CONFIG_RESP: {
         const struct hxfr_config_resp *x = &a->u.config_resp, *y = &b->u.config_resp;
         return x->width == y->width && x->height == y->height && x->bitrate == y->bitrate &&
                x->framerate_num == y->framerate_num && x->framerate_den == y->framerate_den &&
-               x->profile == y->profile && x->level == y->level &&
-               x->realtime == y->realtime && x->reserved == y->reserved && x->gop == y->gop &&
+               x->profile == y->profile && x->level == y->level && x->realtime == y->realtime &&
+               x->reserved == y->reserved && x->gop == y->gop &&
                strcmp(x->encoder, y->encoder) == 0;
     }
     case HXFR_MSG_ENABLE_SCANOUT: {
         const struct hxfr_enable_scanout *x = &a->u.enable_scanout, *y = &b->u.enable_scanout;
-        return x->scanout_id == y->scanout_id && x->width == y->width &&
-               x->height == y->height && x->refresh_hz == y->refresh_hz;
+        return x->scanout_id == y->scanout_id && x->width == y->width && x->height == y->height &&
+               x->refresh_hz == y->refresh_hz;
     }
     case HXFR_MSG_DISABLE_SCANOUT:
         return a->u.disable_scanout.scanout_id == b->u.disable_scanout.scanout_id;

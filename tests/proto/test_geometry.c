@@ -4,8 +4,8 @@
 
 #include "harness.h"
 
-static const uint32_t packed[] = {HXFR_FORMAT_ARGB8888, HXFR_FORMAT_XRGB8888,
-                                  HXFR_FORMAT_ABGR8888, HXFR_FORMAT_XBGR8888};
+static const uint32_t packed[] = {HXFR_FORMAT_ARGB8888, HXFR_FORMAT_XRGB8888, HXFR_FORMAT_ABGR8888,
+                                  HXFR_FORMAT_XBGR8888};
 static const uint32_t all_formats[] = {HXFR_FORMAT_ARGB8888, HXFR_FORMAT_XRGB8888,
                                        HXFR_FORMAT_ABGR8888, HXFR_FORMAT_XBGR8888,
                                        HXFR_FORMAT_NV12,     HXFR_FORMAT_I420};
@@ -159,10 +159,8 @@ TEST(zero_sizes)
 TEST(stride_smaller_than_row)
 {
     struct hxfr_geometry g;
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 1920, 1080, 7679, 0, &g),
-             -HXFR_ESTRIDE);
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 1920, 1080, 1920, 0, &g),
-             -HXFR_ESTRIDE);
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 1920, 1080, 7679, 0, &g), -HXFR_ESTRIDE);
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 1920, 1080, 1920, 0, &g), -HXFR_ESTRIDE);
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_XBGR8888, 1, 1, 3, 0, &g), -HXFR_ESTRIDE);
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 64, 64, 62, 0, &g), -HXFR_ESTRIDE);
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_I420, 64, 64, 62, 0, &g), -HXFR_ESTRIDE);
@@ -186,8 +184,7 @@ TEST(above_max_dim)
 {
     struct hxfr_geometry g;
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 4096, 2160, 16384, 4096, &g), 0);
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 4097, 16, 16388, 4096, &g),
-             -HXFR_EDIMS);
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 4097, 16, 16388, 4096, &g), -HXFR_EDIMS);
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 16, 4097, 64, 4096, &g), -HXFR_EDIMS);
     /* 0 means the hard limit; above it is clamped to it. */
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 8192, 8192, 8192, 0, &g), 0);
@@ -209,8 +206,7 @@ TEST(overflow)
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF,
                                    0xFFFFFFFF, &g),
              -HXFR_EDIMS);
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 0x10000, 0x10000, 0x40000,
-                                   0xFFFFFFFF, &g),
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 0x10000, 0x10000, 0x40000, 0xFFFFFFFF, &g),
              -HXFR_EDIMS);
     /* stride x height beyond 32 bits. */
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_ARGB8888, 16, 8192, 0x80000, 0, &g),
@@ -223,18 +219,13 @@ TEST(overflow)
     /* Each plane fits, the total does not. */
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 16, 4096, 0xAAAAA, 0, &g), 0);
     CHECK_EQ(g.size, 0xAAAAAull * 6144);
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 16, 4096, 0xAAAAB, 0, &g),
-             -HXFR_EOVERFLOW);
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 16, 4096, 0xFFFFF, 0, &g),
-             -HXFR_EOVERFLOW);
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 16, 4096, 0x100000, 0, &g),
-             -HXFR_EOVERFLOW);
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 16, 4096, 0xAAAAB, 0, &g), -HXFR_EOVERFLOW);
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 16, 4096, 0xFFFFF, 0, &g), -HXFR_EOVERFLOW);
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_NV12, 16, 4096, 0x100000, 0, &g), -HXFR_EOVERFLOW);
     CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_I420, 16, 8192, 349524, 0, &g), 0);
     CHECK_EQ(g.size, 349524ull * 12288);
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_I420, 16, 8192, 349526, 0, &g),
-             -HXFR_EOVERFLOW);
-    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_I420, 16, 2, 0xFFFFFFFE, 0, &g),
-             -HXFR_EOVERFLOW);
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_I420, 16, 8192, 349526, 0, &g), -HXFR_EOVERFLOW);
+    CHECK_EQ(hxfr_geometry_compute(HXFR_FORMAT_I420, 16, 2, 0xFFFFFFFE, 0, &g), -HXFR_EOVERFLOW);
 }
 
 TEST(output_untouched_on_error)

@@ -68,12 +68,12 @@ TEST(golden_header_roundtrip)
 TEST(every_type_has_a_golden_vector)
 {
     static const uint8_t types[] = {
-        HXFR_MSG_FRAME_REQUEST,   HXFR_MSG_FRAME_RESPONSE,  HXFR_MSG_KEYFRAME_REQ,
-        HXFR_MSG_CONFIG_REQ,      HXFR_MSG_CONFIG_RESP,     HXFR_MSG_PING,
-        HXFR_MSG_PONG,            HXFR_MSG_ENABLE_SCANOUT,  HXFR_MSG_DISABLE_SCANOUT,
-        HXFR_MSG_SCANOUT_RESP,    HXFR_MSG_SUBSCRIBE,       HXFR_MSG_SUBSCRIBE_RESP,
-        HXFR_MSG_HELLO,           HXFR_MSG_HELLO_RESP,      HXFR_MSG_ERROR,
-        HXFR_MSG_SHM_ATTACH,      HXFR_MSG_SHM_ATTACH_RESP, HXFR_MSG_SLOT_RELEASE,
+        HXFR_MSG_FRAME_REQUEST, HXFR_MSG_FRAME_RESPONSE,  HXFR_MSG_KEYFRAME_REQ,
+        HXFR_MSG_CONFIG_REQ,    HXFR_MSG_CONFIG_RESP,     HXFR_MSG_PING,
+        HXFR_MSG_PONG,          HXFR_MSG_ENABLE_SCANOUT,  HXFR_MSG_DISABLE_SCANOUT,
+        HXFR_MSG_SCANOUT_RESP,  HXFR_MSG_SUBSCRIBE,       HXFR_MSG_SUBSCRIBE_RESP,
+        HXFR_MSG_HELLO,         HXFR_MSG_HELLO_RESP,      HXFR_MSG_ERROR,
+        HXFR_MSG_SHM_ATTACH,    HXFR_MSG_SHM_ATTACH_RESP, HXFR_MSG_SLOT_RELEASE,
     };
     for (size_t t = 0; t < sizeof(types); t++) {
         bool found = false;
@@ -329,8 +329,8 @@ TEST(header_validate_rules)
         /* Every flag bit on every type: only the defined ones pass. */
         for (int bit = 0; bit < 8; bit++) {
             h.flags = (uint8_t)(1u << bit);
-            bool defined = (t == HXFR_MSG_FRAME_REQUEST && bit < 2) ||
-                           (t == HXFR_MSG_SHM_ATTACH && bit == 0);
+            bool defined =
+                (t == HXFR_MSG_FRAME_REQUEST && bit < 2) || (t == HXFR_MSG_SHM_ATTACH && bit == 0);
             int want = defined ? 0 : -HXFR_EFLAGS;
             if (defined && t == HXFR_MSG_FRAME_REQUEST && h.flags == HXFR_FLAG_PIXEL_DATA) {
                 want = -HXFR_ESHORT; /* announced pixels are missing */
@@ -343,8 +343,7 @@ TEST(header_validate_rules)
             CHECK_EQ(hxfr_header_validate(&h, 0), -HXFR_ESHORT);
         }
         h.payload_size = (uint32_t)fixed + 1;
-        CHECK_EQ(hxfr_header_validate(&h, 0),
-                 t == HXFR_MSG_FRAME_RESPONSE ? 0 : -HXFR_ELONG);
+        CHECK_EQ(hxfr_header_validate(&h, 0), t == HXFR_MSG_FRAME_RESPONSE ? 0 : -HXFR_ELONG);
         h.payload_size = UINT32_MAX;
         CHECK_EQ(hxfr_header_validate(&h, 0),
                  t == HXFR_MSG_FRAME_RESPONSE ? -HXFR_ETOOBIG : -HXFR_ELONG);

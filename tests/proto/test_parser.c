@@ -85,15 +85,14 @@ static void feed_piece(struct hxfr_parser *p, const uint8_t *d, size_t len, bool
             /* The message stays available while its body streams. */
             CHECK(msg_equal(&res.msg, &c->msgs[c->count - 1]));
             append_body(c, res.chunk, res.chunk_size);
-            CHECK_EQ(res.body_remaining,
-                     c->body_size[c->count - 1] - c->body_len[c->count - 1]);
+            CHECK_EQ(res.body_remaining, c->body_size[c->count - 1] - c->body_len[c->count - 1]);
         }
     }
 }
 
 /* Parses stream d/n cut at the given offsets (ascending). */
-static void parse_cuts(const uint8_t *d, size_t n, const size_t *cuts, size_t ncuts,
-                       bool advance, struct collected *c)
+static void parse_cuts(const uint8_t *d, size_t n, const size_t *cuts, size_t ncuts, bool advance,
+                       struct collected *c)
 {
     struct hxfr_parser p;
     hxfr_parser_init(&p, 0);
@@ -131,8 +130,8 @@ static size_t build_stream(size_t first, size_t count, uint8_t *out, size_t cap,
     return n;
 }
 
-static void check_same(const struct collected *got, const struct collected *want,
-                       const char *what, size_t at)
+static void check_same(const struct collected *got, const struct collected *want, const char *what,
+                       size_t at)
 {
     if (got->error) {
         FAIL("%s (cut %zu): error %d", what, at, got->error);
@@ -370,8 +369,8 @@ TEST(hostile_huge_payload_rejected_at_header)
 #endif
     int consumed = 0;
     /* The verdict comes with the 12th byte, before any payload byte. */
-    CHECK_EQ(header_result(HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 0xFFFFFFFF, 0,
-                           HXFR_MAGIC, &consumed),
+    CHECK_EQ(header_result(HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 0xFFFFFFFF, 0, HXFR_MAGIC,
+                           &consumed),
              -HXFR_ETOOBIG);
     CHECK_EQ(HDR(HXFR_MSG_FRAME_RESPONSE, 0, 0xFFFFFFFF, 0), -HXFR_ETOOBIG);
     CHECK_EQ(HDR(HXFR_MSG_FRAME_RESPONSE, 0, 0xFFFFFFFF, 1 << 20), -HXFR_ETOOBIG);
@@ -379,10 +378,8 @@ TEST(hostile_huge_payload_rejected_at_header)
     CHECK_EQ(HDR(HXFR_MSG_CONFIG_REQ, 0, 0xFFFFFFFF, 0), -HXFR_ELONG);
     CHECK_EQ(HDR(HXFR_MSG_FRAME_REQUEST, 0, 0xFFFFFFFF, 0), -HXFR_ELONG);
     /* The configured maximum, exactly and one above. */
-    CHECK_EQ(HDR(HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 44 + 4096, 4096),
-             HXFR_HEADER_SIZE);
-    CHECK_EQ(HDR(HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 44 + 4097, 4096),
-             -HXFR_ETOOBIG);
+    CHECK_EQ(HDR(HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 44 + 4096, 4096), HXFR_HEADER_SIZE);
+    CHECK_EQ(HDR(HXFR_MSG_FRAME_REQUEST, HXFR_FLAG_PIXEL_DATA, 44 + 4097, 4096), -HXFR_ETOOBIG);
     CHECK_EQ(HDR(HXFR_MSG_FRAME_RESPONSE, 0, 24 + 4097, 4096), -HXFR_ETOOBIG);
 #ifdef HAVE_MALLINFO2
     /* Nothing was allocated on the way (the parser lives on the stack). */
@@ -553,8 +550,7 @@ TEST(frame_response_units_through_parser)
     CHECK_EQ(c.error, 0);
     CHECK_EQ(c.count, 1);
     CHECK_EQ(c.msgs[0].hdr.type, HXFR_MSG_FRAME_RESPONSE);
-    CHECK_EQ(hxfr_units_validate(c.bodies, c.body_len[0], c.msgs[0].u.frame_response.nal_count),
-             0);
+    CHECK_EQ(hxfr_units_validate(c.bodies, c.body_len[0], c.msgs[0].u.frame_response.nal_count), 0);
     size_t pos = 0;
     const uint8_t *u;
     uint32_t size;

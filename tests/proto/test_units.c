@@ -100,10 +100,10 @@ static int log_unit(void *opaque, const uint8_t *nal, size_t size)
 TEST(annexb_split_3_and_4_byte_start_codes)
 {
     static const uint8_t au[] = {
-        0x00, 0x00, 0x00, 0x01, 0x67, 0x42, 0x1E, /* 4-byte SPS */
-        0x00, 0x00, 0x01, 0x68, 0xCE,             /* 3-byte PPS */
+        0x00, 0x00, 0x00, 0x01, 0x67, 0x42, 0x1E,                   /* 4-byte SPS */
+        0x00, 0x00, 0x01, 0x68, 0xCE,                               /* 3-byte PPS */
         0x00, 0x00, 0x00, 0x01, 0x65, 0x88, 0x00, 0x00, 0x03, 0x01, /* IDR, emulation prev. */
-        0x00, 0x00, 0x01, 0x06, 0x05,             /* 3-byte SEI at the end */
+        0x00, 0x00, 0x01, 0x06, 0x05,                               /* 3-byte SEI at the end */
     };
     struct split_log l = {0};
     CHECK_EQ(hxfr_annexb_split(au, sizeof(au), log_unit, &l), 4);
@@ -165,8 +165,8 @@ TEST(annexb_split_then_units_roundtrip)
 {
     /* What a server does: split an access unit into units, write the
      * unit list, and the client's iterator gets the same bytes back. */
-    static const uint8_t au[] = {0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3,
-                                 0, 0, 0, 1, 0x65, 4, 5, 6};
+    static const uint8_t au[] = {0,    0, 0, 1, 0x67, 1, 2,    0, 0, 1,
+                                 0x68, 3, 0, 0, 0,    1, 0x65, 4, 5, 6};
     struct split_log l = {0};
     CHECK_EQ(hxfr_annexb_split(au, sizeof(au), log_unit, &l), 3);
     uint8_t list[64];

@@ -20,8 +20,8 @@
 #include "harness.h"
 #include "hostutil.h"
 
-#define W 320
-#define H 240
+#define W        320
+#define H        240
 #define PTS_STEP 1000 /* published pts are index * PTS_STEP; keepalives are far above */
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -45,8 +45,8 @@ static void au_push(struct au_list *l, const struct hxfr_msg *m, uint8_t *data, 
         l->v = realloc(l->v, l->cap * sizeof(*l->v));
         CHECK(l->v != NULL);
     }
-    l->v[l->n++] = (struct au){m->u.frame_response.pts, m->u.frame_response.is_keyframe != 0,
-                               data, len};
+    l->v[l->n++] =
+        (struct au){m->u.frame_response.pts, m->u.frame_response.is_keyframe != 0, data, len};
 }
 
 static void au_free(struct au_list *l)
@@ -113,8 +113,7 @@ static void publish(int fd, uint16_t id, uint64_t index, bool force_kf, struct a
     uint8_t *data = NULL;
     size_t len = 0;
     CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, W, H, 0, index), 0);
-    CHECK_EQ(roundtrip_frame(fd, id, &f, (int64_t)index * PTS_STEP, force_kf, &m, &data, &len),
-             0);
+    CHECK_EQ(roundtrip_frame(fd, id, &f, (int64_t)index * PTS_STEP, force_kf, &m, &data, &len), 0);
     CHECK_EQ(m.hdr.session_id, id);
     test_frame_free(&f);
     if (got) {

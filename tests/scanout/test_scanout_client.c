@@ -35,8 +35,8 @@ static void on_stream(void *user, uint32_t scanout_id, const struct hxfr_client_
     struct viewer *v = user;
     (void)scanout_id;
     if (v->units == 0) {
-        v->first_keyframe_ok = res->keyframe && hxfr_avcheck_au_idr_with_params(res->data,
-                                                                                  res->size);
+        v->first_keyframe_ok =
+            res->keyframe && hxfr_avcheck_au_idr_with_params(res->data, res->size);
     }
     v->units++;
     v->last_pts = res->pts;
@@ -144,8 +144,8 @@ TEST(client_library_publish_and_subscribe)
     for (uint64_t i = 0; i < 20; i++) {
         uint8_t *planes[3] = {px, NULL, NULL};
         uint32_t strides[3] = {W * 4, 0, 0};
-        CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i,
-                                     planes, strides),
+        CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i, planes,
+                                     strides),
                  0);
         struct hxfr_client_frame f = {.format = HXFR_FORMAT_ARGB8888,
                                       .width = W,
@@ -197,8 +197,8 @@ TEST(hxfr_send_publishes_into_a_scanout)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        execl(send, send, "--connect", d.unix_uri, "--scanout", "3", "--size", "320x240",
-              "--fps", "30", "--frames", "60", "--output", out, (char *)NULL);
+        execl(send, send, "--connect", d.unix_uri, "--scanout", "3", "--size", "320x240", "--fps",
+              "30", "--frames", "60", "--output", out, (char *)NULL);
         _exit(127);
     }
     struct viewer v;
@@ -310,8 +310,8 @@ TEST(shm_published_frames_are_kept_as_copies)
         CHECK_EQ(hxfr_client_shm_acquire(pub, 10000, &slot), 0);
         uint8_t *planes[3] = {slot.data, NULL, NULL};
         uint32_t strides[3] = {W * 4, 0, 0};
-        CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i,
-                                     planes, strides),
+        CHECK_EQ(hxfr_pattern_render(HXFR_PATTERN_DESKTOP, HXFR_FORMAT_ARGB8888, W, H, i, planes,
+                                     strides),
                  0);
         struct hxfr_client_frame f = {.format = HXFR_FORMAT_ARGB8888,
                                       .width = W,

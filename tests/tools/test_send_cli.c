@@ -61,11 +61,11 @@ static int run_send(const char *const *args, char **out, char **err)
 struct fake {
     int listen_fd;
     char uri[128];
-    int error_at;     /* answer this frame (0-based) with an ERROR; -1 none */
-    int close_at;     /* close the connection on receiving this frame; -1 none */
-    int frames;       /* frames received */
+    int error_at; /* answer this frame (0-based) with an ERROR; -1 none */
+    int close_at; /* close the connection on receiving this frame; -1 none */
+    int frames;   /* frames received */
     uint32_t width, height, format, stride;
-    uint8_t *pixels;  /* all received pixel bytes, concatenated */
+    uint8_t *pixels; /* all received pixel bytes, concatenated */
     size_t pixels_len;
     size_t pixels_cap;
     pthread_t thread;
@@ -191,10 +191,10 @@ TEST(help_and_usage_errors)
     char *out, *err;
     const char *help[] = {"--help", NULL};
     CHECK_EQ(run_send(help, &out, &err), 0);
-    const char *opts[] = {"--connect", "--source", "--size", "--fps", "--frames", "--window",
-                          "--output", "--json", "--format", "--bitrate", "--gop",
-                          "--reconnect", "--duration", "--session", "y4m:", "raw:",
-                          "pattern", "vsock:", "serial:", "tcp:"};
+    const char *opts[] = {
+        "--connect", "--source", "--size",    "--fps",  "--frames",    "--window",   "--output",
+        "--json",    "--format", "--bitrate", "--gop",  "--reconnect", "--duration", "--session",
+        "y4m:",      "raw:",     "pattern",   "vsock:", "serial:",     "tcp:"};
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
         if (!strstr(out, opts[i])) {
             FAIL("--help does not mention %s", opts[i]);
@@ -271,8 +271,8 @@ TEST(y4m_source)
     char src[160], outp[160];
     snprintf(src, sizeof(src), "y4m:%s", path);
     snprintf(outp, sizeof(outp), "%s/out.h264", tmpdir);
-    const char *args[] = {"--connect", f.uri, "--source", src, "--fps", "0", "--frames", "100",
-                          "--output", outp, "--json", NULL};
+    const char *args[] = {"--connect", f.uri, "--source", src,  "--fps",  "0",
+                          "--frames",  "100", "--output", outp, "--json", NULL};
     char *out, *err;
     CHECK_EQ(run_send(args, &out, &err), 0);
     fake_stop(&f);
@@ -331,8 +331,9 @@ TEST(raw_source_nv12)
     char src[160], outp[160];
     snprintf(src, sizeof(src), "raw:%s", path);
     snprintf(outp, sizeof(outp), "%s/out.h264", tmpdir);
-    const char *args[] = {"--connect", f.uri, "--source", src, "--format", "NV12", "--size",
-                          "16x8", "--fps", "0", "--output", outp, NULL};
+    const char *args[] = {"--connect", f.uri,    "--source", src,     "--format",
+                          "NV12",      "--size", "16x8",     "--fps", "0",
+                          "--output",  outp,     NULL};
     char *out, *err;
     CHECK_EQ(run_send(args, &out, &err), 0);
     fake_stop(&f);
@@ -353,8 +354,8 @@ TEST(host_error_shown_with_code_and_message)
     fake_start(&f, 2, -1);
     char outp[160];
     snprintf(outp, sizeof(outp), "%s/out.h264", tmpdir);
-    const char *args[] = {"--connect", f.uri, "--size", "64x32", "--fps", "0", "--frames", "6",
-                          "--output", outp, "--json", NULL};
+    const char *args[] = {"--connect", f.uri, "--size",   "64x32", "--fps",  "0",
+                          "--frames",  "6",   "--output", outp,    "--json", NULL};
     char *out, *err;
     CHECK_EQ(run_send(args, &out, &err), 1);
     fake_stop(&f);
@@ -377,8 +378,8 @@ TEST(host_vanishes_mid_run)
     fake_start(&f, -1, 4);
     char outp[160];
     snprintf(outp, sizeof(outp), "%s/out.h264", tmpdir);
-    const char *args[] = {"--connect", f.uri, "--size", "64x32", "--fps", "200", "--frames",
-                          "50", "--output", outp, NULL};
+    const char *args[] = {"--connect", f.uri, "--size",   "64x32", "--fps", "200",
+                          "--frames",  "50",  "--output", outp,    NULL};
     char *out, *err;
     CHECK_EQ(run_send(args, &out, &err), 1);
     fake_stop(&f);

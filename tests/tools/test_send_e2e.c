@@ -150,12 +150,12 @@ static void check_json(const char *out, int frames, const char *uri)
 static void e2e_basic(bool tcp)
 {
     struct hxfr_test_daemon d;
-    CHECK_EQ(hxfr_test_daemon_start(&d, tcp ? HXFR_TEST_DAEMON_TCP : HXFR_TEST_DAEMON_UNIX,
-                                    NULL), 0);
+    CHECK_EQ(hxfr_test_daemon_start(&d, tcp ? HXFR_TEST_DAEMON_TCP : HXFR_TEST_DAEMON_UNIX, NULL),
+             0);
     const char *uri = tcp ? d.tcp_uri : d.unix_uri;
     struct run r;
-    const char *args[] = {"--connect", uri, "--size", "320x240", "--fps", "0", "--frames",
-                          "30", "--window", "4", "--json", NULL};
+    const char *args[] = {"--connect", uri,  "--size",   "320x240", "--fps",  "0",
+                          "--frames",  "30", "--window", "4",       "--json", NULL};
     send_start(&r, d.dir, args);
     CHECK_EQ(send_wait(&r), 0);
     check_json(r.out, 30, uri);
@@ -189,9 +189,9 @@ TEST_T(quality_vs_pattern, 120)
     struct hxfr_test_daemon d;
     CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, NULL), 0);
     struct run r;
-    const char *args[] = {"--connect", d.unix_uri, "--size", "640x360", "--fps", "30",
-                          "--frames", "20", "--bitrate", "8M", "--format", "BGRx",
-                          "--window", "4", NULL};
+    const char *args[] = {"--connect", d.unix_uri, "--size",   "640x360",   "--fps",
+                          "30",        "--frames", "20",       "--bitrate", "8M",
+                          "--format",  "BGRx",     "--window", "4",         NULL};
     send_start(&r, d.dir, args);
     CHECK_EQ(send_wait(&r), 0);
     struct hxfr_avcheck *av = decode_file(r.h264_path, 20);
@@ -203,8 +203,9 @@ TEST_T(quality_vs_pattern, 120)
         CHECK_EQ(f->width, 640);
         CHECK_EQ(f->height, 360);
         double y, all;
-        CHECK_EQ(hxfr_avcheck_psnr_pattern(f, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_XRGB8888, i,
-                                           &y, &all), 0);
+        CHECK_EQ(
+            hxfr_avcheck_psnr_pattern(f, HXFR_PATTERN_DESKTOP, HXFR_FORMAT_XRGB8888, i, &y, &all),
+            0);
         if (all < worst) {
             worst = all;
         }
@@ -223,8 +224,8 @@ TEST_T(host_killed_mid_run, 120)
     struct hxfr_test_daemon d;
     CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, NULL), 0);
     struct run r;
-    const char *args[] = {"--connect", d.unix_uri, "--size", "320x240", "--fps", "30",
-                          "--frames", "3000", NULL};
+    const char *args[] = {"--connect", d.unix_uri, "--size", "320x240", "--fps",
+                          "30",        "--frames", "3000",   NULL};
     send_start(&r, d.dir, args);
     wait_output(&r, 1);
     kill(d.pid, SIGKILL);
@@ -271,8 +272,9 @@ TEST_T(reconnect_after_host_restart, 120)
     struct hxfr_test_daemon d;
     CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, NULL), 0);
     struct run r;
-    const char *args[] = {"--connect", d.unix_uri, "--size", "320x240", "--fps", "30",
-                          "--frames", "60", "--gop", "1000", "--reconnect", "--json", NULL};
+    const char *args[] = {"--connect",   d.unix_uri, "--size", "320x240", "--fps",
+                          "30",          "--frames", "60",     "--gop",   "1000",
+                          "--reconnect", "--json",   NULL};
     send_start(&r, d.dir, args);
     wait_output(&r, 1);
     kill(d.pid, SIGKILL);
@@ -313,15 +315,17 @@ TEST_T(every_format, 120)
     static const char *const names[] = {"BGRA", "BGRx", "RGBA", "RGBx", "NV12", "I420"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         struct run r;
-        const char *args[] = {"--connect", d.unix_uri, "--size", "320x240", "--fps", "0",
-                              "--frames", "5", "--bitrate", "6M", "--format", names[i], NULL};
+        const char *args[] = {"--connect", d.unix_uri, "--size", "320x240",   "--fps",
+                              "0",         "--frames", "5",      "--bitrate", "6M",
+                              "--format",  names[i],   NULL};
         send_start(&r, d.dir, args);
         CHECK_EQ(send_wait(&r), 0);
         struct hxfr_avcheck *av = decode_file(r.h264_path, 5);
         CHECK_EQ(hxfr_avcheck_frame_count(av), 5);
         double all = 0;
         CHECK_EQ(hxfr_avcheck_psnr_pattern(hxfr_avcheck_frame(av, 4), HXFR_PATTERN_DESKTOP,
-                                           hxfr_format_from_name(names[i]), 4, NULL, &all), 0);
+                                           hxfr_format_from_name(names[i]), 4, NULL, &all),
+                 0);
         fprintf(stderr, "# %s: PSNR %.2f dB\n", names[i], all);
         CHECK(all >= 35.0);
         hxfr_avcheck_destroy(av);

@@ -94,8 +94,7 @@ TEST(fdpass_memfd)
     close(mfd);
 
     memset(buf, 0, sizeof(buf));
-    CHECK_EQ(hxfr__recv_with_fds(sv[1], buf, sizeof(buf), fds, HXFR_MAX_PASSED_FDS, &nfds,
-                                 &trunc),
+    CHECK_EQ(hxfr__recv_with_fds(sv[1], buf, sizeof(buf), fds, HXFR_MAX_PASSED_FDS, &nfds, &trunc),
              3);
     CHECK_MEM(buf, "HXF", 3);
     CHECK_EQ(nfds, 1);
@@ -110,8 +109,7 @@ TEST(fdpass_memfd)
     /* Plain data, no fds. */
     struct iovec one = {hdr, 3};
     CHECK_EQ(hxfr__send_with_fds(sv[0], &one, 1, NULL, 0), 3);
-    CHECK_EQ(hxfr__recv_with_fds(sv[1], buf, sizeof(buf), fds, HXFR_MAX_PASSED_FDS, &nfds,
-                                 &trunc),
+    CHECK_EQ(hxfr__recv_with_fds(sv[1], buf, sizeof(buf), fds, HXFR_MAX_PASSED_FDS, &nfds, &trunc),
              3);
     CHECK_EQ(nfds, 0);
 
