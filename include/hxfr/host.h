@@ -113,6 +113,42 @@ struct hxfr_host_shm_region {
  * application configured for FFmpeg. */
 HXFR_EXPORT void hxfr_host_set_ffmpeg_log(hxfr_host_log_fn fn, void *opaque);
 
+/* ---- For programs that run a server (hxfrd, hxfr-gpu) ------------------
+ * None of these needs a server object. */
+
+/* Calls cb(opaque, codec, backend) for every H.264 encoder this machine can
+ * open (codec e.g. "libx264", backend the encoder family, "avcodec"), in
+ * the order hxfrd prefers them; each is checked with a small test open, so
+ * a hardware encoder compiled into FFmpeg without its device here is not
+ * listed. The strings are static. cb may be NULL (count only). Opens
+ * encoders: slow (tens of milliseconds each); call it from the loop thread
+ * or before hxfr_host_new(). Returns the number listed (0: none can be
+ * opened; a build without x264 lists no libx264). */
+HXFR_EXPORT int hxfr_host_list_encoders(void (*cb)(void *opaque, const char *codec,
+                                                   const char *backend),
+                                        void *opaque);
+
+/* systemd socket activation (sd_listen_fds(3), without libsystemd): when
+ * LISTEN_PID names this process, takes the LISTEN_FDS listening sockets
+ * passed from descriptor 3 up, makes them close-on-exec and non-blocking
+ * and writes up to max of them to fds (any beyond max are closed: nobody
+ * would serve them). Unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES
+ * whenever they named this process. The caller owns the fds; hand each to
+ * hxfr_host_listen_fd(). It changes the environment, so call it before any
+ * thread starts, that is, before hxfr_host_new(). Returns the number of
+ * fds (0 without activation, or activation meant for another process),
+ * -EINVAL (LISTEN_PID or LISTEN_FDS not a number), -EBADF (a descriptor
+ * it names is not open) or another -errno; on failure no fd is kept. */
+HXFR_EXPORT int hxfr_host_sd_listen_fds(int *fds, int max);
+
+/* Writes the endpoint a server listens on when it is told none (hxfrd
+ * without --listen) into buf: "unix:$XDG_RUNTIME_DIR/hxfr/hxfr.sock" (an
+ * absolute XDG_RUNTIME_DIR only, ignored in setuid programs), as root
+ * "unix:/run/hxfr/hxfr.sock", otherwise "unix:/tmp/hxfr-$UID/hxfr.sock".
+ * Returns its length, or -ENAMETOOLONG (buf too small, or the socket path
+ * longer than a UNIX socket allows). */
+HXFR_EXPORT int hxfr_host_default_uri(char *buf, size_t len);
+
 /* Server settings. Initialize with hxfr_host_config_init(), then change
  * fields. Zero numeric fields take the documented defaults. Strings are
  * copied by hxfr_host_new(). */
