@@ -1,7 +1,9 @@
 /* A small test harness: TEST(name) { ... } registers a test; main() runs
  * each one in a forked child under a timeout and prints TAP, which meson
  * reads (protocol : 'tap'). A crash, a failed CHECK or a timeout fails only
- * that test. HXFR_TEST_TIMEOUT (seconds, default 60) sets the timeout and
+ * that test. SKIP("why") ends a test as skipped: TAP "ok N - name # SKIP
+ * why", counted as skipped (never as passed) by meson and scripts/test.sh.
+ * HXFR_TEST_TIMEOUT (seconds, default 60) sets the timeout and
  * HXFR_TEST_FILTER=substring runs only matching tests.
  *
  * Include it from exactly one .c file per test binary, after defining any
@@ -10,8 +12,10 @@
 #define HXFR_TESTS_HARNESS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +34,13 @@ struct hxfr_test {
 #define HXFR_TEST_MAX 512
 static struct hxfr_test hxfr_tests[HXFR_TEST_MAX];
 static int hxfr_test_count;
+
+/* A skipped test's child writes its reason into this pipe (the write end,
+ * close-on-exec) and exits with HXFR_TEST_SKIP_STATUS; an exit with that
+ * status but no reason is a failure, so no stray exit(77) reads as a skip. */
+#define HXFR_TEST_SKIP_STATUS 77
+#define HXFR_TEST_REASON_MAX  200
+static int hxfr_test_skip_fd = -1;
 
 static inline void hxfr_test_register(const char *name, hxfr_test_fn fn, unsigned timeout_s)
 {
@@ -55,6 +66,41 @@ static inline void hxfr_test_register(const char *name, hxfr_test_fn fn, unsigne
         fprintf(stderr, "\n");                                                                     \
         exit(1);                                                                                   \
     } while (0)
+
+/* Ends the running test as skipped, with a reason (printf-style). Only for
+ * what this machine or build lacks (a program, an FFmpeg encoder, a kernel
+ * feature), never to hide a failure; scripts/test.sh lists every skip and
+ * CI fails when the GStreamer, browser or VM tests skip. */
+#define SKIP(...) hxfr_test_skip(__VA_ARGS__)
+
+static void hxfr_test_skip(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn, unused));
+
+static void hxfr_test_skip(const char *fmt, ...)
+{
+    char why[HXFR_TEST_REASON_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    if (n <= 0) {
+        snprintf(why, sizeof(why), "(no reason given)");
+    }
+    /* One line: TAP ends the directive at the end of the line. */
+    for (char *c = why; *c; c++) {
+        if (*c == '\n' || *c == '\r') {
+            *c = ' ';
+        }
+    }
+    fflush(stdout);
+    fflush(stderr);
+    if (hxfr_test_skip_fd >= 0) {
+        /* Shorter than PIPE_BUF: one atomic write. */
+        ssize_t w = write(hxfr_test_skip_fd, why, strlen(why));
+        (void)w;
+    }
+    exit(HXFR_TEST_SKIP_STATUS);
+}
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -84,36 +130,71 @@ static inline void hxfr_test_register(const char *name, hxfr_test_fn fn, unsigne
         }                                                                                          \
     } while (0)
 
-static int hxfr_test_run_one(const struct hxfr_test *t, unsigned default_timeout)
+enum hxfr_test_result {
+    HXFR_TEST_PASSED,
+    HXFR_TEST_FAILED,
+    HXFR_TEST_SKIPPED,
+};
+
+/* Runs one test in a child. On HXFR_TEST_SKIPPED, why holds the reason. */
+static enum hxfr_test_result hxfr_test_run_one(const struct hxfr_test *t, unsigned default_timeout,
+                                               char *why, size_t why_len)
 {
+    int skip_pipe[2];
+
+    why[0] = '\0';
     fflush(stdout);
     fflush(stderr);
+    if (pipe2(skip_pipe, O_CLOEXEC) < 0) {
+        perror("pipe2");
+        return HXFR_TEST_FAILED;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
-        return 0;
+        close(skip_pipe[0]);
+        close(skip_pipe[1]);
+        return HXFR_TEST_FAILED;
     }
     if (pid == 0) {
+        close(skip_pipe[0]);
+        hxfr_test_skip_fd = skip_pipe[1];
         signal(SIGPIPE, SIG_IGN);
         alarm(t->timeout_s ? t->timeout_s : default_timeout);
         t->fn();
         exit(0);
     }
+    close(skip_pipe[1]);
     int status = 0;
+    enum hxfr_test_result result = HXFR_TEST_FAILED;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
             perror("waitpid");
-            return 0;
+            goto out;
         }
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        return 1;
-    }
-    if (WIFSIGNALED(status)) {
+        result = HXFR_TEST_PASSED;
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == HXFR_TEST_SKIP_STATUS) {
+        /* The child is gone, so the reason (if any) is in the pipe. A
+         * process the test forked may still hold the write end: read only
+         * what is there. */
+        fcntl(skip_pipe[0], F_SETFL, O_NONBLOCK);
+        ssize_t n = read(skip_pipe[0], why, why_len - 1);
+        if (n > 0) {
+            why[n] = '\0';
+            result = HXFR_TEST_SKIPPED;
+        } else {
+            fprintf(stderr, "# %s: exited %d without SKIP(): counted as failed\n", t->name,
+                    HXFR_TEST_SKIP_STATUS);
+        }
+    } else if (WIFSIGNALED(status)) {
         fprintf(stderr, "# %s: killed by signal %d%s\n", t->name, WTERMSIG(status),
                 WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
     }
-    return 0;
+out:
+    close(skip_pipe[0]);
+    return result;
 }
 
 int main(int argc, char **argv)
@@ -123,7 +204,7 @@ int main(int argc, char **argv)
     const char *filter = getenv("HXFR_TEST_FILTER");
     const char *tmo = getenv("HXFR_TEST_TIMEOUT");
     unsigned default_timeout = tmo ? (unsigned)strtoul(tmo, NULL, 10) : 60;
-    int selected = 0, passed = 0, failed = 0;
+    int selected = 0, passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < hxfr_test_count; i++) {
         if (!filter || strstr(hxfr_tests[i].name, filter)) {
             selected++;
@@ -133,20 +214,28 @@ int main(int argc, char **argv)
     int n = 0;
     for (int i = 0; i < hxfr_test_count; i++) {
         const struct hxfr_test *t = &hxfr_tests[i];
+        char why[HXFR_TEST_REASON_MAX];
         if (filter && !strstr(t->name, filter)) {
             continue;
         }
         n++;
-        if (hxfr_test_run_one(t, default_timeout)) {
+        switch (hxfr_test_run_one(t, default_timeout, why, sizeof(why))) {
+        case HXFR_TEST_PASSED:
             printf("ok %d - %s\n", n, t->name);
             passed++;
-        } else {
+            break;
+        case HXFR_TEST_SKIPPED:
+            printf("ok %d - %s # SKIP %s\n", n, t->name, why);
+            skipped++;
+            break;
+        case HXFR_TEST_FAILED:
             printf("not ok %d - %s\n", n, t->name);
             failed++;
+            break;
         }
         fflush(stdout);
     }
-    printf("# %d passed, %d failed\n", passed, failed);
+    printf("# %d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }
 

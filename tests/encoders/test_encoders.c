@@ -435,8 +435,7 @@ TEST(encoder_list)
 TEST_T(openh264_roundtrip, 120)
 {
     if (!avcodec_find_encoder_by_name("libopenh264")) {
-        printf("# libopenh264 is not in this FFmpeg build: nothing to test\n");
-        return;
+        SKIP("libopenh264 is not in this FFmpeg build");
     }
     roundtrip("libopenh264", HXFR_FORMAT_ARGB8888, 0, 30, 30.0);
 }

@@ -199,20 +199,19 @@ static void read_log(const struct host *h, char *buf, size_t cap)
     }
 }
 
-/* Waits (up to 10 s) until hxfrd logged `clients` disconnects, then sums
- * the requests and pixel bytes copied those lines report ("client N
- * disconnected: WHY (R requests, E errors, B pixel bytes copied)"). Returns
- * the number of lines parsed. */
 /* Starts the real hxfrd for a test, or ends the test as skipped when this
  * build has no daemon. */
 #define HXFRD_START_OR_SKIP(h)                                                                     \
     do {                                                                                           \
         if (!hxfrd_start(h)) {                                                                     \
-            printf("# hxfrd is not part of this build: skipped\n");                                \
-            return;                                                                                \
+            SKIP("hxfrd is not part of this build");                                               \
         }                                                                                          \
     } while (0)
 
+/* Waits (up to 10 s) until hxfrd logged `clients` disconnects, then sums
+ * the requests and pixel bytes copied those lines report ("client N
+ * disconnected: WHY (R requests, E errors, B pixel bytes copied)"). Returns
+ * the number of lines parsed. */
 static int hxfrd_copied(const struct host *h, int clients, unsigned long long *requests,
                         unsigned long long *copied)
 {
@@ -1262,8 +1261,7 @@ TEST_T(hxfrsrc_hxfrd_streams, 60)
     const char *publish = getenv("HXFR_PUBLISH");
     struct host h;
     if (!publish || !*publish) {
-        printf("# hxfrd has no scanouts in this build (no publisher): skipped\n");
-        return;
+        SKIP("hxfrd has no scanouts in this build (no publisher)");
     }
     HXFRD_START_OR_SKIP(&h);
     int pfd[2];

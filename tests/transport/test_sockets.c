@@ -405,8 +405,7 @@ static void tcp_round_trip(const char *listen_uri, const char *prefix)
     CHECK_EQ(hxfr__uri_parse(listen_uri, true, &u), 0);
     int lfd = hxfr__transport_listen(&u);
     if (lfd == -EADDRNOTAVAIL || lfd == -EAFNOSUPPORT) {
-        printf("# %s: not available here (%d)\n", listen_uri, lfd);
-        return;
+        SKIP("%s: not available here (%s)", listen_uri, strerror(-lfd));
     }
     CHECK(lfd >= 0);
     CHECK(fcntl(lfd, F_GETFL) & O_NONBLOCK);
@@ -438,6 +437,11 @@ TEST(tcp_ephemeral_port)
 {
     tcp_round_trip("tcp::0", "tcp:127.0.0.1:");
     tcp_round_trip("tcp:127.0.0.1:0", "tcp:127.0.0.1:");
+}
+
+/* IPv6 loopback on its own: a machine without it skips this test only. */
+TEST(tcp_ephemeral_port_ipv6)
+{
     tcp_round_trip("tcp:[::1]:0", "tcp:[::1]:");
 }
 
