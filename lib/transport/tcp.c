@@ -94,16 +94,41 @@ int hxfr__tcp_listen(const struct hxfr_uri *u)
     return r;
 }
 
-int hxfr__tcp_connect(const struct hxfr_uri *u)
+/* The addresses a connect URI names (it needs a host and a port). */
+static int resolve_connect(const struct hxfr_uri *u, struct addrinfo **res)
 {
-    struct addrinfo *res = NULL;
-    int r;
-
     if (strnlen(u->host, sizeof(u->host)) >= sizeof(u->host) || u->host[0] == '\0' ||
         u->port == 0) {
         return -EINVAL;
     }
-    r = resolve(u, false, &res);
+    return resolve(u, false, res);
+}
+
+int hxfr__tcp_resolve_first(const struct hxfr_uri *u, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo *res = NULL;
+    int r = resolve_connect(u, &res);
+
+    if (r < 0) {
+        return r;
+    }
+    if (!res || res->ai_addrlen > sizeof(*ss)) {
+        r = -EHOSTUNREACH;
+    } else {
+        memset(ss, 0, sizeof(*ss));
+        memcpy(ss, res->ai_addr, res->ai_addrlen);
+        *len = res->ai_addrlen;
+        r = 0;
+    }
+    freeaddrinfo(res);
+    return r;
+}
+
+int hxfr__tcp_connect(const struct hxfr_uri *u)
+{
+    struct addrinfo *res = NULL;
+    int r = resolve_connect(u, &res);
+
     if (r < 0) {
         return r;
     }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -106,6 +107,35 @@ int hxfr__transport_accept(int listen_fd);
  * resolver did not answer). serial: -ENODEV when PATH is no char device.
  * The caller owns the returned fd. */
 int hxfr__transport_connect(const struct hxfr_uri *u);
+
+/* A connect-side endpoint resolved to a socket address, for programs that
+ * connect without blocking from an event loop (hxfr-view): the name lookup
+ * that may block happens once, in hxfr__transport_resolve, and every later
+ * (re)connect only calls socket() and connect(). */
+struct hxfr_addr {
+    enum hxfr_transport_kind kind;
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+/* Resolves a connect URI (unix, tcp, vsock) into *out. A TCP host name is
+ * looked up here (blocking; the first address the resolver returns is
+ * used). serial: -EOPNOTSUPP. Other results as hxfr__transport_connect.
+ * Returns 0 or -errno; *out is written only on success. */
+int hxfr__transport_resolve(const struct hxfr_uri *u, struct hxfr_addr *out);
+
+/* Starts a non-blocking connect to a: the returned socket (non-blocking,
+ * close-on-exec, TCP_NODELAY on TCP; the caller owns it) may still be
+ * connecting. Wait until it is writable, then call
+ * hxfr__transport_connect_finish. A UNIX listener with a full backlog
+ * gives -EAGAIN (try again later), others -errno as
+ * hxfr__transport_connect. */
+int hxfr__transport_connect_start(const struct hxfr_addr *a);
+
+/* The outcome of a connect started with hxfr__transport_connect_start,
+ * once its socket is writable (or has an error): 0 when connected, else
+ * -errno (a vsock reset is reported as -ECONNREFUSED). */
+int hxfr__transport_connect_finish(int fd, enum hxfr_transport_kind kind);
 
 /* True if fd is a UNIX socket (fd passing possible). */
 bool hxfr__fd_is_unix_socket(int fd);

@@ -10,7 +10,7 @@
 
 #include "transport-private.h"
 
-static int make_addr(const struct hxfr_uri *u, struct sockaddr_un *sa, socklen_t *salen)
+int hxfr__unix_addr(const struct hxfr_uri *u, struct sockaddr_un *sa, socklen_t *salen)
 {
     size_t n = strnlen(u->path, sizeof(u->path));
 
@@ -126,7 +126,7 @@ int hxfr__unix_listen(const struct hxfr_uri *u)
     bool bound = false;
     int fd = -1, r;
 
-    r = make_addr(u, &sa, &salen);
+    r = hxfr__unix_addr(u, &sa, &salen);
     if (r < 0) {
         goto out;
     }
@@ -178,7 +178,7 @@ int hxfr__unix_connect(const struct hxfr_uri *u)
     socklen_t salen;
     int fd, r;
 
-    r = make_addr(u, &sa, &salen);
+    r = hxfr__unix_addr(u, &sa, &salen);
     if (r < 0) {
         return r;
     }

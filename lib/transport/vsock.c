@@ -9,7 +9,7 @@
 #ifdef __linux__
 #include <linux/vm_sockets.h>
 
-static void make_addr(const struct hxfr_uri *u, bool for_listen, struct sockaddr_vm *sa)
+void hxfr__vsock_addr(const struct hxfr_uri *u, bool for_listen, struct sockaddr_vm *sa)
 {
     memset(sa, 0, sizeof(*sa));
     sa->svm_family = AF_VSOCK;
@@ -34,7 +34,7 @@ int hxfr__vsock_listen(const struct hxfr_uri *u)
     struct sockaddr_vm sa;
     int fd, r;
 
-    make_addr(u, true, &sa);
+    hxfr__vsock_addr(u, true, &sa);
     fd = vsock_socket(SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         r = fd;
@@ -59,7 +59,7 @@ int hxfr__vsock_connect(const struct hxfr_uri *u)
         r = -EINVAL;
         goto out;
     }
-    make_addr(u, false, &sa);
+    hxfr__vsock_addr(u, false, &sa);
     fd = vsock_socket(SOCK_CLOEXEC);
     if (fd < 0) {
         r = fd;

@@ -487,6 +487,86 @@ TEST(tcp_resolves_names)
     close(lfd);
 }
 
+/* Waits until a connect in progress is over, then asks for its result. */
+static int finish_connect(int fd, enum hxfr_transport_kind kind)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    CHECK_EQ(poll(&p, 1, 10000), 1);
+    return hxfr__transport_connect_finish(fd, kind);
+}
+
+/* c is connected to lfd: accept it, carry bytes both ways (blocking), close. */
+static void accept_and_exchange(int lfd, int c)
+{
+    int s = accept_one(lfd);
+    CHECK(fcntl(c, F_SETFL, 0) == 0);
+    CHECK(fcntl(s, F_SETFL, 0) == 0);
+    exchange(c, s);
+    close(c);
+    close(s);
+}
+
+TEST(nonblocking_connect)
+{
+    struct hxfr_uri lu, cu;
+    struct hxfr_addr a;
+    char bound[160];
+
+    make_tmpdir();
+    /* UNIX: resolved once, connected twice (a reconnect reuses it). */
+    sock_uri(&lu, "nb.sock");
+    int lfd = hxfr__transport_listen(&lu);
+    CHECK(lfd >= 0);
+    CHECK_EQ(hxfr__uri_parse(lu.path, false, &cu), 0);
+    CHECK_EQ(hxfr__transport_resolve(&cu, &a), 0);
+    CHECK_EQ(a.kind, HXFR_TRANSPORT_UNIX);
+    for (int round = 0; round < 2; round++) {
+        int c = hxfr__transport_connect_start(&a);
+        CHECK(c >= 0);
+        CHECK(fcntl(c, F_GETFL) & O_NONBLOCK);
+        CHECK(fcntl(c, F_GETFD) & FD_CLOEXEC);
+        CHECK_EQ(finish_connect(c, a.kind), 0);
+        accept_and_exchange(lfd, c);
+    }
+    close(lfd);
+    /* Nobody listens any more: refused at once or when finished. */
+    unlink(lu.path);
+    int c = hxfr__transport_connect_start(&a);
+    CHECK(c == -ENOENT || (c >= 0 && finish_connect(c, a.kind) < 0));
+    if (c >= 0) {
+        close(c);
+    }
+
+    /* TCP, with TCP_NODELAY. */
+    CHECK_EQ(hxfr__uri_parse("tcp:127.0.0.1:0", true, &lu), 0);
+    lfd = hxfr__transport_listen(&lu);
+    CHECK(lfd >= 0);
+    CHECK(hxfr__socket_bound_uri(lfd, bound, sizeof(bound)) > 0);
+    CHECK_EQ(hxfr__uri_parse(bound, false, &cu), 0);
+    CHECK_EQ(hxfr__transport_resolve(&cu, &a), 0);
+    c = hxfr__transport_connect_start(&a);
+    CHECK(c >= 0);
+    CHECK_EQ(finish_connect(c, a.kind), 0);
+    int one = 0;
+    socklen_t len = sizeof(one);
+    CHECK_EQ(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, &len), 0);
+    CHECK(one != 0);
+    accept_and_exchange(lfd, c);
+    close(lfd);
+    /* The port is closed now: the connect fails when it finishes. */
+    c = hxfr__transport_connect_start(&a);
+    CHECK(c == -ECONNREFUSED || (c >= 0 && finish_connect(c, a.kind) == -ECONNREFUSED));
+    if (c >= 0) {
+        close(c);
+    }
+
+    /* What cannot be resolved for a non-blocking connect. */
+    CHECK_EQ(hxfr__uri_parse("serial:/dev/null", false, &cu), 0);
+    CHECK_EQ(hxfr__transport_resolve(&cu, &a), -EOPNOTSUPP);
+    CHECK_EQ(hxfr__uri_parse("tcp:no-such-host.invalid:1", false, &cu), 0);
+    CHECK(hxfr__transport_resolve(&cu, &a) < 0);
+}
+
 TEST(vsock_listen_and_connect)
 {
     struct hxfr_uri u;
