@@ -1,5 +1,5 @@
 /* libFuzzer target for what hxfr-view takes from browsers: WebSocket
- * message payloads (hxfr__view_input_parse), request paths and Host/Origin
+ * message payloads (hxfr__view_input_parse), request paths (routes) and Host/Origin
  * headers, plus the text escaping that may quote them back and the
  * FRAME_RESPONSE unit-list rewrite (data from the host side).
  *
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "route.h"
 #include "viewmsg.h"
 
 #include "fuzz.h"
@@ -33,8 +34,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    uint16_t id;
+    uint16_t id = 0;
     if (hxfr__view_path_scanout((const char *)data, size, "/ws/", &id) == 0 && size > 9) {
+        abort();
+    }
+    struct hxfr_view_route rt;
+    if (hxfr__view_route_parse((const char *)data, size, &rt) == 0) {
+        if (rt.kind == HXFR_VIEW_ROUTE_NONE || strlen(rt.vm) > HXFR_VIEW_NAME_MAX ||
+            (rt.vm[0] && !hxfr__view_name_valid(rt.vm, strlen(rt.vm)))) {
+            abort();
+        }
+    } else if (rt.kind != HXFR_VIEW_ROUTE_NONE || rt.vm[0]) {
+        abort();
+    }
+    char name[HXFR_VIEW_NAME_MAX + 1];
+    uint16_t ref;
+    if (hxfr__view_parse_scanout_ref((const char *)data, size, name, sizeof(name), &ref) == 0 &&
+        strlen(name) > HXFR_VIEW_NAME_MAX) {
         abort();
     }
 

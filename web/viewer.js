@@ -21,10 +21,12 @@
   const RECONNECT_MAX_MS = 5000;
 
   const params = new URLSearchParams(location.search);
-  const pathMatch = /^\/scanout\/(\d+)$/.exec(location.pathname);
-  const scanout = pathMatch ? Number(pathMatch[1]) : 0;
+  // /scanout/N, or /NAME/scanout/N for a gateway serving several VMs.
+  const pathMatch = /^(\/[A-Za-z0-9_-]+)?\/scanout\/(\d+)$/.exec(location.pathname);
+  const vmPrefix = pathMatch && pathMatch[1] ? pathMatch[1] : '';
+  const scanout = pathMatch ? Number(pathMatch[2]) : 0;
   const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
-    '/ws/' + scanout;
+    vmPrefix + '/ws/' + scanout;
 
   const canvas = document.getElementById('screen');
   const statsEl = document.getElementById('stats');
@@ -359,7 +361,7 @@
   function renderStats() {
     const age = st.lastAgeMs === null ? '-' : st.lastAgeMs.toFixed(0) + ' ms';
     statsEl.textContent =
-      'scanout ' + scanout + '  ' + (st.width ? st.width + 'x' + st.height : '') +
+      (vmPrefix ? vmPrefix.slice(1) + ' ' : '') + 'scanout ' + scanout + '  ' + (st.width ? st.width + 'x' + st.height : '') +
       '  ' + (st.codec || '') + '\n' +
       'fps ' + st.fps + '   ' + st.kbps + ' kbit/s\n' +
       'decode queue ' + (st.decoder ? st.decoder.decodeQueueSize : 0) +

@@ -49,10 +49,21 @@ static struct view_gateway *gateway_of(struct lws *wsi)
     return lws_context_user(lws_get_context(wsi));
 }
 
-static struct view_scanout *find_scanout(struct view_gateway *gw, uint16_t id)
+static struct view_vm *find_vm(struct view_gateway *gw, const char *name)
+{
+    for (unsigned i = 0; i < gw->n_vms; i++) {
+        if (strcmp(gw->vms[i].name, name) == 0) {
+            return &gw->vms[i];
+        }
+    }
+    return NULL;
+}
+
+static struct view_scanout *find_scanout(struct view_gateway *gw, const struct view_vm *vm,
+                                         uint16_t id)
 {
     for (unsigned i = 0; i < gw->n_scanouts; i++) {
-        if (gw->scanouts[i].id == id) {
+        if (gw->scanouts[i].vm == vm && gw->scanouts[i].id == id) {
             return &gw->scanouts[i];
         }
     }
@@ -86,15 +97,24 @@ static bool request_allowed(struct view_gateway *gw, struct lws *wsi)
     return true;
 }
 
-/* The scanout a request path names, or NULL. */
-static struct view_scanout *path_scanout(struct view_gateway *gw, const char *path,
-                                         const char *prefix)
+/* Parses a request path into *rt; returns the scanout it names (NULL for
+ * a route without one, or one that is not offered). */
+static struct view_scanout *route_scanout(struct view_gateway *gw, const char *path,
+                                          struct hxfr_view_route *rt)
 {
-    uint16_t id;
-    if (hxfr__view_path_scanout(path, strlen(path), prefix, &id) < 0) {
+    if (hxfr__view_route_parse(path, strlen(path), rt) < 0) {
         return NULL;
     }
-    return find_scanout(gw, id);
+    struct view_vm *vm = find_vm(gw, rt->vm);
+    return vm ? find_scanout(gw, vm, rt->scanout) : NULL;
+}
+
+/* The scanout of a WebSocket path, or NULL. */
+static struct view_scanout *ws_scanout(struct view_gateway *gw, const char *path)
+{
+    struct hxfr_view_route rt;
+    struct view_scanout *so = route_scanout(gw, path, &rt);
+    return so && rt.kind == HXFR_VIEW_ROUTE_WS ? so : NULL;
 }
 
 /* ---- Browsers ----------------------------------------------------------- */
@@ -136,7 +156,7 @@ void view_scanout_distribute(struct view_scanout *so, struct hxfr_view_au *au)
             lws_callback_on_writable(b->wsi);
             break;
         case HXFR_VIEW_OFFER_OVERFLOW:
-            view_debug("scanout %u: a browser fell behind; it resumes at a keyframe", so->id);
+            view_debug("%s: a browser fell behind; it resumes at a keyframe", so->label);
             if (overflow_wants_keyframe(b, now)) {
                 want_key = true;
             }
@@ -167,7 +187,7 @@ static void browser_attach(struct view_gateway *gw, struct view_browser *b, stru
     so->browsers = b;
     so->n_browsers++;
     gw->n_browsers++;
-    view_debug("scanout %u: browser joined (%u watching)", so->id, so->n_browsers);
+    view_debug("%s: browser joined (%u watching)", so->label, so->n_browsers);
     view_upstream_watch(so);
     lws_callback_on_writable(wsi);
 }
@@ -191,7 +211,7 @@ static void browser_detach(struct view_gateway *gw, struct view_browser *b)
     so->n_browsers--;
     gw->n_browsers--;
     hxfr__view_queue_finish(&b->queue);
-    view_debug("scanout %u: browser left (%u watching)", so->id, so->n_browsers);
+    view_debug("%s: browser left (%u watching)", so->label, so->n_browsers);
     if (!gw->stopping) {
         view_upstream_unwatch(so);
     }
@@ -236,7 +256,7 @@ static int browser_receive(struct view_browser *b, struct lws *wsi, const void *
             b->kf_next_us = now + (int64_t)VIEW_BROWSER_KF_MS * 1000;
             view_upstream_request_keyframe(b->so);
         } else {
-            view_debug("scanout %u: keyframe request rate-limited", b->so->id);
+            view_debug("%s: keyframe request rate-limited", b->so->label);
         }
         break;
     }
@@ -270,8 +290,13 @@ static int browser_writable(struct view_browser *b, struct lws *wsi)
     }
     if (b->hello_pending) {
         b->hello_pending = false;
-        r = write_text(wsi, text,
-                       hxfr__view_hello_format(text, sizeof(text), so->id, view_realtime_us()));
+        struct hxfr_view_hello h = {
+            .vm = so->vm->name,
+            .scanout = so->id,
+            .input = false,
+            .time_us = view_realtime_us(),
+        };
+        r = write_text(wsi, text, hxfr__view_hello_format(text, sizeof(text), &h));
     } else if (b->status_pending) {
         b->status_pending = false;
         r = write_text(wsi, text,
@@ -367,12 +392,17 @@ static int http_request(struct view_gateway *gw, struct view_browser *b, struct 
     if (!request_allowed(gw, wsi)) {
         return http_status(wsi, HTTP_STATUS_FORBIDDEN);
     }
-    if (strcmp(path, "/") == 0) {
+    struct hxfr_view_route rt;
+    struct view_scanout *so = route_scanout(gw, path, &rt);
+    switch (rt.kind) {
+    case HXFR_VIEW_ROUTE_INDEX:
         if (gw->n_scanouts == 1) {
-            char loc[32];
+            char loc[96];
             uint8_t buf[LWS_PRE + 512];
             uint8_t *p = buf + LWS_PRE;
-            int n = snprintf(loc, sizeof(loc), "/scanout/%u", gw->scanouts[0].id);
+            so = &gw->scanouts[0];
+            int n = snprintf(loc, sizeof(loc), "%s%s/scanout/%u", so->vm->name[0] ? "/" : "",
+                             so->vm->name, so->id);
             if (lws_http_redirect(wsi, HTTP_STATUS_FOUND, (const unsigned char *)loc, n, &p,
                                   buf + sizeof(buf) - 1) < 0) {
                 return -1;
@@ -380,14 +410,19 @@ static int http_request(struct view_gateway *gw, struct view_browser *b, struct 
             return lws_http_transaction_completed(wsi) ? -1 : 0;
         }
         return http_respond(wsi, b, "text/html; charset=utf-8", gw->index_html, gw->index_len);
-    }
-    if (strcmp(path, "/viewer.js") == 0) {
+    case HXFR_VIEW_ROUTE_INDEX_JSON:
+        return http_respond(wsi, b, "application/json", gw->index_json, gw->index_json_len);
+    case HXFR_VIEW_ROUTE_SCRIPT:
         return http_respond(wsi, b, "text/javascript; charset=utf-8", hxfr__view_viewer_js,
                             hxfr__view_viewer_js_len);
-    }
-    if (path_scanout(gw, path, "/scanout/")) {
-        return http_respond(wsi, b, "text/html; charset=utf-8", hxfr__view_viewer_html,
-                            hxfr__view_viewer_html_len);
+    case HXFR_VIEW_ROUTE_PAGE:
+        if (so) {
+            return http_respond(wsi, b, "text/html; charset=utf-8", hxfr__view_viewer_html,
+                                hxfr__view_viewer_html_len);
+        }
+        break;
+    default:
+        break;
     }
     return http_status(wsi, HTTP_STATUS_NOT_FOUND);
 }
@@ -436,7 +471,7 @@ static int callback_view(struct lws *wsi, enum lws_callback_reasons reason, void
         /* Decide before the upgrade completes: unknown path, foreign
          * origin or too many browsers refuse the handshake. */
         if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 ||
-            !path_scanout(gw, path, "/ws/")) {
+            !ws_scanout(gw, path)) {
             view_debug("refused WebSocket for a bad path");
             return -1;
         }
@@ -453,7 +488,7 @@ static int callback_view(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_ESTABLISHED: {
         struct view_scanout *so = NULL;
         if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) > 0) {
-            so = path_scanout(gw, path, "/ws/");
+            so = ws_scanout(gw, path);
         }
         if (!so || gw->n_browsers >= gw->opt.max_browsers) {
             return -1;
@@ -484,23 +519,55 @@ static struct lws_protocols protocols[3];
 
 /* ---- Setup ------------------------------------------------------------- */
 
+/* The "/" page and /index.json: every VM and its scanouts. Names are
+ * [A-Za-z0-9_-] and URIs are escaped, so nothing here needs more care. */
 static int build_index(struct view_gateway *gw)
 {
-    size_t cap = 512 + (size_t)gw->n_scanouts * 96;
-    char *s = malloc(cap);
-    if (!s) {
+    size_t cap = 1024 + (size_t)gw->n_scanouts * 256 + (size_t)gw->n_vms * 640;
+    char *h = malloc(cap);
+    char *j = malloc(cap);
+    if (!h || !j) {
+        free(h);
+        free(j);
         return -ENOMEM;
     }
-    int n = snprintf(s, cap,
-                     "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-                     "<title>hxfr-view</title></head>\n<body><h1>hxfr-view</h1>\n<ul>\n");
-    for (unsigned i = 0; i < gw->n_scanouts; i++) {
-        n += snprintf(s + n, cap - (size_t)n, "<li><a href=\"/scanout/%u\">scanout %u</a></li>\n",
-                      gw->scanouts[i].id, gw->scanouts[i].id);
+    size_t hn = 0, jn = 0;
+#define H(...) hn += (size_t)snprintf(h + hn, cap - hn, __VA_ARGS__)
+#define J(...) jn += (size_t)snprintf(j + jn, cap - jn, __VA_ARGS__)
+    H("<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+      "<title>hxfr-view</title></head>\n<body><h1>hxfr-view</h1>\n");
+    J("{\"vms\":[");
+    for (unsigned v = 0; v < gw->n_vms; v++) {
+        const struct view_vm *vm = &gw->vms[v];
+        char uri[2 * HXFR_URI_PATH_MAX + 300];
+        hxfr__view_json_escape(uri, sizeof(uri), vm->connect, strlen(vm->connect));
+        H("<h2>%s</h2>\n<ul>\n", vm->name[0] ? vm->name : "scanouts");
+        J("%s{\"name\":\"%s\",\"connect\":\"%s\",\"scanouts\":[", v ? "," : "", vm->name, uri);
+        bool first = true;
+        for (unsigned i = 0; i < gw->n_scanouts; i++) {
+            const struct view_scanout *so = &gw->scanouts[i];
+            if (so->vm != vm) {
+                continue;
+            }
+            char base[HXFR_VIEW_NAME_MAX + 24];
+            snprintf(base, sizeof(base), "%s%s/scanout/%u", vm->name[0] ? "/" : "", vm->name,
+                     so->id);
+            H("<li><a href=\"%s\">%s</a></li>\n", base, so->label);
+            J("%s{\"id\":%u,\"page\":\"%s\",\"info\":\"%s/info\"}", first ? "" : ",", so->id, base,
+              base);
+            first = false;
+        }
+        H("</ul>\n");
+        J("]}");
     }
-    n += snprintf(s + n, cap - (size_t)n, "</ul></body></html>\n");
-    gw->index_html = s;
-    gw->index_len = (size_t)n;
+    H("</body></html>\n");
+    J("]}\n");
+#undef H
+#undef J
+    gw->index_html = h;
+    gw->index_len = hn;
+    gw->index_json = j;
+    gw->index_json_len = jn;
     return 0;
 }
 
@@ -539,6 +606,78 @@ static int parse_http(const char *s, char *host, size_t host_len, int *port, boo
     return 0;
 }
 
+/* Adds a scanout of vm unless it is offered already. */
+static int add_scanout(struct view_gateway *gw, struct view_vm *vm, uint16_t id)
+{
+    if (find_scanout(gw, vm, id)) {
+        return 0;
+    }
+    if (gw->n_scanouts == VIEW_MAX_SCANOUTS) {
+        view_log("at most %u scanouts in total", VIEW_MAX_SCANOUTS);
+        return -E2BIG;
+    }
+    view_upstream_init(&gw->scanouts[gw->n_scanouts++], vm, id);
+    return 0;
+}
+
+/* One VM per --connect; its scanouts are the --scanout NAME:N naming it,
+ * else every --scanout N without a name, else scanout 0. */
+static int add_vms(struct view_gateway *gw, const struct view_options *opt)
+{
+    int r;
+    for (unsigned i = 0; i < opt->n_scanouts; i++) {
+        const char *name = opt->scanouts[i].vm;
+        bool known = !name[0];
+        for (unsigned c = 0; c < opt->n_connects && !known; c++) {
+            known = strcmp(opt->connects[c].name, name) == 0;
+        }
+        if (!known) {
+            view_log("--scanout %s:%u names no --connect %s=URI", name, opt->scanouts[i].id, name);
+            return -EINVAL;
+        }
+    }
+    for (unsigned c = 0; c < opt->n_connects; c++) {
+        struct view_vm *vm = &gw->vms[gw->n_vms];
+        if (find_vm(gw, opt->connects[c].name)) {
+            view_log("two --connect for %s%s", opt->connects[c].name[0] ? "VM " : "",
+                     opt->connects[c].name[0] ? opt->connects[c].name : "the unnamed VM");
+            return -EINVAL;
+        }
+        memset(vm, 0, sizeof(*vm));
+        vm->gw = gw;
+        snprintf(vm->name, sizeof(vm->name), "%s", opt->connects[c].name);
+        vm->connect = opt->connects[c].uri;
+        r = view_upstream_resolve(vm);
+        if (r < 0) {
+            view_log("bad --connect URI '%s': %s", vm->connect, hxfr_strerror(r));
+            return r;
+        }
+        gw->n_vms++;
+        bool own = false;
+        for (unsigned i = 0; i < opt->n_scanouts; i++) {
+            own = own || (vm->name[0] && strcmp(opt->scanouts[i].vm, vm->name) == 0);
+        }
+        bool any = false;
+        for (unsigned i = 0; i < opt->n_scanouts; i++) {
+            const struct view_scanout_opt *so = &opt->scanouts[i];
+            if (own ? strcmp(so->vm, vm->name) == 0 : !so->vm[0]) {
+                r = add_scanout(gw, vm, so->id);
+                if (r < 0) {
+                    return r;
+                }
+                any = true;
+            }
+        }
+        if (!any) {
+            r = add_scanout(gw, vm, 0);
+            if (r < 0) {
+                return r;
+            }
+        }
+    }
+    return 0;
+}
+
 int view_gateway_init(struct view_gateway *gw, const struct view_options *opt)
 {
     char iface[64];
@@ -558,15 +697,9 @@ int view_gateway_init(struct view_gateway *gw, const struct view_options *opt)
     } else {
         snprintf(gw->http_host, sizeof(gw->http_host), "%s", iface);
     }
-    r = view_upstream_resolve(gw);
+    r = add_vms(gw, opt);
     if (r < 0) {
-        view_log("bad --connect URI '%s': %s", opt->connect, hxfr_strerror(r));
         goto fail;
-    }
-    for (unsigned i = 0; i < opt->n_scanouts; i++) {
-        if (!find_scanout(gw, opt->scanouts[i])) {
-            view_upstream_init(&gw->scanouts[gw->n_scanouts++], gw, opt->scanouts[i]);
-        }
     }
     r = build_index(gw);
     if (r < 0) {
@@ -651,4 +784,6 @@ void view_gateway_finish(struct view_gateway *gw)
     }
     free(gw->index_html);
     gw->index_html = NULL;
+    free(gw->index_json);
+    gw->index_json = NULL;
 }

@@ -29,14 +29,17 @@ static void usage(FILE *f)
             "One upstream subscription per watched scanout is shared by all its browsers.\n"
             "\n"
             "Options:\n"
-            "  -c, --connect URI       the hxfr host to subscribe to: unix:PATH, tcp:HOST:PORT,\n"
+            "  -c, --connect [NAME=]URI  an hxfr host to subscribe to: unix:PATH, tcp:HOST:PORT,\n"
             "                          vsock:CID:PORT or a path (default: the daemon's default\n"
-            "                          socket, $XDG_RUNTIME_DIR/hxfr/hxfr.sock)\n"
+            "                          socket, $XDG_RUNTIME_DIR/hxfr/hxfr.sock). Repeat with a\n"
+            "                          NAME ([A-Za-z0-9_-], up to 32) per VM: its pages are\n"
+            "                          under /NAME/; one unnamed URI keeps the plain URLs.\n"
             "  -H, --http HOST:PORT    where to serve HTTP and WebSocket (default %s).\n"
             "                          Loopback only unless you say otherwise, e.g.\n"
             "                          --http 0.0.0.0:8080 to let other machines watch.\n"
             "                          Port 0 picks a free port (printed at startup).\n"
-            "  -s, --scanout N         offer scanout N (0..65535); repeat for several\n"
+            "  -s, --scanout [NAME:]N  offer scanout N (0..65535) of VM NAME, or of every VM\n"
+            "                          without a --scanout of its own; repeat for several\n"
             "                          (default: scanout 0)\n"
             "      --max-browsers N    refuse WebSocket clients beyond N in total (default %u)\n"
             "      --queue-frames N    frames queued per browser before it is considered\n"
@@ -50,10 +53,11 @@ static void usage(FILE *f)
             "  -h, --help              this text\n"
             "  -V, --version           print the version\n"
             "\n"
-            "Routes: /            lists the scanouts (or redirects when there is one)\n"
-            "        /scanout/N   the viewer for scanout N\n"
-            "        /viewer.js   the viewer's script (embedded in this binary)\n"
-            "        /ws/N        the WebSocket stream of scanout N\n"
+            "Routes: /                   lists the VMs and scanouts (or redirects when there\n"
+            "                            is one); /index.json the same as JSON\n"
+            "        [/NAME]/scanout/N   the viewer for scanout N (of VM NAME)\n"
+            "        [/NAME]/ws/N        the WebSocket stream of scanout N\n"
+            "        /viewer.js          the viewer's script (embedded in this binary)\n"
             "\n"
             "A browser that cannot keep up loses frames (its own only) and resumes at the\n"
             "next keyframe; a new browser starts at a keyframe. When the host goes away the\n"
@@ -117,25 +121,39 @@ int main(int argc, char **argv)
     char default_uri[HXFR_URI_PATH_MAX + 8];
     unsigned long v;
     int c;
+    int r;
 
     while ((c = getopt_long(argc, argv, "c:H:s:vhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            opt.connect = optarg;
+            if (opt.n_connects == VIEW_MAX_VMS) {
+                fprintf(stderr, "hxfr-view: at most %u --connect\n", VIEW_MAX_VMS);
+                return 2;
+            }
+            r = hxfr__view_split_named(optarg, opt.connects[opt.n_connects].name,
+                                       sizeof(opt.connects[0].name),
+                                       &opt.connects[opt.n_connects].uri);
+            if (r < 0) {
+                fprintf(stderr, "hxfr-view: bad --connect '%s'\n", optarg);
+                return 2;
+            }
+            opt.n_connects++;
             break;
         case 'H':
             opt.http = optarg;
             break;
         case 's':
-            if (parse_ulong(optarg, 0, 65535, &v) < 0) {
-                fprintf(stderr, "hxfr-view: bad scanout '%s' (0..65535)\n", optarg);
-                return 2;
-            }
             if (opt.n_scanouts == VIEW_MAX_SCANOUTS) {
                 fprintf(stderr, "hxfr-view: at most %u scanouts\n", VIEW_MAX_SCANOUTS);
                 return 2;
             }
-            opt.scanouts[opt.n_scanouts++] = (uint16_t)v;
+            if (hxfr__view_parse_scanout_ref(
+                    optarg, strlen(optarg), opt.scanouts[opt.n_scanouts].vm,
+                    sizeof(opt.scanouts[0].vm), &opt.scanouts[opt.n_scanouts].id) < 0) {
+                fprintf(stderr, "hxfr-view: bad scanout '%s' ([NAME:]0..65535)\n", optarg);
+                return 2;
+            }
+            opt.n_scanouts++;
             break;
         case OPT_MAX_BROWSERS:
             if (parse_ulong(optarg, 1, 4096, &v) < 0) {
@@ -192,16 +210,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "hxfr-view: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!opt.connect) {
+    if (opt.n_connects == 0) {
         if (hxfr__default_socket_path(default_socket, sizeof(default_socket)) < 0) {
             fprintf(stderr, "hxfr-view: no default socket path; use --connect\n");
             return 2;
         }
         snprintf(default_uri, sizeof(default_uri), "unix:%s", default_socket);
-        opt.connect = default_uri;
-    }
-    if (opt.n_scanouts == 0) {
-        opt.scanouts[opt.n_scanouts++] = 0;
+        opt.connects[opt.n_connects++].uri = default_uri;
     }
 
     struct sigaction sa;
@@ -216,9 +231,10 @@ int main(int argc, char **argv)
     if (view_gateway_init(&gw, &opt) < 0) {
         return 1;
     }
-    printf("hxfr-view: serving http://%s:%d/ (upstream %s)\n", gw.http_host, gw.port, opt.connect);
+    printf("hxfr-view: serving http://%s:%d/ (upstream %s%s)\n", gw.http_host, gw.port,
+           opt.connects[0].uri, opt.n_connects > 1 ? " and more" : "");
     fflush(stdout);
-    int r = view_gateway_run(&gw, &stop_flag);
+    r = view_gateway_run(&gw, &stop_flag);
     view_gateway_finish(&gw);
     return r < 0 ? 1 : 0;
 }

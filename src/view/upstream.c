@@ -1,6 +1,7 @@
 /* hxfr-view upstream: one HXFR subscriber connection per watched scanout.
  *
- * The socket is connected without blocking and handed to libwebsockets as a
+ * The socket is connected without blocking (lib/transport resolves the
+ * endpoint once and starts each connect) and handed to libwebsockets as a
  * "raw file" descriptor, so it is polled by the same loop as the browsers;
  * this file does the reading and writing itself. The host is trusted more
  * than a browser but is still a peer: every message goes through the
@@ -8,20 +9,12 @@
  * of protocol closes the connection and reconnects with backoff.
  */
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <linux/vm_sockets.h>
-#endif
 
 #include "view.h"
 
@@ -48,75 +41,17 @@ static void set_state(struct view_scanout *so, enum view_up_state st)
     so->state_since = view_mono_us();
 }
 
-/* ---- Resolving and connecting ----------------------------------------- */
+/* ---- Resolving ---------------------------------------------------------- */
 
-int view_upstream_resolve(struct view_gateway *gw)
+int view_upstream_resolve(struct view_vm *vm)
 {
-    int r = hxfr__uri_parse(gw->opt.connect, false, &gw->uri);
+    int r = hxfr__uri_parse(vm->connect, false, &vm->uri);
     if (r < 0) {
         return r;
     }
-    memset(&gw->addr, 0, sizeof(gw->addr));
-    switch (gw->uri.kind) {
-    case HXFR_TRANSPORT_UNIX: {
-        struct sockaddr_un *un = (struct sockaddr_un *)&gw->addr;
-        un->sun_family = AF_UNIX;
-        /* hxfr__uri_parse guarantees the path fits sun_path with its NUL. */
-        memcpy(un->sun_path, gw->uri.path, strlen(gw->uri.path) + 1);
-        gw->addr_len = sizeof(*un);
-        return 0;
-    }
-    case HXFR_TRANSPORT_TCP: {
-        /* Names are resolved once, here, so that reconnecting never blocks
-         * the loop on a DNS lookup. */
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
-        struct addrinfo *res = NULL;
-        char port[8];
-        snprintf(port, sizeof(port), "%u", (unsigned)gw->uri.port);
-        int g = getaddrinfo(gw->uri.host, port, &hints, &res);
-        if (g != 0 || !res) {
-            view_log("cannot resolve %s: %s", gw->uri.host, gai_strerror(g));
-            return -EHOSTUNREACH;
-        }
-        memcpy(&gw->addr, res->ai_addr, res->ai_addrlen);
-        gw->addr_len = res->ai_addrlen;
-        freeaddrinfo(res);
-        return 0;
-    }
-#ifdef __linux__
-    case HXFR_TRANSPORT_VSOCK: {
-        struct sockaddr_vm *vm = (struct sockaddr_vm *)&gw->addr;
-        vm->svm_family = AF_VSOCK;
-        vm->svm_cid = gw->uri.cid;
-        vm->svm_port = gw->uri.port;
-        gw->addr_len = sizeof(*vm);
-        return 0;
-    }
-#endif
-    default:
-        return -EPROTONOSUPPORT;
-    }
-}
-
-/* Starts a non-blocking connect. Returns the socket or -errno. */
-static int connect_start(struct view_gateway *gw)
-{
-    int fd = socket(gw->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return -errno;
-    }
-    if (gw->uri.kind == HXFR_TRANSPORT_TCP) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    if (connect(fd, (struct sockaddr *)&gw->addr, gw->addr_len) < 0 && errno != EINPROGRESS) {
-        /* A UNIX socket whose backlog is full says EAGAIN: retried later
-         * like any other failure. */
-        int err = -errno;
-        close(fd);
-        return err;
-    }
-    return fd;
+    /* Names are resolved once, here, so that reconnecting never blocks the
+     * loop on a DNS lookup. */
+    return hxfr__transport_resolve(&vm->uri, &vm->addr);
 }
 
 /* ---- Output ------------------------------------------------------------- */
@@ -149,7 +84,7 @@ static bool next_message(struct view_scanout *so)
     if (n < 0) {
         /* Cannot happen for these fixed-size types; drop rather than send
          * something malformed. */
-        view_log("scanout %u: cannot encode %s: %s", so->id, hxfr_msg_type_name(m.hdr.type),
+        view_log("%s: cannot encode %s: %s", so->label, hxfr_msg_type_name(m.hdr.type),
                  hxfr_strerror(n));
         return next_message(so);
     }
@@ -203,15 +138,15 @@ static void drop_current(struct view_scanout *so)
 static void connect_now(struct view_scanout *so)
 {
     struct view_gateway *gw = so->gw;
-    int fd = connect_start(gw);
+    int fd = hxfr__transport_connect_start(&so->vm->addr);
     if (fd < 0) {
         so->state = VIEW_UP_WAIT_RETRY;
         uint32_t delay = so->backoff_ms;
         so->backoff_ms =
             so->backoff_ms * 2 > VIEW_BACKOFF_MAX_MS ? VIEW_BACKOFF_MAX_MS : so->backoff_ms * 2;
-        set_status(so, "disconnected", delay, "cannot connect to %s: %s", gw->opt.connect,
+        set_status(so, "disconnected", delay, "cannot connect to %s: %s", so->vm->connect,
                    hxfr_strerror(fd));
-        view_debug("scanout %u: connect: %s; retry in %u ms", so->id, hxfr_strerror(fd), delay);
+        view_debug("%s: connect: %s; retry in %u ms", so->label, hxfr_strerror(fd), delay);
         lws_sul_schedule(gw->ctx, 0, &so->retry_sul, retry_cb, (lws_usec_t)delay * US_PER_MS);
         return;
     }
@@ -238,7 +173,7 @@ static void connect_now(struct view_scanout *so)
                          (lws_usec_t)so->backoff_ms * US_PER_MS);
         return;
     }
-    set_status(so, "connecting", 0, "connecting to %s", gw->opt.connect);
+    set_status(so, "connecting", 0, "connecting to %s", so->vm->connect);
     /* Writability tells when the connect finished. */
     lws_callback_on_writable(so->wsi);
     lws_sul_schedule(gw->ctx, 0, &so->alive_sul, alive_cb, alive_period_us(so));
@@ -252,7 +187,7 @@ static void upstream_fail_as(struct view_scanout *so, const char *state, const c
     if (!so->wsi || so->closing) {
         return;
     }
-    view_log("scanout %u: upstream: %s", so->id, why);
+    view_log("%s: upstream: %s", so->label, why);
     snprintf(so->status_msg, sizeof(so->status_msg), "%s", why);
     so->fail_state = state;
     so->closing = true;
@@ -277,7 +212,7 @@ static int close_with(struct view_scanout *so, const char *fmt, ...)
         va_end(ap);
         so->fail_state = "disconnected";
         so->closing = true;
-        view_log("scanout %u: upstream: %s", so->id, so->status_msg);
+        view_log("%s: upstream: %s", so->label, so->status_msg);
     }
     return -1;
 }
@@ -385,7 +320,7 @@ static void linger_cb(lws_sorted_usec_list_t *sul)
     if (so->n_browsers > 0) {
         return;
     }
-    view_debug("scanout %u: nobody watching, closing upstream", so->id);
+    view_debug("%s: nobody watching, closing upstream", so->label);
     lws_sul_cancel(&so->retry_sul);
     if (so->wsi) {
         upstream_fail(so, "nobody watching");
@@ -401,7 +336,7 @@ static void send_keyframe_req(struct view_scanout *so)
     so->kf_wanted = false;
     so->kf_last = view_mono_us();
     so->need_keyframe = true;
-    view_debug("scanout %u: KEYFRAME_REQ", so->id);
+    view_debug("%s: KEYFRAME_REQ", so->label);
     if (flush_output(so) < 0) {
         upstream_fail(so, "write failed");
     }
@@ -450,7 +385,7 @@ static void on_subscribe_resp(struct view_scanout *so, const struct hxfr_subscri
     so->new_stream = true;
     so->kf_last = 0;
     set_status(so, "streaming", 0, "subscribed to scanout %u", so->id);
-    view_log("scanout %u: subscribed", so->id);
+    view_log("%s: subscribed", so->label);
 }
 
 static void on_error(struct view_scanout *so, const struct hxfr_error *e)
@@ -467,7 +402,7 @@ static void on_error(struct view_scanout *so, const struct hxfr_error *e)
     }
     /* Anything else (a refused keyframe request, say) leaves the stream
      * running; the browsers see the text. */
-    view_log("scanout %u: %s", so->id, why);
+    view_log("%s: %s", so->label, why);
     set_status(so, "streaming", 0, "%s", why);
 }
 
@@ -475,7 +410,7 @@ static void on_frame_start(struct view_scanout *so, const struct hxfr_msg *m, ui
 {
     const struct hxfr_frame_response *fr = &m->u.frame_response;
     if (so->state != VIEW_UP_STREAMING || m->hdr.session_id != so->id) {
-        view_debug("scanout %u: ignoring FRAME_RESPONSE for session %u", so->id, m->hdr.session_id);
+        view_debug("%s: ignoring FRAME_RESPONSE for session %u", so->label, m->hdr.session_id);
         return;
     }
     if (body == 0 || fr->nal_count == 0) {
@@ -557,7 +492,7 @@ static void on_event(struct view_scanout *so, const struct hxfr_parse_result *re
     case HXFR_MSG_PONG:
         break;
     default:
-        view_debug("scanout %u: ignoring %s", so->id,
+        view_debug("%s: ignoring %s", so->label,
                    hxfr_msg_type_name(m->hdr.type) ? hxfr_msg_type_name(m->hdr.type) : "?");
         break;
     }
@@ -613,13 +548,9 @@ static int on_writable(struct view_scanout *so)
         return -1;
     }
     if (so->state == VIEW_UP_CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(so->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
-            err = errno;
-        }
-        if (err) {
-            return close_with(so, "cannot connect to %s: %s", so->gw->opt.connect, strerror(err));
+        int err = hxfr__transport_connect_finish(so->fd, so->vm->addr.kind);
+        if (err < 0) {
+            return close_with(so, "cannot connect to %s: %s", so->vm->connect, hxfr_strerror(err));
         }
         set_state(so, VIEW_UP_SUBSCRIBING);
         so->last_rx = view_mono_us();
@@ -659,11 +590,17 @@ const struct lws_protocols view_upstream_protocol = {
 
 /* ---- Watching ------------------------------------------------------------ */
 
-void view_upstream_init(struct view_scanout *so, struct view_gateway *gw, uint16_t id)
+void view_upstream_init(struct view_scanout *so, struct view_vm *vm, uint16_t id)
 {
     memset(so, 0, sizeof(*so));
-    so->gw = gw;
+    so->gw = vm->gw;
+    so->vm = vm;
     so->id = id;
+    if (vm->name[0]) {
+        snprintf(so->label, sizeof(so->label), "%s scanout %u", vm->name, id);
+    } else {
+        snprintf(so->label, sizeof(so->label), "scanout %u", id);
+    }
     so->fd = -1;
     so->backoff_ms = VIEW_BACKOFF_MIN_MS;
     so->status_state = "idle";

@@ -2,6 +2,10 @@
  * libwebsockets side: HTTP and browsers), upstream.c (one HXFR subscriber
  * connection per watched scanout) and main.c (options).
  *
+ * A gateway serves one or more VMs (upstreams, one --connect each); each VM
+ * offers scanouts. Every scanout has its own upstream connection, opened
+ * while somebody watches it.
+ *
  * Threading: everything runs on the one libwebsockets service thread.
  */
 #ifndef HXFR_VIEW_VIEW_H
@@ -16,10 +20,12 @@
 
 #include <hxfr/proto.h>
 
+#include "route.h"
 #include "transport.h"
 #include "viewmsg.h"
 
-#define VIEW_MAX_SCANOUTS 64u
+#define VIEW_MAX_SCANOUTS 64u /* in total, over every VM */
+#define VIEW_MAX_VMS      32u
 
 /* Defaults; each one has a command-line option. */
 #define VIEW_DEFAULT_HTTP         "127.0.0.1:8080"
@@ -41,10 +47,24 @@
 #define VIEW_DEFAULT_DEAD_MS      8000u  /* give up after this much silence */
 #define VIEW_LINGER_MS            5000u  /* keep an unwatched upstream this long */
 
+/* One --connect: a VM (upstream) by name; "" is the unnamed one. */
+struct view_connect_opt {
+    char name[HXFR_VIEW_NAME_MAX + 1];
+    const char *uri;
+};
+
+/* One --scanout: scanout id of the named VM, or of every VM that has no
+ * --scanout of its own when vm is "". */
+struct view_scanout_opt {
+    char vm[HXFR_VIEW_NAME_MAX + 1];
+    uint16_t id;
+};
+
 struct view_options {
-    const char *connect; /* upstream URI */
-    const char *http;    /* HOST:PORT to serve on */
-    uint16_t scanouts[VIEW_MAX_SCANOUTS];
+    struct view_connect_opt connects[VIEW_MAX_VMS];
+    unsigned n_connects;
+    const char *http; /* HOST:PORT to serve on */
+    struct view_scanout_opt scanouts[VIEW_MAX_SCANOUTS];
     unsigned n_scanouts;
     unsigned max_browsers;
     unsigned queue_frames;
@@ -65,10 +85,21 @@ enum view_up_state {
 struct view_gateway;
 struct view_browser;
 
+/* One VM: an upstream endpoint and the path prefix of its routes. */
+struct view_vm {
+    struct view_gateway *gw;
+    char name[HXFR_VIEW_NAME_MAX + 1]; /* "" for the unnamed upstream */
+    const char *connect;               /* the URI as given */
+    struct hxfr_uri uri;
+    struct hxfr_addr addr; /* resolved once, at startup */
+};
+
 /* One offered scanout: its browsers and its upstream connection. */
 struct view_scanout {
     struct view_gateway *gw;
+    struct view_vm *vm;
     uint16_t id;
+    char label[HXFR_VIEW_NAME_MAX + 16]; /* "scanout N" or "NAME scanout N", for logs */
 
     struct view_browser *browsers; /* doubly linked through browser->next/prev */
     unsigned n_browsers;
@@ -166,9 +197,8 @@ struct view_gateway {
     bool loopback;      /* bound to a loopback address */
     bool stopping;      /* the context is being destroyed */
 
-    struct hxfr_uri uri;
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
+    struct view_vm vms[VIEW_MAX_VMS];
+    unsigned n_vms;
 
     struct view_scanout scanouts[VIEW_MAX_SCANOUTS];
     unsigned n_scanouts;
@@ -176,6 +206,8 @@ struct view_gateway {
 
     char *index_html; /* the "/" page when several scanouts exist */
     size_t index_len;
+    char *index_json; /* /index.json */
+    size_t index_json_len;
 
     uint8_t rbuf[64 * 1024]; /* upstream read buffer */
 };
@@ -207,7 +239,7 @@ void view_scanout_distribute(struct view_scanout *so, struct hxfr_view_au *au);
 
 /* upstream.c */
 extern const struct lws_protocols view_upstream_protocol;
-void view_upstream_init(struct view_scanout *so, struct view_gateway *gw, uint16_t id);
+void view_upstream_init(struct view_scanout *so, struct view_vm *vm, uint16_t id);
 /* A browser joined (start the connection if needed) or left. */
 void view_upstream_watch(struct view_scanout *so);
 void view_upstream_unwatch(struct view_scanout *so);
@@ -217,8 +249,8 @@ void view_upstream_request_keyframe(struct view_scanout *so);
 /* Cancels timers and drops the current AU (the wsi is closed by lws when
  * the context is destroyed). */
 void view_upstream_finish(struct view_scanout *so);
-/* Resolves gw->opt.connect into gw->uri / gw->addr. */
-int view_upstream_resolve(struct view_gateway *gw);
+/* Parses and resolves vm->connect into vm->uri / vm->addr. */
+int view_upstream_resolve(struct view_vm *vm);
 
 /* web_assets.c (generated from web/ at build time) */
 extern const unsigned char hxfr__view_viewer_html[];

@@ -97,12 +97,15 @@ static int fmt_result(int n, size_t cap)
     return n;
 }
 
-int hxfr__view_hello_format(char *out, size_t cap, uint16_t scanout_id, int64_t time_us)
+int hxfr__view_hello_format(char *out, size_t cap, const struct hxfr_view_hello *h)
 {
+    char vm[80];
+    hxfr__view_json_escape(vm, sizeof(vm), h->vm, strlen(h->vm));
     int n = snprintf(out, cap,
-                     "{\"type\":\"hello\",\"version\":%u,\"scanout\":%u,"
-                     "\"server\":\"hxfr-view %s\",\"time_us\":%" PRId64 "}",
-                     HXFR_VIEW_VERSION, (unsigned)scanout_id, HXFR_VERSION, time_us);
+                     "{\"type\":\"hello\",\"version\":%u,\"vm\":\"%s\",\"scanout\":%u,"
+                     "\"input\":%s,\"server\":\"hxfr-view %s\",\"time_us\":%" PRId64 "}",
+                     HXFR_VIEW_VERSION, vm, (unsigned)h->scanout, h->input ? "true" : "false",
+                     HXFR_VERSION, h->time_us);
     return fmt_result(n, cap);
 }
 
@@ -332,32 +335,7 @@ void hxfr__view_queue_resync(struct hxfr_view_queue *q)
     q->want_key = true;
 }
 
-/* ---- Paths and headers --------------------------------------------------- */
-
-int hxfr__view_path_scanout(const char *path, size_t len, const char *prefix, uint16_t *id)
-{
-    size_t plen = strlen(prefix);
-    if (len <= plen || memcmp(path, prefix, plen) != 0) {
-        return -EINVAL;
-    }
-    const char *d = path + plen;
-    size_t n = len - plen;
-    if (n > 5 || (n > 1 && d[0] == '0')) {
-        return -EINVAL;
-    }
-    uint32_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (d[i] < '0' || d[i] > '9') {
-            return -EINVAL;
-        }
-        v = v * 10 + (uint32_t)(d[i] - '0');
-    }
-    if (v > 0xFFFFu) {
-        return -EINVAL;
-    }
-    *id = (uint16_t)v;
-    return 0;
-}
+/* ---- Headers --------------------------------------------------- */
 
 /* Parses a decimal port of 1..5 digits (no leading zeros). */
 static int parse_port(const char *s, size_t n, unsigned *out)

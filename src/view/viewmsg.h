@@ -77,9 +77,18 @@ int hxfr__view_frame_header_decode(const uint8_t *msg, size_t len,
  * always NUL-terminated, cap > 0). */
 size_t hxfr__view_json_escape(char *out, size_t cap, const char *in, size_t len);
 
-/* {"type":"hello","version":1,"scanout":N,"server":"hxfr-view X","time_us":T}
- * Returns the length or -ENOSPC. */
-int hxfr__view_hello_format(char *out, size_t cap, uint16_t scanout_id, int64_t time_us);
+/* What the hello message tells a browser. */
+struct hxfr_view_hello {
+    const char *vm; /* VM name, "" for the unnamed one ([A-Za-z0-9_-]) */
+    uint16_t scanout;
+    bool input;      /* the page may send input */
+    int64_t time_us; /* the gateway's CLOCK_REALTIME */
+};
+
+/* {"type":"hello","version":1,"vm":"V","scanout":N,"input":B,
+ *  "server":"hxfr-view X","time_us":T} (vm is escaped). Returns the length
+ * or -ENOSPC. */
+int hxfr__view_hello_format(char *out, size_t cap, const struct hxfr_view_hello *h);
 
 /* {"type":"status","scanout":N,"state":"S","message":"M","retry_ms":R}
  * state is one of the fixed words the gateway uses; message is escaped
@@ -119,12 +128,7 @@ struct hxfr_view_input {
 int hxfr__view_input_parse(const uint8_t *data, size_t len, bool binary,
                            struct hxfr_view_input *out);
 
-/* ---- Requests: paths and headers ------------------------------------ */
-
-/* If path (len bytes, no query string) is prefix followed by a scanout
- * number (decimal, 0..65535, no sign, no leading zeros, nothing after it),
- * stores the number and returns 0; otherwise -EINVAL. */
-int hxfr__view_path_scanout(const char *path, size_t len, const char *prefix, uint16_t *id);
+/* ---- Requests: headers ------------------------------------------------ */
 
 /* Decides whether a request may be served, against cross-site use and DNS
  * rebinding. host and origin are the header values (NULL when absent).

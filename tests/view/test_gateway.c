@@ -111,6 +111,80 @@ TEST(index_lists_scanouts)
     vt_teardown(&e);
 }
 
+/* Two VMs behind one gateway: each has its own upstream, its pages live
+ * under /NAME/, and the index lists both. The second VM's host double
+ * serves scanout 3 on its own socket. */
+TEST(several_vms)
+{
+    struct vt_env e;
+    if (vt_setup(&e) < 0 || vt_start_host(&e, NULL) < 0) {
+        FAIL("setup");
+    }
+    char sock2[320], log2[320], listen2[330], connect1[340], connect2[340];
+    snprintf(sock2, sizeof(sock2), "%s/host2.sock", e.dir);
+    snprintf(log2, sizeof(log2), "%s/host2.log", e.dir);
+    snprintf(listen2, sizeof(listen2), "unix:%s", sock2);
+    const char *host2[] = {getenv("VIEW_FAKEHOST"),
+                           "--listen",
+                           listen2,
+                           "--log",
+                           log2,
+                           "--scanout",
+                           "3",
+                           e.h264[0] ? "--h264" : "--pattern",
+                           e.h264[0] ? e.h264 : "desktop",
+                           NULL};
+    pid_t h2 = vt_spawn(host2, "fakehost: listening on", 30000);
+    CHECK(h2 > 0);
+    snprintf(connect1, sizeof(connect1), "alpha=unix:%s", e.sock);
+    snprintf(connect2, sizeof(connect2), "beta=unix:%s", sock2);
+    const char *const view_args[] = {"--connect", connect1, "--connect", connect2,
+                                     "--scanout", "beta:3", NULL};
+    CHECK_EQ(vt_start_view(&e, view_args), 0);
+
+    char body[65536];
+    CHECK_EQ(ws_http_get(e.port, "/", NULL, body, sizeof(body), NULL, 0), 200);
+    CHECK(strstr(body, "/alpha/scanout/0") != NULL);
+    CHECK(strstr(body, "/beta/scanout/3") != NULL);
+    CHECK_EQ(ws_http_get(e.port, "/index.json", NULL, body, sizeof(body), NULL, 0), 200);
+    CHECK(strstr(body, "\"name\":\"alpha\"") != NULL);
+    CHECK(strstr(body, "\"name\":\"beta\"") != NULL);
+    CHECK(strstr(body, "\"page\":\"/beta/scanout/3\"") != NULL);
+    CHECK_EQ(ws_http_get(e.port, "/alpha/scanout/0", NULL, body, sizeof(body), NULL, 0), 200);
+    CHECK_EQ(ws_http_get(e.port, "/beta/scanout/3", NULL, NULL, 0, NULL, 0), 200);
+    /* Not offered: the other VM's scanout, the unnamed URLs, unknown VMs. */
+    CHECK_EQ(ws_http_get(e.port, "/alpha/scanout/3", NULL, NULL, 0, NULL, 0), 404);
+    CHECK_EQ(ws_http_get(e.port, "/beta/scanout/0", NULL, NULL, 0, NULL, 0), 404);
+    CHECK_EQ(ws_http_get(e.port, "/scanout/0", NULL, NULL, 0, NULL, 0), 404);
+    CHECK_EQ(ws_http_get(e.port, "/gamma/scanout/0", NULL, NULL, 0, NULL, 0), 404);
+
+    struct ws a, b, w;
+    CHECK(ws_open(&w, e.port, "/ws/0", NULL, 0) != 0);
+    CHECK(ws_open(&w, e.port, "/beta/ws/0", NULL, 0) != 0);
+    CHECK_EQ(ws_open(&a, e.port, "/alpha/ws/0", NULL, 0), 0);
+    CHECK_EQ(ws_open(&b, e.port, "/beta/ws/3", NULL, 0), 0);
+    struct vt_msg m;
+    CHECK_EQ(vt_recv_frame(&a, WAIT_MS, &m), 1);
+    CHECK_EQ(m.h.scanout_id, 0);
+    CHECK(m.h.flags & HXFR_VIEW_FLAG_KEYFRAME);
+    CHECK_EQ(vt_recv_frame(&b, WAIT_MS, &m), 1);
+    CHECK_EQ(m.h.scanout_id, 3);
+    CHECK(m.h.flags & HXFR_VIEW_FLAG_KEYFRAME);
+    /* Each host saw exactly its own subscription. */
+    CHECK_EQ(vt_log_count(&e, "SUBSCRIBE 0"), 1);
+    CHECK_EQ(vt_log_count(&e, "SUBSCRIBE"), 1);
+    FILE *f = fopen(log2, "r");
+    CHECK(f != NULL);
+    char line[64] = "";
+    CHECK(fgets(line, sizeof(line), f) != NULL);
+    fclose(f);
+    CHECK(strncmp(line, "SUBSCRIBE 3", 11) == 0);
+    ws_close(&a);
+    ws_close(&b);
+    CHECK_EQ(vt_stop(&h2), 0);
+    vt_teardown(&e);
+}
+
 TEST(stream_to_browser)
 {
     struct vt_env e;

@@ -1,5 +1,5 @@
 /* Unit tests for hxfr-view's message formats: the frame header, the JSON
- * text messages, the browser-input parser, request checks, the unit-list
+ * text messages, the browser-input parser, routes and names, request checks, the unit-list
  * to Annex B rewrite and the per-browser queue. */
 #include <errno.h>
 #include <stdbool.h>
@@ -8,6 +8,7 @@
 
 #include <hxfr/proto.h>
 
+#include "route.h"
 #include "viewmsg.h"
 
 static int parse_str(const char *s, bool binary, struct hxfr_view_input *in)
@@ -154,8 +155,10 @@ TEST(text_messages)
                       "\"message\":\"no \\\"scanout\\\"\\u000a\",\"retry_ms\":400}") == 0);
     CHECK(hxfr__view_pong_format(out, sizeof(out), 42, -5) > 0);
     CHECK(strcmp(out, "{\"type\":\"pong\",\"token\":42,\"time_us\":-5}") == 0);
-    CHECK(hxfr__view_hello_format(out, sizeof(out), 65535, 7) > 0);
-    CHECK(strstr(out, "\"scanout\":65535") != NULL);
+    struct hxfr_view_hello h = {.vm = "vm-1", .scanout = 65535, .input = true, .time_us = 7};
+    CHECK(hxfr__view_hello_format(out, sizeof(out), &h) > 0);
+    CHECK(strstr(out, "\"vm\":\"vm-1\",\"scanout\":65535,\"input\":true,") != NULL);
+    CHECK(strstr(out, "\"time_us\":7}") != NULL);
     CHECK_EQ(hxfr__view_pong_format(out, 10, 42, 5), -ENOSPC);
     /* A long message is cut, never overflows, and stays one JSON object. */
     char longmsg[2000];
@@ -164,6 +167,115 @@ TEST(text_messages)
     int n = hxfr__view_status_format(out, sizeof(out), 0, "disconnected", longmsg, 0);
     CHECK(n > 0 && (size_t)n < sizeof(out));
     CHECK_EQ(out[n - 1], '}');
+}
+
+TEST(routes)
+{
+    static const struct {
+        const char *path;
+        enum hxfr_view_route_kind kind;
+        const char *vm;
+        uint16_t id;
+    } good[] = {
+        {"/", HXFR_VIEW_ROUTE_INDEX, "", 0},
+        {"/index.json", HXFR_VIEW_ROUTE_INDEX_JSON, "", 0},
+        {"/viewer.js", HXFR_VIEW_ROUTE_SCRIPT, "", 0},
+        {"/scanout/0", HXFR_VIEW_ROUTE_PAGE, "", 0},
+        {"/scanout/65535", HXFR_VIEW_ROUTE_PAGE, "", 65535},
+        {"/ws/7", HXFR_VIEW_ROUTE_WS, "", 7},
+        {"/scanout/3/info", HXFR_VIEW_ROUTE_INFO, "", 3},
+        {"/scanout/3/screenshot.png", HXFR_VIEW_ROUTE_SCREENSHOT, "", 3},
+        {"/scanout/3/input", HXFR_VIEW_ROUTE_INPUT, "", 3},
+        {"/vm1/scanout/2", HXFR_VIEW_ROUTE_PAGE, "vm1", 2},
+        {"/vm1/ws/2", HXFR_VIEW_ROUTE_WS, "vm1", 2},
+        {"/a-b_C9/scanout/1/info", HXFR_VIEW_ROUTE_INFO, "a-b_C9", 1},
+        {"/abcdefghijabcdefghijabcdefghij12/scanout/0", HXFR_VIEW_ROUTE_PAGE,
+         "abcdefghijabcdefghijabcdefghij12", 0},
+    };
+    static const char *const bad[] = {
+        "",
+        "x",
+        "//",
+        "/scanout",
+        "/scanout/",
+        "/scanout/00",
+        "/scanout/65536",
+        "/scanout/-1",
+        "/scanout/1/",
+        "/scanout/1/info/",
+        "/scanout/1/other",
+        "/ws/",
+        "/ws/1/info",
+        "/vm1",
+        "/vm1/",
+        "/vm1/scanout",
+        "/vm1/index.json",
+        "/vm1/viewer.js",
+        "/-vm/scanout/0",
+        "/v.m/scanout/0",
+        "/scanout/scanout/0",
+        "/ws/ws/0",
+        "/vm1/vm2/scanout/0",
+        "/abcdefghijabcdefghijabcdefghij123/scanout/0",
+        "/../scanout/0",
+        "/scanout/1?x",
+        "/index.json/",
+        "/viewer.html",
+    };
+    struct hxfr_view_route rt;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (hxfr__view_route_parse(good[i].path, strlen(good[i].path), &rt) != 0 ||
+            rt.kind != good[i].kind || strcmp(rt.vm, good[i].vm) != 0 || rt.scanout != good[i].id) {
+            FAIL("route %s", good[i].path);
+        }
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (hxfr__view_route_parse(bad[i], strlen(bad[i]), &rt) != -EINVAL ||
+            rt.kind != HXFR_VIEW_ROUTE_NONE || rt.vm[0]) {
+            FAIL("route %s accepted", bad[i]);
+        }
+    }
+    /* Only len bytes count. */
+    CHECK_EQ(hxfr__view_route_parse("/ws/12", 5, &rt), 0);
+    CHECK_EQ(rt.scanout, 1);
+}
+
+TEST(names_and_refs)
+{
+    CHECK(hxfr__view_name_valid("vm1", 3));
+    CHECK(hxfr__view_name_valid("A_b-9", 5));
+    CHECK(!hxfr__view_name_valid("", 0));
+    CHECK(!hxfr__view_name_valid("-x", 2));
+    CHECK(!hxfr__view_name_valid("a b", 3));
+    CHECK(!hxfr__view_name_valid("a/b", 3));
+    CHECK(!hxfr__view_name_valid("scanout", 7));
+    CHECK(!hxfr__view_name_valid("ws", 2));
+    CHECK(!hxfr__view_name_valid("abcdefghijabcdefghijabcdefghij123", 33));
+
+    char name[HXFR_VIEW_NAME_MAX + 1];
+    const char *uri;
+    CHECK_EQ(hxfr__view_split_named("vm1=unix:/run/a.sock", name, sizeof(name), &uri), 0);
+    CHECK(strcmp(name, "vm1") == 0 && strcmp(uri, "unix:/run/a.sock") == 0);
+    /* No valid name before the '=': all of it is the URI. */
+    CHECK_EQ(hxfr__view_split_named("unix:/tmp/a=b", name, sizeof(name), &uri), 0);
+    CHECK(name[0] == '\0' && strcmp(uri, "unix:/tmp/a=b") == 0);
+    CHECK_EQ(hxfr__view_split_named("/tmp/x=y", name, sizeof(name), &uri), 0);
+    CHECK(name[0] == '\0' && strcmp(uri, "/tmp/x=y") == 0);
+    CHECK_EQ(hxfr__view_split_named("tcp:h:1", name, sizeof(name), &uri), 0);
+    CHECK(name[0] == '\0');
+    CHECK_EQ(hxfr__view_split_named("vm1=", name, sizeof(name), &uri), -EINVAL);
+    CHECK_EQ(hxfr__view_split_named("", name, sizeof(name), &uri), -EINVAL);
+
+    uint16_t id;
+    CHECK_EQ(hxfr__view_parse_scanout_ref("3", 1, name, sizeof(name), &id), 0);
+    CHECK(name[0] == '\0' && id == 3);
+    CHECK_EQ(hxfr__view_parse_scanout_ref("vm2:65535", 9, name, sizeof(name), &id), 0);
+    CHECK(strcmp(name, "vm2") == 0 && id == 65535);
+    CHECK_EQ(hxfr__view_parse_scanout_ref("vm2:", 4, name, sizeof(name), &id), -EINVAL);
+    CHECK_EQ(hxfr__view_parse_scanout_ref(":1", 2, name, sizeof(name), &id), -EINVAL);
+    CHECK_EQ(hxfr__view_parse_scanout_ref("v m:1", 5, name, sizeof(name), &id), -EINVAL);
+    CHECK_EQ(hxfr__view_parse_scanout_ref("vm:01", 5, name, sizeof(name), &id), -EINVAL);
+    CHECK_EQ(hxfr__view_parse_scanout_ref("a:b:1", 5, name, sizeof(name), &id), -EINVAL);
 }
 
 TEST(path_scanout)

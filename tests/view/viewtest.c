@@ -212,9 +212,15 @@ int vt_start_view(struct vt_env *e, const char *const *extra)
     snprintf(connect, sizeof(connect), "unix:%s", e->sock);
     const char *argv[32];
     int n = 0;
+    bool own_connect = false;
+    for (int i = 0; extra && extra[i]; i++) {
+        own_connect = own_connect || strcmp(extra[i], "--connect") == 0;
+    }
     argv[n++] = getenv("HXFR_VIEW");
-    argv[n++] = "--connect";
-    argv[n++] = connect;
+    if (!own_connect) {
+        argv[n++] = "--connect";
+        argv[n++] = connect;
+    }
     argv[n++] = "--http";
     argv[n++] = "127.0.0.1:0";
     if (getenv("VT_VERBOSE")) {

@@ -35,8 +35,8 @@ int vt_start_host(struct vt_env *e, const char *const *extra);
 /* SIGTERM, wait. Returns the exit status or -1. */
 int vt_stop(pid_t *pid);
 
-/* Starts hxfr-view on 127.0.0.1:0 connected to the double's socket and
- * reads its port. Returns 0 or -1. */
+/* Starts hxfr-view on 127.0.0.1:0 connected to the double's socket (unless
+ * extra has a --connect of its own) and reads its port. Returns 0 or -1. */
 int vt_start_view(struct vt_env *e, const char *const *extra);
 
 /* Lines in the double's log that start with prefix. */
