@@ -9,6 +9,7 @@
 
 #include <hxfr-config.h>
 
+#include "cli.h"
 #include "view.h"
 
 static volatile int stop_flag;
@@ -70,18 +71,14 @@ static void usage(FILE *f)
             VIEW_DEFAULT_DEAD_MS);
 }
 
+/* A decimal number min..max (lib/cli's rules). */
 static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
-    char *end;
-    errno = 0;
-    if (!s || !*s || *s == '-' || *s == '+') {
+    uint64_t v;
+    if (hxfr__cli_parse_u64(s, max, &v) < 0 || v < min) {
         return -EINVAL;
     }
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || v < min || v > max) {
-        return -EINVAL;
-    }
-    *out = v;
+    *out = (unsigned long)v;
     return 0;
 }
 
