@@ -71,7 +71,13 @@ struct hxfr_host_pixels {
  * release (required with acquire): called exactly once per successful
  * acquire when the server no longer reads the pixels (encoded, failed,
  * or the client vanished). */
+#define HXFR_HOST_RESOLVER_VERSION 1u
+
 struct hxfr_host_resolver {
+    /* HXFR_HOST_RESOLVER_VERSION: the layout of this struct and the
+     * contract below. Required when acquire is set (anything else is
+     * refused with EINVAL by hxfr_host_new()). */
+    uint32_t version;
     int (*acquire)(void *opaque, uint32_t resource_id, const struct hxfr_frame_request *req,
                    struct hxfr_host_pixels *out);
     void (*release)(void *opaque, struct hxfr_host_pixels *pixels);

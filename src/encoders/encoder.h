@@ -15,6 +15,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include <hxfr/proto.h>
 
 #define HXFR_ENCODER_OPS_VERSION 1u
 
@@ -51,6 +54,21 @@ struct hxfr_image {
     void (*consumed)(void *opaque);
     void *consumed_opaque;
 };
+
+/* Describes pixels laid out as g says (hxfr_geometry_compute) starting at
+ * base: every other field of img is cleared. */
+static inline void hxfr__image_from_geometry(struct hxfr_image *img, const struct hxfr_geometry *g,
+                                             const uint8_t *base)
+{
+    memset(img, 0, sizeof(*img));
+    img->format = g->format;
+    img->width = g->width;
+    img->height = g->height;
+    for (uint32_t i = 0; i < g->num_planes && i < 3; i++) {
+        img->planes[i] = base + g->offset[i];
+        img->strides[i] = g->stride[i];
+    }
+}
 
 /* One encoded access unit: Annex B, SPS/PPS in-band on every keyframe.
  * data is owned by the encoder and valid until the next call on it. */

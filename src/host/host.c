@@ -1,50 +1,24 @@
-/* The server object and its event loop: listeners, the worker completion
- * eventfd, the stop eventfd and a housekeeping timer, all on one epoll fd
- * that an embedder can poll from its own loop.
+/* The server object and its event loop: listeners, clients, the worker
+ * completion eventfd, the stop eventfd and a housekeeping timer, all on one
+ * epoll fd that an embedder can poll from its own loop. The public API of
+ * include/hxfr/host.h lives here.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "client.h"
 #include "host-private.h"
 #include "scanout.h"
+#include "session.h"
 #include "transport/transport.h"
-
-uint64_t hxfr__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t hxfr__now_ms(void)
-{
-    return hxfr__now_ns() / 1000000u;
-}
-
-void hxfr__log(struct hxfr_host *h, enum hxfr_host_log_level level, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-
-    if (!h->cfg.log || level > h->cfg.log_level) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    h->cfg.log(h->cfg.log_opaque, level, line);
-}
 
 void hxfr_host_config_init(struct hxfr_host_config *cfg)
 {
@@ -68,8 +42,8 @@ static unsigned online_cpus(void)
 }
 
 /* The timer runs only while there is something to watch: clients (idle
- * and linger deadlines) or a stop in progress. */
-void hxfr__host_update_timer(struct hxfr_host *h)
+ * and linger deadlines), a stop in progress, or a resting listener. */
+static void update_timer(struct hxfr_host *h)
 {
     bool want = h->nclients > 0 || h->stopping || h->listeners_resting > 0;
     if (want == h->timer_armed) {
@@ -117,10 +91,14 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
     DEFAULT_IF_ZERO(h->cfg.shutdown_timeout_ms, HXFR_HOST_SHUTDOWN_DEFAULT_MS);
     DEFAULT_IF_ZERO(h->cfg.workers, online_cpus());
     DEFAULT_IF_ZERO(h->cfg.gop, HXFR_DEFAULT_GOP);
-    if ((h->cfg.resolver.acquire == NULL) != (h->cfg.resolver.release == NULL)) {
+    const struct hxfr_host_resolver *rs = &h->cfg.resolver;
+    if ((rs->acquire == NULL) != (rs->release == NULL) ||
+        (rs->acquire && rs->version != HXFR_HOST_RESOLVER_VERSION)) {
         err = EINVAL;
         goto fail;
     }
+    h->log = (struct hxfr__log){h->cfg.log, h->cfg.log_opaque, h->cfg.log_level};
+    h->limits = (struct hxfr__limits){h->cfg.max_width, h->cfg.max_height};
     /* The largest body a client may announce: a maximum-size frame at 4
      * bytes per pixel. Anything bigger is refused before reading it. */
     h->max_body = h->cfg.max_width * h->cfg.max_height * 4u;
@@ -132,11 +110,12 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
     }
     h->cfg.encoder = h->encoder_name;
     h->cfg.preset = h->preset;
-    int rr = hxfr__shm_regions_init(h, cfg);
-    if (rr < 0) {
-        err = -rr;
+    int r = hxfr__shm_regions_copy(cfg->shm_regions, cfg->shm_region_count, &h->regions);
+    if (r < 0) {
+        err = -r;
         goto fail;
     }
+    h->nregions = h->regions ? cfg->shm_region_count : 0;
     h->cfg.shm_regions = h->regions;
 
     h->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -148,7 +127,7 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
     }
     h->stop_watch.kind = HXFR__WATCH_STOP;
     h->timer_watch.kind = HXFR__WATCH_TIMER;
-    int r = hxfr__workers_init(&h->workers, h->cfg.workers);
+    r = hxfr__workers_init(&h->workers, h->cfg.workers);
     if (r < 0) {
         h->workers.efd = -1;
         err = -r;
@@ -172,32 +151,14 @@ fail:
     return NULL;
 }
 
-static void listener_close(struct hxfr__listener *l)
-{
-    struct hxfr_host *h = l->host;
-    struct stat st;
-
-    if (!l->resting) {
-        epoll_ctl(h->epfd, EPOLL_CTL_DEL, l->fd, NULL);
-    } else {
-        h->listeners_resting--;
-    }
-    close(l->fd);
-    /* Remove the socket file only if it is still the one we bound: another
-     * instance may have replaced it since. */
-    if (l->unlink_path[0] && stat(l->unlink_path, &st) == 0 && st.st_dev == l->dev &&
-        st.st_ino == l->ino) {
-        unlink(l->unlink_path);
-    }
-    hxfr__log(h, HXFR_HOST_LOG_INFO, "stopped listening on %s", l->uri);
-    free(l);
-}
-
 static void close_listeners(struct hxfr_host *h)
 {
     for (int i = 0; i < h->nlisteners; i++) {
         if (h->listeners[i]) {
-            listener_close(h->listeners[i]);
+            if (h->listeners[i]->resting) {
+                h->listeners_resting--;
+            }
+            hxfr__listener_destroy(h->listeners[i], &h->log);
             h->listeners[i] = NULL;
         }
     }
@@ -231,12 +192,9 @@ void hxfr_host_destroy(struct hxfr_host *h)
         hxfr__workers_finish(&h->workers);
         /* Every frame that was at the workers is on the done list now; the
          * sessions they belong to are zombies (their clients are gone). */
-        struct hxfr__frame *f = h->workers.done_head;
-        h->workers.done_head = h->workers.done_tail = NULL;
-        while (f) {
-            struct hxfr__frame *next = f->next;
+        struct hxfr__frame *f;
+        while ((f = hxfr__queue_pop_entry(&h->workers.done, struct hxfr__frame, link))) {
             hxfr__session_complete(f->session, f);
-            f = next;
         }
     } else if (h->workers.efd >= 0) {
         close(h->workers.efd);
@@ -257,7 +215,7 @@ void hxfr_host_destroy(struct hxfr_host *h)
     if (h->epfd >= 0) {
         close(h->epfd);
     }
-    hxfr__shm_regions_finish(h);
+    hxfr__shm_regions_free(h->regions, h->nregions);
     free(h->encoder_name);
     free(h->preset);
     free(h);
@@ -269,36 +227,14 @@ static int add_listener(struct hxfr_host *h, int fd, const struct hxfr_uri *u)
         close(fd);
         return -EMFILE;
     }
-    struct hxfr__listener *l = calloc(1, sizeof(*l));
+    struct hxfr__listener *l = hxfr__listener_new(fd, u, h->epfd);
     if (!l) {
-        close(fd);
-        return -ENOMEM;
-    }
-    l->watch.kind = HXFR__WATCH_LISTENER;
-    l->host = h;
-    l->fd = fd;
-    if (hxfr__socket_bound_uri(fd, l->uri, sizeof(l->uri)) < 0) {
-        if (!u || hxfr__uri_format(u, l->uri, sizeof(l->uri)) < 0) {
-            snprintf(l->uri, sizeof(l->uri), "fd:%d", fd);
-        }
-    }
-    struct stat st;
-    if (u && u->kind == HXFR_TRANSPORT_UNIX && strlen(u->path) < sizeof(l->unlink_path) &&
-        stat(u->path, &st) == 0) {
-        snprintf(l->unlink_path, sizeof(l->unlink_path), "%s", u->path);
-        l->dev = st.st_dev;
-        l->ino = st.st_ino;
-    }
-    int r = watch_add(h, fd, l);
-    if (r < 0) {
-        close(fd);
-        free(l);
-        return r;
+        return -errno;
     }
     int idx = h->nlisteners++;
     h->listeners[idx] = l;
     h->stats.listeners++;
-    hxfr__log(h, HXFR_HOST_LOG_INFO, "listening on %s", l->uri);
+    hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "listening on %s", l->uri);
     return idx;
 }
 
@@ -360,7 +296,9 @@ int hxfr_host_add_client(struct hxfr_host *h, int fd, const char *label)
     if (r < 0) {
         return r;
     }
-    return hxfr__client_accept(h, fd, label ? label : "fd", true);
+    r = hxfr__client_accept(h, fd, label ? label : "fd", true);
+    update_timer(h);
+    return r;
 }
 
 int hxfr_host_listener_uri(struct hxfr_host *h, int index, char *buf, size_t len)
@@ -385,35 +323,27 @@ void hxfr_host_stop(struct hxfr_host *h)
     (void)n;
 }
 
-static void on_listener(struct hxfr__listener *l)
+static void on_listener(struct hxfr_host *h, struct hxfr__listener *l)
 {
-    struct hxfr_host *h = l->host;
-
     /* A bounded batch per wakeup keeps one busy listener from starving
      * the clients; epoll is level-triggered, the rest comes next round. */
     for (int i = 0; i < 16 && !h->stopping; i++) {
-        int fd = hxfr__transport_accept(l->fd);
-        if (fd == -EAGAIN || fd == -EWOULDBLOCK) {
+        bool rested;
+        int fd = hxfr__listener_accept(l, &rested);
+        if (fd == -EAGAIN) {
             return;
         }
         if (fd < 0) {
-            if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO) {
-                continue;
-            }
-            hxfr__log(h, HXFR_HOST_LOG_ERROR, "accept on %s failed: %s", l->uri, strerror(-fd));
-            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS) {
-                /* The connection stays pending and epoll would report it
-                 * again at once: rest the listener until the next tick. */
-                epoll_ctl(h->epfd, EPOLL_CTL_DEL, l->fd, NULL);
-                l->resting = true;
+            hxfr__log(&h->log, HXFR_HOST_LOG_ERROR, "accept on %s failed: %s", l->uri,
+                      strerror(-fd));
+            if (rested) {
                 h->listeners_resting++;
-                hxfr__host_update_timer(h);
             }
             return;
         }
         int r = hxfr__client_accept(h, fd, l->uri, false);
         if (r < 0 && r != -EBUSY) {
-            hxfr__log(h, HXFR_HOST_LOG_ERROR, "cannot set up a client on %s: %s", l->uri,
+            hxfr__log(&h->log, HXFR_HOST_LOG_ERROR, "cannot set up a client on %s: %s", l->uri,
                       strerror(-r));
         }
     }
@@ -421,23 +351,17 @@ static void on_listener(struct hxfr__listener *l)
 
 static void on_completions(struct hxfr_host *h)
 {
-    struct hxfr__frame *consumed = NULL;
-    struct hxfr__frame *f = hxfr__workers_take_done(&h->workers, &consumed);
+    struct hxfr__queue done, consumed;
+    hxfr__workers_take_done(&h->workers, &done, &consumed);
 
     /* Early slot releases first: a frame can be on both lists, and its
      * SLOT_RELEASE goes out before its response. */
-    while (consumed) {
-        struct hxfr__frame *next = consumed->consumed_next;
-        consumed->consumed_next = NULL;
-        hxfr__shm_frame_consumed(consumed);
-        consumed = next;
+    struct hxfr__frame *f;
+    while ((f = hxfr__queue_pop_entry(&consumed, struct hxfr__frame, consumed_link))) {
+        hxfr__session_consumed(f);
     }
-
-    while (f) {
-        struct hxfr__frame *next = f->next;
-        f->next = NULL;
+    while ((f = hxfr__queue_pop_entry(&done, struct hxfr__frame, link))) {
         hxfr__session_complete(f->session, f);
-        f = next;
     }
     /* Completions free window slots: clients that were paused go on. */
     struct hxfr__client *c = h->clients;
@@ -455,7 +379,7 @@ static bool sessions_busy(struct hxfr_host *h)
     }
     for (struct hxfr__client *c = h->clients; c; c = c->next) {
         for (struct hxfr__session *s = c->sessions; s; s = s->next) {
-            if (s->queue_head || s->running) {
+            if (!hxfr__queue_empty(&s->queue) || s->running) {
                 return true;
             }
         }
@@ -471,7 +395,7 @@ static void begin_stop(struct hxfr_host *h)
     if (h->stopping) {
         return;
     }
-    hxfr__log(h, HXFR_HOST_LOG_INFO, "stopping: %u clients, finishing frames in flight",
+    hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "stopping: %u clients, finishing frames in flight",
               h->nclients);
     h->stopping = true;
     h->stop_deadline_ms = hxfr__now_ms() + h->cfg.shutdown_timeout_ms;
@@ -480,7 +404,6 @@ static void begin_stop(struct hxfr_host *h)
     for (struct hxfr__client *c = h->clients; c; c = c->next) {
         hxfr__client_stop_reading(c);
     }
-    hxfr__host_update_timer(h);
 }
 
 /* While stopping: done once no frame is queued or encoding and every
@@ -490,7 +413,7 @@ static bool stop_done(struct hxfr_host *h)
 {
     if (!h->deadline_passed && hxfr__now_ms() >= h->stop_deadline_ms) {
         h->deadline_passed = true;
-        hxfr__log(h, HXFR_HOST_LOG_WARN, "shutdown timeout: failing frames still queued");
+        hxfr__log(&h->log, HXFR_HOST_LOG_WARN, "shutdown timeout: failing frames still queued");
         hxfr__workers_cancel_pending(&h->workers);
         /* Queued frames are failed in request order: now for sessions with
          * nothing at the workers, otherwise when their running frame comes
@@ -508,7 +431,7 @@ static bool stop_done(struct hxfr_host *h)
     }
     if (!h->deadline_passed) {
         for (struct hxfr__client *c = h->clients; c; c = c->next) {
-            if (c->out_head && !c->cut) {
+            if (hxfr__conn_has_output(&c->conn) && !c->conn.cut) {
                 return false;
             }
         }
@@ -524,12 +447,10 @@ static void on_timer(struct hxfr_host *h)
     uint64_t now = hxfr__now_ms();
     for (int i = 0; i < h->nlisteners; i++) {
         struct hxfr__listener *l = h->listeners[i];
-        if (l && l->resting && watch_add(h, l->fd, l) == 0) {
-            l->resting = false;
+        if (l && hxfr__listener_wake(l)) {
             h->listeners_resting--;
         }
     }
-    hxfr__host_update_timer(h);
     struct hxfr__client *c = h->clients;
     while (c) {
         struct hxfr__client *cn = c->next;
@@ -553,7 +474,7 @@ int hxfr_host_dispatch(struct hxfr_host *h, int timeout_ms)
         struct hxfr__watch *w = ev[i].data.ptr;
         switch (w->kind) {
         case HXFR__WATCH_LISTENER:
-            on_listener((struct hxfr__listener *)w);
+            on_listener(h, (struct hxfr__listener *)w);
             break;
         case HXFR__WATCH_CLIENT:
             hxfr__client_on_event((struct hxfr__client *)w, ev[i].events);
@@ -581,10 +502,10 @@ int hxfr_host_dispatch(struct hxfr_host *h, int timeout_ms)
     if (h->stopping && stop_done(h)) {
         close_all_clients(h, "server stopped");
         h->stopped = true;
-        hxfr__host_update_timer(h);
-        hxfr__log(h, HXFR_HOST_LOG_INFO, "shutdown complete");
+        hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "shutdown complete");
         ret = 1;
     }
+    update_timer(h);
     free_dead(h);
     return ret;
 }
@@ -607,8 +528,10 @@ int hxfr_host_get_stats(struct hxfr_host *h, struct hxfr_host_stats *out)
     *out = h->stats;
     out->clients = h->nclients;
     out->frame_buffer_bytes = 0;
+    out->fds_held = 0;
     for (struct hxfr__client *c = h->clients; c; c = c->next) {
         out->frame_buffer_bytes += c->pool_bytes;
+        out->fds_held += c->conn.fds_held;
     }
     hxfr__scanouts_stats(h, out);
     return 0;

@@ -12,8 +12,10 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "host-private.h"
+#include "answer.h"
+#include "clock.h"
 #include "scanout.h"
+#include "session.h"
 
 struct hxfr__subscriber {
     struct hxfr__subscriber *next;
@@ -78,35 +80,21 @@ static struct hxfr__subscriber *sub_find(struct hxfr__scanout *so, struct hxfr__
     return NULL;
 }
 
-/* True if the frame's pixels live in its own pooled buffer (inline
- * frames): host memory the keep can take over by swapping buffers. */
-static bool pixels_in_pool(const struct hxfr__frame *f)
-{
-    uintptr_t p = (uintptr_t)f->img.planes[0];
-    uintptr_t b = (uintptr_t)f->buf;
-    return f->buf && p >= b && p < b + f->cap;
-}
-
 /* Nothing of the session is encoding or waiting for a worker. A frame
  * still arriving from the socket does not count: a keepalive frame may
  * run before it (it produces no response for the publisher, so the
  * publisher's responses stay in request order). */
 static bool session_idle(const struct hxfr__session *s)
 {
-    return !s->running && !s->queue_head;
+    return !s->running && hxfr__queue_empty(&s->queue);
 }
 
 /* Room in a subscriber's output queue for one more message of len bytes:
  * fewer than subscriber_queue messages queued, and the bytes bounded. */
 static bool queue_room(const struct hxfr__client *c, size_t len)
 {
-    unsigned limit = c->host->cfg.subscriber_queue;
-    unsigned n = 0;
-
-    for (const struct hxfr__outq_entry *e = c->out_head; e && n < limit; e = e->next) {
-        n++;
-    }
-    return n < limit && c->out_bytes + len <= HXFR_HOST_SUBSCRIBER_BYTES;
+    return c->conn.out_count < c->host->cfg.subscriber_queue &&
+           c->conn.out_bytes + len <= HXFR_HOST_SUBSCRIBER_BYTES;
 }
 
 static void send_scanout_resp(struct hxfr__client *c, uint16_t sid, uint32_t id, bool ok,
@@ -118,7 +106,7 @@ static void send_scanout_resp(struct hxfr__client *c, uint16_t sid, uint32_t id,
     r.u.scanout_resp.success = ok ? 1u : 0u;
     snprintf(r.u.scanout_resp.connector, sizeof(r.u.scanout_resp.connector), "%s",
              connector ? connector : "");
-    hxfr__client_send_msg(c, &r);
+    hxfr__answer_msg(c, &r);
 }
 
 static void send_subscribe_resp(struct hxfr__client *c, uint16_t sid, uint32_t id, bool ok)
@@ -127,7 +115,7 @@ static void send_subscribe_resp(struct hxfr__client *c, uint16_t sid, uint32_t i
     hxfr__msg_start(&r, HXFR_MSG_SUBSCRIBE_RESP, sid);
     r.u.subscribe_resp.scanout_id = id;
     r.u.subscribe_resp.success = ok ? 1u : 0u;
-    hxfr__client_send_msg(c, &r);
+    hxfr__answer_msg(c, &r);
 }
 
 /* ---- Keepalive timer -------------------------------------------------- */
@@ -189,17 +177,16 @@ static int submit_keepalive(struct hxfr__scanout *so)
     if (!f) {
         return -EBUSY;
     }
+    struct hxfr__source_args args = {0};
     f->keep_op = HXFR__KEEP_USE;
-    memset(&f->img, 0, sizeof(f->img));
-    f->source = NULL;
+    hxfr__source_keep.acquire(f, &args);
+    f->source = &hxfr__source_keep;
     /* The clock keeps running on a still screen: pts advances by the time
      * since the last frame, so players do not see a frozen timestamp. */
     uint64_t now = hxfr__now_ns();
-    f->pts = so->last_pts + (so->last_ns && now > so->last_ns ? (int64_t)(now - so->last_ns) : 0);
-    f->force_idr = s->force_idr_next;
-    s->force_idr_next = false;
-    f->cfg = s->cfg;
-    f->cfg_gen = s->cfg_gen;
+    hxfr__session_prepare(
+        s, f, so->last_pts + (so->last_ns && now > so->last_ns ? (int64_t)(now - so->last_ns) : 0),
+        false);
     so->keepalives++;
     so->host->scanouts->keepalive_frames++;
     hxfr__session_submit(s, f);
@@ -277,7 +264,7 @@ static void fanout_one(struct hxfr__scanout *so, struct hxfr__subscriber *sub,
     struct hxfr_host *h = so->host;
     struct hxfr__client *c = sub->client;
 
-    if (c->cut || c->closing || c->fd < 0) {
+    if (c->conn.cut || c->closing || c->conn.fd < 0) {
         return;
     }
     if (sub->need_idr && !keyframe) {
@@ -285,7 +272,7 @@ static void fanout_one(struct hxfr__scanout *so, struct hxfr__subscriber *sub,
         h->scanouts->units_dropped++;
     } else if (!queue_room(c, au->len)) {
         if (!sub->need_idr) {
-            hxfr__log(h, HXFR_HOST_LOG_WARN,
+            hxfr__log(&h->log, HXFR_HOST_LOG_WARN,
                       "scanout %u: subscriber client %llu is not keeping up; dropping its "
                       "frames until it catches up (then an IDR)",
                       (unsigned)so->id, (unsigned long long)c->id);
@@ -297,7 +284,7 @@ static void fanout_one(struct hxfr__scanout *so, struct hxfr__subscriber *sub,
         return;
     } else {
         au->refs++;
-        hxfr__client_send(c, au);
+        hxfr__conn_send(&c->conn, au);
         sub->sent++;
         h->scanouts->units_sent++;
         if (keyframe) {
@@ -333,18 +320,11 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
     if (f->status == HXFR_STATUS_OK) {
         if (!keepalive) {
             struct hxfr__keep *k = s->keep;
-            if (pixels_in_pool(f) && s->client) {
+            if (hxfr__frame_pixels_in_pool(f) && s->client) {
                 /* Keep the picture by taking the frame's buffer and giving
                  * it the keep's old one: no copy. */
-                uint8_t *ob = k->buf;
-                size_t oc = k->cap;
-                s->client->pool_bytes = s->client->pool_bytes - f->cap + oc;
-                k->buf = f->buf;
-                k->cap = f->cap;
-                k->img = f->img;
-                k->valid = true;
-                f->buf = ob;
-                f->cap = oc;
+                s->client->pool_bytes = s->client->pool_bytes - f->cap + k->cap;
+                hxfr__keep_adopt(k, f);
             }
             h->scanouts->keep_copy_bytes += f->kept_bytes;
             so->have_picture = k->valid;
@@ -355,7 +335,7 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
             fanout_one(so, sub, f->out, f->keyframe);
         }
     } else if (keepalive) {
-        hxfr__log(h,
+        hxfr__log(&h->log,
                   f->status == HXFR_STATUS_SHUTTING_DOWN ? HXFR_HOST_LOG_INFO : HXFR_HOST_LOG_ERROR,
                   "scanout %u: keepalive frame failed: %s", (unsigned)so->id, f->errmsg);
     }
@@ -368,7 +348,8 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
      * KEYFRAME_REQ) and nothing follows it: make it now from the kept
      * picture rather than at the next keepalive. The frame is queued and
      * runs as soon as this one is released. */
-    if (s->force_idr_next && !s->queue_head && so->have_picture && so->nsubs > 0 && !h->stopping) {
+    if (s->force_idr_next && hxfr__queue_empty(&s->queue) && so->have_picture && so->nsubs > 0 &&
+        !h->stopping) {
         submit_keepalive(so);
     }
     rearm(h);
@@ -398,8 +379,8 @@ static void scanout_end(struct hxfr__scanout *so, const char *reason)
     while (so->subs) {
         struct hxfr__subscriber *sub = so->subs;
         /* An event, not an answer: it waits for nothing. */
-        hxfr__client_send_error_now(sub->client, so->id, HXFR_STATUS_NO_SCANOUT, "scanout %u %s",
-                                    (unsigned)so->id, reason);
+        hxfr__answer_error_now(sub->client, so->id, HXFR_STATUS_NO_SCANOUT, "scanout %u %s",
+                               (unsigned)so->id, reason);
         sub_remove(so, sub);
     }
     struct hxfr__session *s = so->session;
@@ -407,8 +388,7 @@ static void scanout_end(struct hxfr__scanout *so, const char *reason)
     if (session_idle(s) && s->keep) {
         /* Nothing reads the kept picture any more (no frame of the session
          * is at a worker): give its memory back now. */
-        free(s->keep->buf);
-        memset(s->keep, 0, sizeof(*s->keep));
+        hxfr__keep_clear(s->keep);
     }
     for (struct hxfr__scanout **p = &set->list; *p; p = &(*p)->next) {
         if (*p == so) {
@@ -417,7 +397,7 @@ static void scanout_end(struct hxfr__scanout *so, const char *reason)
         }
     }
     set->count--;
-    hxfr__log(h, HXFR_HOST_LOG_INFO, "scanout %u (%s) %s after %llu frames, %llu keepalives",
+    hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "scanout %u (%s) %s after %llu frames, %llu keepalives",
               (unsigned)so->id, so->connector, reason, (unsigned long long)so->frames,
               (unsigned long long)so->keepalives);
     free(so);
@@ -491,7 +471,7 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
         so->width = q->width;
         so->height = q->height;
         so->refresh_hz = q->refresh_hz ? q->refresh_hz : 60;
-        hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu: scanout %u (%s) reconfigured %ux%u@%u",
+        hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "client %llu: scanout %u (%s) reconfigured %ux%u@%u",
                   (unsigned long long)c->id, (unsigned)id, so->connector, so->width, so->height,
                   so->refresh_hz);
         send_scanout_resp(c, sid, id, true, so->connector);
@@ -504,7 +484,7 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
     }
     struct hxfr__session *s = NULL;
     if (!why) {
-        s = hxfr__session_get(c, (uint16_t)id, true);
+        s = hxfr__session_open(c, (uint16_t)id);
         if (!s) {
             snprintf(whybuf, sizeof(whybuf), "cannot open session %u: %s", (unsigned)id,
                      strerror(errno));
@@ -526,7 +506,7 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
         }
     }
     if (why) {
-        hxfr__log(h, HXFR_HOST_LOG_WARN, "client %llu: ENABLE_SCANOUT %u refused: %s",
+        hxfr__log(&h->log, HXFR_HOST_LOG_WARN, "client %llu: ENABLE_SCANOUT %u refused: %s",
                   (unsigned long long)c->id, id, why);
         send_scanout_resp(c, sid, id, false, NULL);
         return;
@@ -544,7 +524,7 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
     set->count++;
     s->owner = so;
     s->deliver = scanout_deliver;
-    hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu: scanout %u enabled as %s, %ux%u@%u",
+    hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "client %llu: scanout %u enabled as %s, %ux%u@%u",
               (unsigned long long)c->id, (unsigned)id, so->connector, so->width, so->height,
               so->refresh_hz);
     send_scanout_resp(c, sid, id, true, so->connector);
@@ -557,7 +537,7 @@ void hxfr__scanout_handle_disable(struct hxfr__client *c, const struct hxfr_msg 
     struct hxfr__scanout *so = scanout_find(h, id);
 
     if (!so || so->owner != c) {
-        hxfr__log(h, HXFR_HOST_LOG_WARN, "client %llu: DISABLE_SCANOUT %u refused: %s",
+        hxfr__log(&h->log, HXFR_HOST_LOG_WARN, "client %llu: DISABLE_SCANOUT %u refused: %s",
                   (unsigned long long)c->id, id, so ? "owned by another client" : "not enabled");
         send_scanout_resp(c, m->hdr.session_id, id, false, NULL);
         return;
@@ -589,12 +569,12 @@ void hxfr__scanout_handle_subscribe(struct hxfr__client *c, const struct hxfr_ms
         }
     }
     if (why) {
-        hxfr__log(h, HXFR_HOST_LOG_WARN, "client %llu: SUBSCRIBE %u refused: %s",
+        hxfr__log(&h->log, HXFR_HOST_LOG_WARN, "client %llu: SUBSCRIBE %u refused: %s",
                   (unsigned long long)c->id, id, why);
         send_subscribe_resp(c, m->hdr.session_id, id, false);
         return;
     }
-    hxfr__log(h, HXFR_HOST_LOG_INFO, "client %llu subscribed to scanout %u (%u subscribers)",
+    hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "client %llu subscribed to scanout %u (%u subscribers)",
               (unsigned long long)c->id, (unsigned)id, so->nsubs);
     send_subscribe_resp(c, m->hdr.session_id, id, true);
     /* It starts at an IDR, made at once from the kept picture when the
@@ -627,7 +607,7 @@ void hxfr__scanout_client_closed(struct hxfr__client *c)
     for (struct hxfr__scanout *so = set->list; so; so = so->next) {
         struct hxfr__subscriber *sub = sub_find(so, c);
         if (sub) {
-            hxfr__log(h, HXFR_HOST_LOG_INFO,
+            hxfr__log(&h->log, HXFR_HOST_LOG_INFO,
                       "client %llu unsubscribed from scanout %u (gone; %llu units sent, %llu "
                       "dropped)",
                       (unsigned long long)c->id, (unsigned)so->id, (unsigned long long)sub->sent,
@@ -731,69 +711,4 @@ void hxfr__scanouts_stats(struct hxfr_host *h, struct hxfr_host_stats *out)
     out->scanout_units_dropped = set->units_dropped;
     out->keepalive_frames = set->keepalive_frames;
     out->keep_copy_bytes = set->keep_copy_bytes;
-}
-
-/* ---- Keep -------------------------------------------------------------- */
-
-void hxfr__keep_free(struct hxfr__keep *k)
-{
-    if (!k) {
-        return;
-    }
-    free(k->buf);
-    free(k);
-}
-
-int hxfr__keep_worker_before(struct hxfr__frame *f)
-{
-    struct hxfr__keep *k = f->session->keep;
-
-    if (!k || !k->valid) {
-        return -ENOENT;
-    }
-    f->img = k->img;
-    return 0;
-}
-
-void hxfr__keep_worker_after(struct hxfr__frame *f)
-{
-    struct hxfr__keep *k = f->session->keep;
-    const struct hxfr_image *src = &f->img;
-    struct hxfr_geometry g;
-
-    if (!k || pixels_in_pool(f)) {
-        return;
-    }
-    /* The pixels belong to someone else (a shared-memory slot, an
-     * embedder's resource) and are released after this frame: copy them,
-     * tightly packed and in the same format, so a keepalive encodes with
-     * the same encoder (a format change would reopen it). */
-    k->valid = false;
-    if (hxfr_geometry_compute(src->format, src->width, src->height,
-                              hxfr_format_min_stride(src->format, src->width), 0, &g) < 0) {
-        return;
-    }
-    if (k->cap < g.size) {
-        free(k->buf);
-        k->buf = malloc((size_t)g.size);
-        k->cap = k->buf ? (size_t)g.size : 0;
-        if (!k->buf) {
-            return;
-        }
-    }
-    memset(&k->img, 0, sizeof(k->img));
-    k->img.format = src->format;
-    k->img.width = src->width;
-    k->img.height = src->height;
-    for (uint32_t i = 0; i < g.num_planes && i < 3; i++) {
-        uint8_t *dst = k->buf + g.offset[i];
-        for (uint32_t y = 0; y < g.plane_height[i]; y++) {
-            memcpy(dst + (size_t)y * g.stride[i], src->planes[i] + (size_t)y * src->strides[i],
-                   g.stride[i]);
-        }
-        k->img.planes[i] = dst;
-        k->img.strides[i] = g.stride[i];
-    }
-    k->valid = true;
-    f->kept_bytes = g.size;
 }

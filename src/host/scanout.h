@@ -9,15 +9,10 @@
  * and then given to the publisher as its FRAME_RESPONSE.
  *
  * The last published picture is kept (struct hxfr__keep, owned by the
- * session) so the loop can re-encode it for keepalive and for a new
- * subscriber that needs an IDR while the publisher is idle.
+ * session; source-keep.c) so the loop can re-encode it for keepalive and
+ * for a new subscriber that needs an IDR while the publisher is idle.
  *
- * Threads: everything here runs on the loop thread, except
- * hxfr__keep_worker_before/after, which run on the worker that encodes a
- * frame of the session (one frame of a session at a time, so the keep is
- * never touched by two threads at once; the loop swaps buffers into it only
- * while it holds the completed frame of that session, before the next one
- * is handed to a worker).
+ * Threads: everything here runs on the loop thread.
  */
 #ifndef HXFR_HOST_SCANOUT_H
 #define HXFR_HOST_SCANOUT_H
@@ -39,22 +34,6 @@
  * this often per scanout; a request that comes sooner waits for it. */
 #define HXFR_HOST_IDR_MIN_INTERVAL_NS (100u * 1000000u)
 
-/* What a frame of a scanout session does with the kept picture. */
-enum hxfr__keep_op {
-    HXFR__KEEP_NONE = 0,
-    HXFR__KEEP_SAVE, /* a published frame: keep a copy after encoding if its
-                        pixels are not in host-owned pool memory */
-    HXFR__KEEP_USE,  /* a keepalive frame: encode the kept picture */
-};
-
-/* The last published picture of a scanout session. */
-struct hxfr__keep {
-    uint8_t *buf;
-    size_t cap;
-    struct hxfr_image img; /* planes point into buf when valid */
-    bool valid;
-};
-
 /* Server-wide scanout state (host->scanouts). */
 int hxfr__scanouts_init(struct hxfr_host *h);
 void hxfr__scanouts_finish(struct hxfr_host *h);
@@ -63,7 +42,7 @@ void hxfr__scanouts_on_timer(struct hxfr_host *h);
 void hxfr__scanouts_stop(struct hxfr_host *h);
 void hxfr__scanouts_stats(struct hxfr_host *h, struct hxfr_host_stats *out);
 
-/* Requests (client.c). */
+/* Requests (request.c). */
 void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *m);
 void hxfr__scanout_handle_disable(struct hxfr__client *c, const struct hxfr_msg *m);
 void hxfr__scanout_handle_subscribe(struct hxfr__client *c, const struct hxfr_msg *m);
@@ -74,15 +53,5 @@ bool hxfr__scanout_keyframe_req(struct hxfr__client *c, uint16_t sid);
  * it publishes end (subscribers are told). Called before its sessions are
  * detached. */
 void hxfr__scanout_client_closed(struct hxfr__client *c);
-
-/* Keep (session.c, worker.c). */
-void hxfr__keep_free(struct hxfr__keep *k);
-/* Worker, before encoding: a HXFR__KEEP_USE frame takes the kept picture.
- * Returns 0 or -ENOENT (nothing kept). */
-int hxfr__keep_worker_before(struct hxfr__frame *f);
-/* Worker, after a successful encode of a HXFR__KEEP_SAVE frame: copies the
- * pixels into the keep unless they sit in the frame's pool buffer (the
- * loop swaps that buffer into the keep at completion instead). */
-void hxfr__keep_worker_after(struct hxfr__frame *f);
 
 #endif

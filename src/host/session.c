@@ -1,20 +1,13 @@
-/* Sessions: (client, session_id) pairs, each with its own settings,
- * encoder, frame pool and in-order frame queue.
- *
- * A session never has more than one frame at the workers. That serializes
- * use of its encoder and keeps its responses in request order with any
- * number of workers; different sessions encode in parallel.
- */
+/* Sessions (session.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "host-private.h"
-#include "scanout.h"
+#include "answer.h"
+#include "clock.h"
+#include "session.h"
 
-/* Delivery for a session a client owns: the response (or an ERROR) goes
- * to that client's output queue. */
 void hxfr__session_deliver_client(struct hxfr__session *s, struct hxfr__frame *f)
 {
     struct hxfr__client *c = s->client;
@@ -28,84 +21,19 @@ void hxfr__session_deliver_client(struct hxfr__session *s, struct hxfr__frame *f
     if (f->status == HXFR_STATUS_OK) {
         struct hxfr__outbuf *out = f->out;
         f->out = NULL;
-        hxfr__client_send(c, out);
+        hxfr__conn_send(&c->conn, out);
     } else {
-        hxfr__log(s->host,
+        hxfr__log(&s->host->log,
                   f->status == HXFR_STATUS_SHUTTING_DOWN ? HXFR_HOST_LOG_INFO : HXFR_HOST_LOG_ERROR,
                   "client %llu session %u: frame failed: %s", (unsigned long long)c->id,
                   (unsigned)s->id, f->errmsg);
         /* This frame's turn has come: its ERROR goes out now, ahead of
          * any answer held for a later request. */
-        hxfr__client_send_error_now(c, s->id, f->status, "%s", f->errmsg);
+        hxfr__answer_error_now(c, s->id, f->status, "%s", f->errmsg);
     }
 }
 
-int hxfr__session_answer(struct hxfr__session *s, struct hxfr__outbuf *buf)
-{
-    struct hxfr__client *c = s->client;
-
-    if (!c) {
-        hxfr__outbuf_unref(buf);
-        return -EPIPE;
-    }
-    if (s->answered >= s->next_seq && !s->answers_head) {
-        return hxfr__client_send(c, buf);
-    }
-    struct hxfr__answer *a = malloc(sizeof(*a));
-    if (!a) {
-        /* Out of memory: an answer out of order still beats none. */
-        return hxfr__client_send(c, buf);
-    }
-    a->next = NULL;
-    a->after = s->next_seq;
-    a->buf = buf;
-    if (s->answers_tail) {
-        s->answers_tail->next = a;
-    } else {
-        s->answers_head = a;
-    }
-    s->answers_tail = a;
-    /* Held answers count against the window like frames: a client that
-     * keeps sending requests while a frame encodes is paused, not queued
-     * without bound. */
-    c->inflight++;
-    return 0;
-}
-
-/* Sends the held answers whose frames have all been answered. */
-static void session_flush_answers(struct hxfr__session *s)
-{
-    while (s->answers_head && s->answers_head->after <= s->answered) {
-        struct hxfr__answer *a = s->answers_head;
-        s->answers_head = a->next;
-        if (!s->answers_head) {
-            s->answers_tail = NULL;
-        }
-        struct hxfr__client *c = s->client;
-        if (c) {
-            if (c->inflight > 0) {
-                c->inflight--;
-            }
-            hxfr__client_send(c, a->buf);
-        } else {
-            hxfr__outbuf_unref(a->buf);
-        }
-        free(a);
-    }
-}
-
-static void session_drop_answers(struct hxfr__session *s)
-{
-    while (s->answers_head) {
-        struct hxfr__answer *a = s->answers_head;
-        s->answers_head = a->next;
-        hxfr__outbuf_unref(a->buf);
-        free(a);
-    }
-    s->answers_tail = NULL;
-}
-
-struct hxfr__session *hxfr__session_get(struct hxfr__client *c, uint16_t id, bool create)
+struct hxfr__session *hxfr__session_open(struct hxfr__client *c, uint16_t id)
 {
     struct hxfr_host *h = c->host;
     struct hxfr__session **link = &c->sessions;
@@ -115,10 +43,6 @@ struct hxfr__session *hxfr__session_get(struct hxfr__client *c, uint16_t id, boo
             return s;
         }
         link = &s->next;
-    }
-    if (!create) {
-        errno = ENOENT;
-        return NULL;
     }
     if (c->nsessions >= h->cfg.max_sessions) {
         errno = EBUSY;
@@ -160,7 +84,7 @@ struct hxfr__frame *hxfr__session_frame_get(struct hxfr__session *s)
     for (unsigned i = 0; i < s->nframes; i++) {
         struct hxfr__frame *f = &s->frames[i];
         if (f->state == HXFR__FRAME_FREE) {
-            f->next = NULL;
+            f->link.next = NULL;
             f->fill = 0;
             f->source = NULL;
             f->out = NULL;
@@ -170,15 +94,60 @@ struct hxfr__frame *hxfr__session_frame_get(struct hxfr__session *s)
             f->early_release = false;
             f->slot_released = false;
             memset(&f->ext, 0, sizeof(f->ext));
+            f->resolver = NULL;
             /* A published frame of a scanout keeps its picture for
              * keepalive; the keepalive path sets HXFR__KEEP_USE itself. */
+            f->keep = s->keep;
             f->keep_op = s->owner ? HXFR__KEEP_SAVE : HXFR__KEEP_NONE;
             f->kept_bytes = 0;
+            f->session_id = s->id;
+            f->encoding = &s->encoding;
             return f;
         }
     }
     errno = EBUSY;
     return NULL;
+}
+
+/* A client's pooled buffers stay allocated between frames, spread over
+ * its sessions. Their sum is kept within window x the largest frame: before
+ * a buffer grows past that, idle buffers of the client's sessions are
+ * freed (only `window` frames are ever in use at once, so this always
+ * makes room). */
+static void client_trim_pools(struct hxfr__client *c, size_t need)
+{
+    size_t budget = (size_t)c->host->cfg.window * c->host->max_body;
+    for (struct hxfr__session *s = c->sessions; s && c->pool_bytes + need > budget; s = s->next) {
+        for (unsigned i = 0; i < s->nframes && c->pool_bytes + need > budget; i++) {
+            struct hxfr__frame *f = &s->frames[i];
+            if (f->state == HXFR__FRAME_FREE && f->buf) {
+                c->pool_bytes -= f->cap;
+                free(f->buf);
+                f->buf = NULL;
+                f->cap = 0;
+            }
+        }
+    }
+}
+
+int hxfr__session_frame_buffer(struct hxfr__session *s, struct hxfr__frame *f, size_t size)
+{
+    struct hxfr__client *c = s->client;
+
+    if (f->cap >= size) {
+        return 0;
+    }
+    /* Grow only: a buffer keeps its pages across frames, so only a size
+     * increase pays for fresh page faults. */
+    c->pool_bytes -= f->cap;
+    free(f->buf);
+    f->buf = NULL;
+    f->cap = 0;
+    client_trim_pools(c, size);
+    f->buf = malloc(size);
+    f->cap = f->buf ? size : 0;
+    c->pool_bytes += f->cap;
+    return f->buf ? 0 : -ENOMEM;
 }
 
 void hxfr__frame_put(struct hxfr__frame *f)
@@ -189,25 +158,30 @@ void hxfr__frame_put(struct hxfr__frame *f)
     f->source = NULL;
     hxfr__outbuf_unref(f->out);
     f->out = NULL;
-    f->next = NULL;
+    f->link.next = NULL;
     f->state = HXFR__FRAME_FREE;
+}
+
+void hxfr__session_prepare(struct hxfr__session *s, struct hxfr__frame *f, int64_t pts,
+                           bool force_idr)
+{
+    f->pts = pts;
+    f->force_idr = force_idr || s->force_idr_next;
+    s->force_idr_next = false;
+    f->cfg = s->cfg;
+    f->cfg_gen = s->cfg_gen;
 }
 
 static void session_kick(struct hxfr__session *s)
 {
-    if (s->running || !s->queue_head) {
+    if (s->running || hxfr__queue_empty(&s->queue)) {
         return;
     }
     if (s->host->deadline_passed) {
         hxfr__session_fail_queued(s, HXFR_STATUS_SHUTTING_DOWN, "server shutting down");
         return;
     }
-    struct hxfr__frame *f = s->queue_head;
-    s->queue_head = f->next;
-    if (!s->queue_head) {
-        s->queue_tail = NULL;
-    }
-    f->next = NULL;
+    struct hxfr__frame *f = hxfr__queue_pop_entry(&s->queue, struct hxfr__frame, link);
     f->state = HXFR__FRAME_RUNNING;
     s->running = f;
     hxfr__workers_push(&s->host->workers, f);
@@ -217,14 +191,42 @@ void hxfr__session_submit(struct hxfr__session *s, struct hxfr__frame *f)
 {
     f->state = HXFR__FRAME_QUEUED;
     f->seq = s->next_seq++;
-    f->next = NULL;
-    if (s->queue_tail) {
-        s->queue_tail->next = f;
-    } else {
-        s->queue_head = f;
-    }
-    s->queue_tail = f;
+    hxfr__queue_push(&s->queue, &f->link);
     session_kick(s);
+}
+
+static void session_record(struct hxfr__session *s, const struct hxfr__frame *f)
+{
+    struct hxfr_host *h = s->host;
+
+    s->last_width = f->img.width;
+    s->last_height = f->img.height;
+    s->last_format = f->img.format;
+    if (f->codec[0]) {
+        memcpy(s->codec, f->codec, sizeof(s->codec));
+        s->codec_gen = f->cfg_gen;
+    }
+    if (f->status != HXFR_STATUS_OK) {
+        h->stats.frames_failed++;
+        return;
+    }
+    s->frames_done++;
+    s->interval_frames++;
+    if (f->source == &hxfr__source_shm) {
+        /* Encoded straight from a shared-memory slot: no copy. */
+        s->shm_frames++;
+        h->stats.shm_frames++;
+    }
+    s->encoded_bytes += f->au_bytes;
+    s->interval_bytes += f->au_bytes;
+    if (f->keyframe) {
+        s->keyframes++;
+    }
+    uint64_t us = f->encode_ns / 1000u;
+    s->samples[s->nsamples % HXFR_HOST_SAMPLES] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    s->nsamples++;
+    h->stats.frames_encoded++;
+    h->stats.encoded_bytes += f->au_bytes;
 }
 
 void hxfr__session_complete(struct hxfr__session *s, struct hxfr__frame *f)
@@ -232,13 +234,13 @@ void hxfr__session_complete(struct hxfr__session *s, struct hxfr__frame *f)
     /* s->running stays set while delivering: if delivery cuts the client,
      * its detach sees a running frame and keeps the session as a zombie
      * instead of freeing it under us. */
-    hxfr__session_record(s, f);
+    session_record(s, f);
     s->done_seq = f->seq;
     s->answered++;
     if (s->deliver) {
         s->deliver(s, f);
     }
-    session_flush_answers(s);
+    hxfr__session_flush_answers(s);
     s->running = NULL;
     hxfr__frame_put(f);
     if (!s->client && !s->owner) {
@@ -255,14 +257,24 @@ void hxfr__session_complete(struct hxfr__session *s, struct hxfr__frame *f)
     session_kick(s);
 }
 
+void hxfr__session_consumed(struct hxfr__frame *f)
+{
+    if (!f->source || !f->source->consumed || !f->source->consumed(f)) {
+        return;
+    }
+    struct hxfr__client *c = f->session->client;
+    if (c && !c->conn.cut && c->conn.fd >= 0) {
+        struct hxfr_msg m;
+        hxfr__msg_start(&m, HXFR_MSG_SLOT_RELEASE, f->session->id);
+        m.u.slot_release.slot = f->slot;
+        hxfr__answer_msg(c, &m);
+    }
+}
+
 void hxfr__session_fail_queued(struct hxfr__session *s, int32_t status, const char *msg)
 {
-    while (s->queue_head) {
-        struct hxfr__frame *f = s->queue_head;
-        s->queue_head = f->next;
-        if (!s->queue_head) {
-            s->queue_tail = NULL;
-        }
+    struct hxfr__frame *f;
+    while ((f = hxfr__queue_pop_entry(&s->queue, struct hxfr__frame, link))) {
         f->status = status;
         snprintf(f->errmsg, sizeof(f->errmsg), "%s", msg);
         s->host->stats.frames_failed++;
@@ -271,7 +283,7 @@ void hxfr__session_fail_queued(struct hxfr__session *s, int32_t status, const ch
             s->deliver(s, f);
         }
         hxfr__frame_put(f);
-        session_flush_answers(s);
+        hxfr__session_flush_answers(s);
     }
 }
 
@@ -281,18 +293,16 @@ void hxfr__session_detach(struct hxfr__session *s)
 
     /* Frames not yet at a worker are dropped now; their sources are
      * released. */
-    while (s->queue_head) {
-        struct hxfr__frame *f = s->queue_head;
-        s->queue_head = f->next;
+    struct hxfr__frame *f;
+    while ((f = hxfr__queue_pop_entry(&s->queue, struct hxfr__frame, link))) {
         hxfr__frame_put(f);
     }
-    s->queue_tail = NULL;
     for (unsigned i = 0; i < s->nframes; i++) {
         if (s->frames[i].state == HXFR__FRAME_FILLING) {
             hxfr__frame_put(&s->frames[i]);
         }
     }
-    session_drop_answers(s);
+    hxfr__session_drop_answers(s);
     s->client = NULL;
     if (s->running) {
         s->next = h->zombies;
@@ -307,7 +317,7 @@ void hxfr__session_destroy(struct hxfr__session *s)
     if (!s) {
         return;
     }
-    hxfr__encoder_destroy(s->enc);
+    hxfr__encoding_finish(&s->encoding);
     for (unsigned i = 0; i < s->nframes; i++) {
         struct hxfr__frame *f = &s->frames[i];
         if (f->state != HXFR__FRAME_FREE) {
@@ -316,48 +326,15 @@ void hxfr__session_destroy(struct hxfr__session *s)
         free(f->buf);
     }
     free(s->frames);
-    session_drop_answers(s);
+    hxfr__session_drop_answers(s);
     hxfr__keep_free(s->keep);
     /* After the frames: each held a reference to the ring. */
-    hxfr__shm_ring_unref(s->host, s->shm);
+    hxfr__shm_ring_unref(s->shm);
     s->shm = NULL;
     if (s->host->stats.sessions > 0) {
         s->host->stats.sessions--;
     }
     free(s);
-}
-
-void hxfr__session_record(struct hxfr__session *s, const struct hxfr__frame *f)
-{
-    struct hxfr_host *h = s->host;
-
-    s->last_width = f->img.width;
-    s->last_height = f->img.height;
-    s->last_format = f->img.format;
-    if (f->codec[0]) {
-        memcpy(s->codec, f->codec, sizeof(s->codec));
-    }
-    if (f->status != HXFR_STATUS_OK) {
-        h->stats.frames_failed++;
-        return;
-    }
-    s->frames_done++;
-    s->interval_frames++;
-    if (f->ring) {
-        /* Encoded straight from a shared-memory slot: no copy. */
-        s->shm_frames++;
-        h->stats.shm_frames++;
-    }
-    s->encoded_bytes += f->au_bytes;
-    s->interval_bytes += f->au_bytes;
-    if (f->keyframe) {
-        s->keyframes++;
-    }
-    uint64_t us = f->encode_ns / 1000u;
-    s->samples[s->nsamples % HXFR_HOST_SAMPLES] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-    s->nsamples++;
-    h->stats.frames_encoded++;
-    h->stats.encoded_bytes += f->au_bytes;
 }
 
 static int cmp_u32(const void *a, const void *b)

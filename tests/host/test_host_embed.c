@@ -21,7 +21,8 @@
 #include "avcheck.h"
 #include "daemon.h"
 #include "harness.h"
-#include "host/host-private.h"
+#include "host/outbuf.h"
+#include "host/session.h"
 #include "hostutil.h"
 #include "pattern.h"
 
@@ -136,6 +137,7 @@ TEST(embedded_resolver_dispatch_and_stop)
     cfg.workers = 2;
     cfg.log = vmm_log;
     cfg.log_opaque = &v;
+    cfg.resolver.version = HXFR_HOST_RESOLVER_VERSION;
     cfg.resolver.acquire = vmm_acquire;
     cfg.resolver.release = vmm_release;
     cfg.resolver.opaque = &v;
@@ -544,8 +546,17 @@ TEST(config_rejects_bad_values)
     cfg.max_width = 8193;
     CHECK(hxfr_host_new(&cfg) == NULL);
     hxfr_host_config_init(&cfg);
+    cfg.resolver.version = HXFR_HOST_RESOLVER_VERSION;
     cfg.resolver.acquire = vmm_acquire; /* without release */
     CHECK(hxfr_host_new(&cfg) == NULL);
+    hxfr_host_config_init(&cfg);
+    cfg.resolver.acquire = vmm_acquire;
+    cfg.resolver.release = vmm_release; /* without a version */
+    CHECK(hxfr_host_new(&cfg) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    cfg.resolver.version = HXFR_HOST_RESOLVER_VERSION + 1;
+    CHECK(hxfr_host_new(&cfg) == NULL);
+    CHECK_EQ(errno, EINVAL);
     hxfr_host_destroy(NULL);
 }
 
