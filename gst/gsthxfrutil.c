@@ -29,15 +29,14 @@ guint32 gst_hxfr_format_from_video(GstVideoFormat format)
 
 gboolean gst_hxfr_find_sps(const guint8 *data, gsize size, struct hxfr_sps_info *out)
 {
-    /* A start code is 00 00 01; the NAL header byte follows it. The three
-     * bytes after an SPS header are profile_idc, the constraint flags and
-     * level_idc (no emulation prevention can occur in them: profile_idc
-     * is never 0 and a 00 00 03 sequence needs two zero bytes first). */
-    for (gsize i = 0; i + 3 < size; i++) {
-        if (data[i] != 0 || data[i + 1] != 0 || data[i + 2] != 1) {
-            continue;
-        }
-        gsize h = i + 3;
+    /* The three bytes after an SPS header are profile_idc, the constraint
+     * flags and level_idc (no emulation prevention can occur in them:
+     * profile_idc is never 0 and a 00 00 03 sequence needs two zero bytes
+     * first). */
+    size_t sc;
+    for (size_t at = hxfr_annexb_next(data, size, 0, &sc); at + sc < size;
+         at = hxfr_annexb_next(data, size, at + sc, &sc)) {
+        gsize h = at + sc;
         if ((data[h] & 0x1f) != 7) {
             continue;
         }

@@ -412,6 +412,13 @@ HXFR_EXPORT int hxfr_units_next(const uint8_t *body, size_t len, size_t *pos, co
  * or -HXFR_EUNITS. */
 HXFR_EXPORT int hxfr_units_validate(const uint8_t *body, size_t len, uint32_t nal_count);
 
+/* The next Annex B start code at or after from: 00 00 01, or 00 00 00 01
+ * when the zero before it is also at or after from. Returns its offset and
+ * sets *sc_len to its length (3 or 4); the NAL header byte, if the buffer
+ * holds it, is at offset + *sc_len. Returns len and sets *sc_len to 0 when
+ * there is none. Never reads outside [data, data + len). */
+HXFR_EXPORT size_t hxfr_annexb_next(const uint8_t *data, size_t len, size_t from, size_t *sc_len);
+
 /* Splits an Annex B buffer into NAL units at start codes (00 00 01 or
  * 00 00 00 01), each unit including its own start code. Calls cb for each
  * unit in order; stops and returns cb's result if it is negative. Returns

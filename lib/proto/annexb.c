@@ -49,12 +49,9 @@ HXFR_EXPORT int hxfr_units_validate(const uint8_t *body, size_t len, uint32_t na
     return 0;
 }
 
-/* Position of the next start code (00 00 01, or 00 00 00 01 when a zero
- * precedes it) at or after from; len if there is none. *sc_len receives the
- * start code's length. */
-static size_t find_start_code(const uint8_t *d, size_t len, size_t from, size_t *sc_len)
+HXFR_EXPORT size_t hxfr_annexb_next(const uint8_t *d, size_t len, size_t from, size_t *sc_len)
 {
-    for (size_t i = from; i + 3 <= len; i++) {
+    for (size_t i = from; d && i + 3 <= len; i++) {
         if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
             if (i > from && d[i - 1] == 0) {
                 *sc_len = 4;
@@ -73,11 +70,11 @@ HXFR_EXPORT int hxfr_annexb_split(const uint8_t *data, size_t len,
                                   void *opaque)
 {
     size_t sc_len;
-    size_t start = find_start_code(data, len, 0, &sc_len);
+    size_t start = hxfr_annexb_next(data, len, 0, &sc_len);
     int count = 0;
     while (start < len) {
         size_t next_len;
-        size_t next = find_start_code(data, len, start + sc_len, &next_len);
+        size_t next = hxfr_annexb_next(data, len, start + sc_len, &next_len);
         if (count == INT_MAX) {
             return -EOVERFLOW;
         }

@@ -3,26 +3,18 @@
 
 #include <string.h>
 
-/* Offset of the NAL header byte after the next start code at or after i,
- * or n if there is none. */
-static size_t next_nal(const uint8_t *d, size_t n, size_t i)
-{
-    for (; i + 3 < n; i++) {
-        if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
-            return i + 3;
-        }
-    }
-    return n;
-}
+#include <hxfr/proto.h>
 
 void hxfr__annexb_scan(const uint8_t *d, size_t n, struct hxfr__annexb_info *info)
 {
     memset(info, 0, sizeof(*info));
     bool in_run = false, run_done = false;
-    for (size_t h = d ? next_nal(d, n, 0) : n; h < n; h = next_nal(d, n, h)) {
-        unsigned type = d[h] & 0x1fu;
-        /* A 4-byte start code's leading zero belongs to this unit. */
-        size_t start = h >= 4 && d[h - 4] == 0 ? h - 4 : h - 3;
+    size_t sc;
+    for (size_t start = hxfr_annexb_next(d, n, 0, &sc); start + sc < n;
+         start = hxfr_annexb_next(d, n, start + sc, &sc)) {
+        /* start: the unit's first byte (a 4-byte start code's leading zero
+         * belongs to it); its NAL header follows the start code. */
+        unsigned type = d[start + sc] & 0x1fu;
         if (type == 7 || type == 8) {
             if (!in_run && !run_done) {
                 in_run = true;

@@ -254,11 +254,8 @@ static bool on_frame(struct conn *c, const struct hxfr_msg *m, uint32_t body_len
         fprintf(opt.log, "force %ld\n", index);
         fflush(opt.log);
     }
-    struct hxfr_image img = {.format = f->format, .width = f->width, .height = f->height};
-    for (uint32_t i = 0; i < g.num_planes; i++) {
-        img.planes[i] = c->pixels + g.offset[i];
-        img.strides[i] = g.stride[i];
-    }
+    struct hxfr_image img;
+    hxfr__image_from_geometry(&img, &g, c->pixels);
     struct hxfr_packet pkt;
     r = hxfr__encoder_encode(c->enc, &img, f->pts, force, &pkt);
     if (r < 0) {

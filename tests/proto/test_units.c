@@ -125,6 +125,29 @@ TEST(annexb_split_3_and_4_byte_start_codes)
     CHECK_EQ(hxfr_annexb_split(au, sizeof(au), NULL, NULL), 4);
 }
 
+TEST(annexb_next_finds_each_start_code_once)
+{
+    static const uint8_t d[] = {0xAA, 0x00, 0x00, 0x00, 0x01, 0x67, 0x00, 0x00,
+                                0x01, 0x68, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01};
+    size_t sc = 99;
+    CHECK_EQ(hxfr_annexb_next(d, sizeof(d), 0, &sc), 1); /* 4-byte, leading zero included */
+    CHECK_EQ(sc, 4);
+    CHECK_EQ(hxfr_annexb_next(d, sizeof(d), 1 + sc, &sc), 6);
+    CHECK_EQ(sc, 3);
+    /* 00 00 02 is no start code; the last one has no NAL header after it. */
+    CHECK_EQ(hxfr_annexb_next(d, sizeof(d), 6 + sc, &sc), 13);
+    CHECK_EQ(sc, 3);
+    CHECK_EQ(hxfr_annexb_next(d, sizeof(d), 13 + sc, &sc), sizeof(d));
+    CHECK_EQ(sc, 0);
+    /* A zero before from does not make a 4-byte start code. */
+    CHECK_EQ(hxfr_annexb_next(d, sizeof(d), 2, &sc), 2);
+    CHECK_EQ(sc, 3);
+    /* Never past len, and nothing in an empty or absent buffer. */
+    CHECK_EQ(hxfr_annexb_next(d, 8, 6, &sc), 8);
+    CHECK_EQ(hxfr_annexb_next(NULL, 0, 0, &sc), 0);
+    CHECK_EQ(hxfr_annexb_next(d, sizeof(d), sizeof(d) + 5, &sc), sizeof(d));
+}
+
 TEST(annexb_split_edges)
 {
     struct split_log l = {0};
