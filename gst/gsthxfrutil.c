@@ -104,26 +104,6 @@ gboolean gst_hxfr_level_name(const struct hxfr_sps_info *sps, gchar *buf, gsize 
     return TRUE;
 }
 
-void gst_hxfr_parse_vsock(const gchar *address, guint *cid, guint *port)
-{
-    if (!address || !g_str_has_prefix(address, "vsock:")) {
-        return;
-    }
-    const gchar *p = address + strlen("vsock:");
-    char *end;
-    unsigned long c = strtoul(p, &end, 10);
-    if (end == p || *end != ':' || c > G_MAXUINT32) {
-        return;
-    }
-    const gchar *q = end + 1;
-    unsigned long v = strtoul(q, &end, 10);
-    if (end == q || *end != '\0' || v > G_MAXUINT32) {
-        return;
-    }
-    *cid = (guint)c;
-    *port = (guint)v;
-}
-
 gboolean gst_hxfr_address_is_unix(const gchar *address)
 {
     if (!address) {

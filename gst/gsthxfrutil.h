@@ -34,10 +34,6 @@ const gchar *gst_hxfr_profile_name(const struct hxfr_sps_info *sps);
  * Returns FALSE for a level_idc that is no H.264 level. */
 gboolean gst_hxfr_level_name(const struct hxfr_sps_info *sps, gchar *buf, gsize len);
 
-/* Reads CID and port from "vsock:CID:PORT". Leaves *cid / *port alone for
- * any other address (or a part that is not a number). */
-void gst_hxfr_parse_vsock(const gchar *address, guint *cid, guint *port);
-
 /* TRUE if the client connects to address over a UNIX socket: "unix:PATH",
  * or a bare path (a '/' before any "scheme:"), as libhxfr-client reads it.
  * Only such a connection can pass a memfd (shared-memory frames). */

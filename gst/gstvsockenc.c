@@ -26,21 +26,27 @@
 #include "gsthxfrutil.h"
 #include "gstvsockenc.h"
 
-GST_DEBUG_CATEGORY_STATIC(gst_vsockenc_debug);
-#define GST_CAT_DEFAULT gst_vsockenc_debug
+GST_DEBUG_CATEGORY_STATIC(gst_hxfr_vsockenc_debug);
+#define GST_CAT_DEFAULT gst_hxfr_vsockenc_debug
 
+/* Helix's element's defaults. */
 #define DEFAULT_CID               2u
 #define DEFAULT_PORT              5000u
-#define DEFAULT_BITRATE           4000000u
-#define DEFAULT_KEYFRAME_INTERVAL 60u
+#define DEFAULT_TCP_PORT          15937u
+#define DEFAULT_BITRATE           4000000
+#define DEFAULT_KEYFRAME_INTERVAL 60
 #define DEFAULT_MAX_IN_FLIGHT     4u
-#define DEFAULT_USE_SHM           FALSE
+/* Below this a bitrate is almost certainly kbit/s given as bit/s. */
+#define LOW_BITRATE     100000u
+#define DEFAULT_USE_SHM FALSE
 
 /* Address, reconnect and timeout are GST_HXFR_PROP_*. */
 enum {
     PROP_SOCKET_PATH = GST_HXFR_PROP_LAST,
     PROP_CID,
     PROP_PORT,
+    PROP_TCP_HOST,
+    PROP_TCP_PORT,
     PROP_BITRATE,
     PROP_KEYFRAME_INTERVAL,
     PROP_MAX_IN_FLIGHT,
@@ -52,7 +58,7 @@ enum {
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
     GST_STATIC_CAPS("video/x-raw, format = (string) " SINK_FORMATS ", "
-                    "width = (int) [ 16, 8192 ], height = (int) [ 16, 8192 ], "
+                    "width = (int) [ 1, 8192 ], height = (int) [ 1, 8192 ], "
                     "framerate = (fraction) [ 0/1, MAX ]"));
 
 static GstStaticPadTemplate src_template =
@@ -60,7 +66,7 @@ static GstStaticPadTemplate src_template =
                             GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, "
                                             "alignment = (string) au"));
 
-G_DEFINE_TYPE(GstVsockEnc, gst_vsockenc, GST_TYPE_VIDEO_ENCODER)
+G_DEFINE_TYPE(GstHxfrVsockEnc, gst_hxfr_vsockenc, GST_TYPE_VIDEO_ENCODER)
 
 static void result_free(struct vsockenc_result *r)
 {
@@ -71,7 +77,7 @@ static void result_free(struct vsockenc_result *r)
     g_free(r);
 }
 
-static void wake_dispatcher(GstVsockEnc *self)
+static void wake_dispatcher(GstHxfrVsockEnc *self)
 {
     gst_hxfr_wake(self->wake_fd);
 }
@@ -80,7 +86,7 @@ static void wake_dispatcher(GstVsockEnc *self)
  * queue; the pixels of the access unit are only borrowed here. */
 static void on_frame(void *user_data, const struct hxfr_client_result *res)
 {
-    GstVsockEnc *self = user_data;
+    GstHxfrVsockEnc *self = user_data;
     struct vsockenc_result *r = g_new0(struct vsockenc_result, 1);
     r->frame_number = GPOINTER_TO_UINT(res->user);
     r->status = res->status;
@@ -104,7 +110,7 @@ static void on_frame(void *user_data, const struct hxfr_client_result *res)
 
 static void on_event(void *user_data, const struct hxfr_client_event *ev)
 {
-    GstVsockEnc *self = user_data;
+    GstHxfrVsockEnc *self = user_data;
     switch (ev->type) {
     case HXFR_CLIENT_EVENT_DISCONNECTED:
         GST_WARNING_OBJECT(self, "connection to the host lost: %s", hxfr_strerror(ev->err));
@@ -122,7 +128,7 @@ static void on_event(void *user_data, const struct hxfr_client_event *ev)
 }
 
 /* Sets a sticky flow return unless an error is already recorded. */
-static void set_flow(GstVsockEnc *self, GstFlowReturn ret)
+static void set_flow(GstHxfrVsockEnc *self, GstFlowReturn ret)
 {
     gint old = g_atomic_int_get(&self->flow);
     if (old == GST_FLOW_OK || (old == GST_FLOW_FLUSHING && ret < GST_FLOW_FLUSHING)) {
@@ -132,7 +138,7 @@ static void set_flow(GstVsockEnc *self, GstFlowReturn ret)
 
 /* Updates the output caps from the SPS of a keyframe when the profile or
  * level differs from what downstream was told. Stream lock held. */
-static void update_caps_from_sps(GstVsockEnc *self, GstBuffer *buf)
+static void update_caps_from_sps(GstHxfrVsockEnc *self, GstBuffer *buf)
 {
     GstMapInfo map;
     if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
@@ -175,7 +181,7 @@ static void update_caps_from_sps(GstVsockEnc *self, GstBuffer *buf)
 
 /* Dispatcher only: finishes every queued result in order under the
  * stream lock. Must not be called with client_lock held. */
-static void push_results(GstVsockEnc *self)
+static void push_results(GstHxfrVsockEnc *self)
 {
     GstVideoEncoder *enc = GST_VIDEO_ENCODER(self);
     GST_VIDEO_ENCODER_STREAM_LOCK(enc);
@@ -246,7 +252,7 @@ static void push_results(GstVsockEnc *self)
 /* Streaming thread, stream lock held: waits (with the stream lock
  * released, so the dispatcher can push) until at most `limit` results are
  * waiting to be pushed. Bounded by the host timeout. */
-static void wait_pushed(GstVsockEnc *self, guint limit)
+static void wait_pushed(GstHxfrVsockEnc *self, guint limit)
 {
     GstVideoEncoder *enc = GST_VIDEO_ENCODER(self);
     gint64 deadline = g_get_monotonic_time() + (gint64)self->conn.io_timeout_ms * 1000;
@@ -269,7 +275,7 @@ static void wait_pushed(GstVsockEnc *self, guint limit)
 
 static gpointer dispatch_loop(gpointer data)
 {
-    GstVsockEnc *self = data;
+    GstHxfrVsockEnc *self = data;
     while (!g_atomic_int_get(&self->stopping)) {
         g_mutex_lock(&self->client_lock);
         int fd = hxfr_client_fd(self->client);
@@ -299,9 +305,9 @@ static gpointer dispatch_loop(gpointer data)
     return NULL;
 }
 
-static gboolean gst_vsockenc_start(GstVideoEncoder *enc)
+static gboolean gst_hxfr_vsockenc_start(GstVideoEncoder *enc)
 {
-    GstVsockEnc *self = GST_VSOCKENC(enc);
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(enc);
     struct hxfr_client_options o;
     hxfr_client_options_init(&o);
 
@@ -362,7 +368,7 @@ out:
     return ok;
 }
 
-static void drop_results(GstVsockEnc *self)
+static void drop_results(GstHxfrVsockEnc *self)
 {
     g_mutex_lock(&self->results_lock);
     struct vsockenc_result *r;
@@ -372,9 +378,9 @@ static void drop_results(GstVsockEnc *self)
     g_mutex_unlock(&self->results_lock);
 }
 
-static gboolean gst_vsockenc_stop(GstVideoEncoder *enc)
+static gboolean gst_hxfr_vsockenc_stop(GstVideoEncoder *enc)
 {
-    GstVsockEnc *self = GST_VSOCKENC(enc);
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(enc);
     if (self->dispatcher) {
         g_atomic_int_set(&self->stopping, 1);
         g_mutex_lock(&self->results_lock);
@@ -395,7 +401,7 @@ static gboolean gst_vsockenc_stop(GstVideoEncoder *enc)
 }
 
 /* Reports a failed client call as an element error. */
-static void post_client_error(GstVsockEnc *self, int r, const char *what)
+static void post_client_error(GstHxfrVsockEnc *self, int r, const char *what)
 {
     if (r == -HXFR_EREMOTE) {
         const char *msg = "";
@@ -421,7 +427,7 @@ static void post_client_error(GstVsockEnc *self, int r, const char *what)
 
 /* Waits for every frame in flight and for the dispatcher to push them.
  * Stream lock held (released while waiting). */
-static int drain(GstVsockEnc *self)
+static int drain(GstHxfrVsockEnc *self)
 {
     g_mutex_lock(&self->client_lock);
     int r = hxfr_client_in_flight(self->client) > 0
@@ -437,7 +443,7 @@ static int drain(GstVsockEnc *self)
  * replacing the ring of earlier caps. A host that refuses shared memory
  * gets a warning and inline frames. Returns FALSE after posting an
  * element error. Streaming thread, stream lock held. */
-static gboolean setup_ring(GstVsockEnc *self, const GstVideoInfo *info, guint window)
+static gboolean setup_ring(GstHxfrVsockEnc *self, const GstVideoInfo *info, guint window)
 {
     guint32 format = gst_hxfr_format_from_video(GST_VIDEO_INFO_FORMAT(info));
     uint32_t width = (uint32_t)GST_VIDEO_INFO_WIDTH(info);
@@ -503,7 +509,7 @@ static gboolean is_connection_error(int r);
  * copies the frame into it and submits the slot. The copy runs without
  * client_lock: an acquired slot is the element's alone, and the dispatcher
  * keeps delivering results meanwhile. Returns as hxfr_client_shm_submit. */
-static int submit_shm(GstVsockEnc *self, const GstVideoFrame *vf, struct hxfr_client_frame *f)
+static int submit_shm(GstHxfrVsockEnc *self, const GstVideoFrame *vf, struct hxfr_client_frame *f)
 {
     struct hxfr_client_slot slot;
     g_mutex_lock(&self->client_lock);
@@ -528,9 +534,9 @@ static int submit_shm(GstVsockEnc *self, const GstVideoFrame *vf, struct hxfr_cl
     return r;
 }
 
-static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState *state)
+static gboolean gst_hxfr_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState *state)
 {
-    GstVsockEnc *self = GST_VSOCKENC(enc);
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(enc);
     const GstVideoInfo *info = &state->info;
 
     if (gst_hxfr_format_from_video(GST_VIDEO_INFO_FORMAT(info)) == 0) {
@@ -549,17 +555,27 @@ static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState
     struct hxfr_client_config cfg = {
         .width = (uint32_t)GST_VIDEO_INFO_WIDTH(info),
         .height = (uint32_t)GST_VIDEO_INFO_HEIGHT(info),
-        .bitrate = self->bitrate,
+        .bitrate = (uint32_t)self->bitrate,
         .framerate_num = (uint32_t)MAX(GST_VIDEO_INFO_FPS_N(info), 0),
         .framerate_den = (uint32_t)MAX(GST_VIDEO_INFO_FPS_D(info), 0),
         .realtime = true,
-        .gop = self->keyframe_interval,
+        .gop = (uint32_t)self->keyframe_interval,
     };
     guint window = self->max_in_flight;
     gboolean use_shm = self->use_shm;
     GST_OBJECT_UNLOCK(self);
     if (cfg.framerate_num == 0) {
         cfg.framerate_den = 0;
+    }
+    if (cfg.bitrate > 0 && cfg.bitrate < LOW_BITRATE) {
+        /* Helix's own pipeline passes its kbit/s setting here, which
+         * Helix's element never sent anywhere; sent as it is, it caps the
+         * stream at a few kbit/s. */
+        GST_ELEMENT_WARNING(self, LIBRARY, SETTINGS,
+                            ("bitrate=%u is in bit/s: %u bit/s is far too low for video; for "
+                             "%u kbit/s set bitrate=%u (or 0 for the host's default)",
+                             cfg.bitrate, cfg.bitrate, cfg.bitrate, cfg.bitrate * 1000u),
+                            ("bitrate below %u bit/s", LOW_BITRATE));
     }
     struct hxfr_config_resp resp;
     memset(&resp, 0, sizeof(resp));
@@ -573,6 +589,7 @@ static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState
     }
     GST_INFO_OBJECT(self, "host encoder %s: %ux%u, %u bit/s, gop %u", resp.encoder, resp.width,
                     resp.height, resp.bitrate, resp.gop);
+    self->frames_since_config = 0;
     self->shm_active = FALSE;
     if (use_shm && !setup_ring(self, info, window)) {
         return FALSE;
@@ -597,15 +614,32 @@ static gboolean gst_vsockenc_set_format(GstVideoEncoder *enc, GstVideoCodecState
     return TRUE;
 }
 
+/* TRUE when this frame must be an IDR because the host cannot take the
+ * keyframe interval from CONFIG_REQ (no CAP_CONFIG_GOP: a v1 host, which
+ * reads those bytes as reserved): then, like Helix's element, every
+ * keyframe-interval-th frame since the configuration is requested as a
+ * keyframe. Streaming thread. */
+static gboolean interval_keyframe(GstHxfrVsockEnc *self)
+{
+    GST_OBJECT_LOCK(self);
+    guint64 interval = self->keyframe_interval > 0 ? (guint64)self->keyframe_interval : 0;
+    GST_OBJECT_UNLOCK(self);
+    g_mutex_lock(&self->client_lock);
+    gboolean host_gop = (hxfr_client_server_caps(self->client) & HXFR_CAP_CONFIG_GOP) != 0;
+    g_mutex_unlock(&self->client_lock);
+    guint64 n = self->frames_since_config++;
+    return !host_gop && interval > 0 && n % interval == 0;
+}
+
 static gboolean is_connection_error(int r)
 {
     return r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN || r == -ETIMEDOUT ||
            r == -ECONNREFUSED || r == -ENOENT || r == -EIO;
 }
 
-static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCodecFrame *frame)
+static GstFlowReturn gst_hxfr_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCodecFrame *frame)
 {
-    GstVsockEnc *self = GST_VSOCKENC(enc);
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(enc);
     /* Backpressure: never let more than a window of finished frames wait
      * for the dispatcher. */
     wait_pushed(self, self->max_in_flight);
@@ -618,23 +652,30 @@ static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCod
         gst_video_encoder_finish_frame(enc, frame);
         return GST_FLOW_NOT_NEGOTIATED;
     }
-    GstVideoFrame vf;
-    if (!gst_video_frame_map(&vf, &self->input_state->info, frame->input_buffer, GST_MAP_READ)) {
-        GST_ELEMENT_ERROR(self, STREAM, ENCODE, ("Cannot map the input frame"), (NULL));
-        gst_video_encoder_finish_frame(enc, frame);
-        return GST_FLOW_ERROR;
-    }
+    const GstVideoInfo *info = &self->input_state->info;
+    /* Counted for every frame, also one upstream asked to be a keyframe. */
+    gboolean interval_idr = interval_keyframe(self);
     struct hxfr_client_frame f = {
-        .format = gst_hxfr_format_from_video(GST_VIDEO_FRAME_FORMAT(&vf)),
-        .width = (uint32_t)GST_VIDEO_FRAME_WIDTH(&vf),
-        .height = (uint32_t)GST_VIDEO_FRAME_HEIGHT(&vf),
+        .format = gst_hxfr_format_from_video(GST_VIDEO_INFO_FORMAT(info)),
+        .width = (uint32_t)GST_VIDEO_INFO_WIDTH(info),
+        .height = (uint32_t)GST_VIDEO_INFO_HEIGHT(info),
         .pts = GST_CLOCK_TIME_IS_VALID(frame->pts) ? (int64_t)frame->pts : 0,
         .duration = GST_CLOCK_TIME_IS_VALID(frame->duration) ? (int64_t)frame->duration : 0,
-        .force_keyframe = GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(frame),
+        .force_keyframe = GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(frame) || interval_idr,
         .user = GUINT_TO_POINTER(frame->system_frame_number),
     };
     if (f.force_keyframe) {
         GST_DEBUG_OBJECT(self, "frame %u: keyframe requested", frame->system_frame_number);
+    }
+    /* How the pixels travel is decided here, before the buffer is mapped:
+     * inline on the socket, or copied into a shared-memory slot. A frame
+     * the host can read by itself (a DMA-BUF named by its virtio-gpu
+     * resource id, issue #13) would be a third way that maps nothing. */
+    GstVideoFrame vf;
+    if (!gst_video_frame_map(&vf, info, frame->input_buffer, GST_MAP_READ)) {
+        GST_ELEMENT_ERROR(self, STREAM, ENCODE, ("Cannot map the input frame"), (NULL));
+        gst_video_encoder_finish_frame(enc, frame);
+        return GST_FLOW_ERROR;
     }
     int r;
     if (self->shm_active) {
@@ -676,9 +717,9 @@ static GstFlowReturn gst_vsockenc_handle_frame(GstVideoEncoder *enc, GstVideoCod
     return g_atomic_int_get(&self->flow);
 }
 
-static GstFlowReturn gst_vsockenc_finish(GstVideoEncoder *enc)
+static GstFlowReturn gst_hxfr_vsockenc_finish(GstVideoEncoder *enc)
 {
-    GstVsockEnc *self = GST_VSOCKENC(enc);
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(enc);
     if (!self->client) {
         return GST_FLOW_OK;
     }
@@ -692,9 +733,9 @@ static GstFlowReturn gst_vsockenc_finish(GstVideoEncoder *enc)
     return ret;
 }
 
-static gboolean gst_vsockenc_flush(GstVideoEncoder *enc)
+static gboolean gst_hxfr_vsockenc_flush(GstVideoEncoder *enc)
 {
-    GstVsockEnc *self = GST_VSOCKENC(enc);
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(enc);
     if (self->client) {
         g_mutex_lock(&self->client_lock);
         if (hxfr_client_in_flight(self->client) > 0) {
@@ -707,83 +748,115 @@ static gboolean gst_vsockenc_flush(GstVideoEncoder *enc)
     return TRUE;
 }
 
-static gboolean gst_vsockenc_propose_allocation(GstVideoEncoder *enc, GstQuery *query)
+static gboolean gst_hxfr_vsockenc_propose_allocation(GstVideoEncoder *enc, GstQuery *query)
 {
     /* Strided and offset planes are sent as they are. */
     gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, NULL);
-    return GST_VIDEO_ENCODER_CLASS(gst_vsockenc_parent_class)->propose_allocation(enc, query);
+    return GST_VIDEO_ENCODER_CLASS(gst_hxfr_vsockenc_parent_class)->propose_allocation(enc, query);
 }
 
-static void gst_vsockenc_set_property(GObject *object, guint prop_id, const GValue *value,
-                                      GParamSpec *pspec)
+/* The address Helix's connection properties name, with Helix's
+ * precedence: socket-path, else tcp-host (with tcp-port), else vsock
+ * cid:port. An empty string counts as unset. An IPv6 literal in tcp-host
+ * gets the brackets the tcp: URI needs. Object lock held. */
+static gchar *helix_address(const GstHxfrVsockEnc *self)
 {
-    GstVsockEnc *self = GST_VSOCKENC(object);
+    if (self->socket_path && *self->socket_path) {
+        return g_strdup_printf("unix:%s", self->socket_path);
+    }
+    if (self->tcp_host && *self->tcp_host) {
+        gboolean v6 = strchr(self->tcp_host, ':') && self->tcp_host[0] != '[';
+        return g_strdup_printf(v6 ? "tcp:[%s]:%u" : "tcp:%s:%u", self->tcp_host, self->tcp_port);
+    }
+    return g_strdup_printf("vsock:%u:%u", self->cid, self->port);
+}
+
+static void gst_hxfr_vsockenc_set_property(GObject *object, guint prop_id, const GValue *value,
+                                           GParamSpec *pspec)
+{
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(object);
     GST_OBJECT_LOCK(self);
-    if (!gst_hxfr_conn_props_set(&self->conn, prop_id, value)) {
-        switch (prop_id) {
-        case PROP_SOCKET_PATH: {
-            const gchar *path = g_value_get_string(value);
-            if (path && *path) {
-                gst_hxfr_conn_props_set_address(&self->conn, g_strdup_printf("unix:%s", path));
-            }
-            break;
-        }
-        case PROP_CID:
-        case PROP_PORT: {
-            guint cid = DEFAULT_CID, port = DEFAULT_PORT;
-            gst_hxfr_parse_vsock(self->conn.address, &cid, &port);
-            if (prop_id == PROP_CID) {
-                cid = g_value_get_uint(value);
-            } else {
-                port = g_value_get_uint(value);
-            }
-            gst_hxfr_conn_props_set_address(&self->conn, g_strdup_printf("vsock:%u:%u", cid, port));
-            break;
-        }
-        case PROP_BITRATE:
-            self->bitrate = g_value_get_uint(value);
-            break;
-        case PROP_KEYFRAME_INTERVAL:
-            self->keyframe_interval = g_value_get_uint(value);
-            break;
-        case PROP_MAX_IN_FLIGHT:
-            self->max_in_flight = g_value_get_uint(value);
-            break;
-        case PROP_USE_SHM:
-            self->use_shm = g_value_get_boolean(value);
-            break;
-        default:
-            G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-            break;
-        }
+    if (gst_hxfr_conn_props_set(&self->conn, prop_id, value)) {
+        GST_OBJECT_UNLOCK(self);
+        return;
+    }
+    /* Writing address or one of Helix's connection properties: whichever
+     * was written last decides where start connects. */
+    gboolean helix_conn = TRUE;
+    switch (prop_id) {
+    case PROP_SOCKET_PATH:
+        g_free(self->socket_path);
+        self->socket_path = g_value_dup_string(value);
+        break;
+    case PROP_TCP_HOST:
+        g_free(self->tcp_host);
+        self->tcp_host = g_value_dup_string(value);
+        break;
+    case PROP_TCP_PORT:
+        self->tcp_port = g_value_get_uint(value);
+        break;
+    case PROP_CID:
+        self->cid = g_value_get_uint(value);
+        break;
+    case PROP_PORT:
+        self->port = g_value_get_uint(value);
+        break;
+    default:
+        helix_conn = FALSE;
+        break;
+    }
+    if (helix_conn) {
+        gst_hxfr_conn_props_set_address(&self->conn, helix_address(self));
+        GST_OBJECT_UNLOCK(self);
+        return;
+    }
+    switch (prop_id) {
+    case PROP_BITRATE:
+        self->bitrate = g_value_get_int(value);
+        break;
+    case PROP_KEYFRAME_INTERVAL:
+        self->keyframe_interval = g_value_get_int(value);
+        break;
+    case PROP_MAX_IN_FLIGHT:
+        self->max_in_flight = g_value_get_uint(value);
+        break;
+    case PROP_USE_SHM:
+        self->use_shm = g_value_get_boolean(value);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        break;
     }
     GST_OBJECT_UNLOCK(self);
 }
 
-static void gst_vsockenc_get_property(GObject *object, guint prop_id, GValue *value,
-                                      GParamSpec *pspec)
+static void gst_hxfr_vsockenc_get_property(GObject *object, guint prop_id, GValue *value,
+                                           GParamSpec *pspec)
 {
-    GstVsockEnc *self = GST_VSOCKENC(object);
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(object);
     GST_OBJECT_LOCK(self);
     if (!gst_hxfr_conn_props_get(&self->conn, prop_id, value)) {
         switch (prop_id) {
         case PROP_SOCKET_PATH:
-            g_value_set_string(value, g_str_has_prefix(self->conn.address, "unix:")
-                                          ? self->conn.address + strlen("unix:")
-                                          : NULL);
+            g_value_set_string(value, self->socket_path);
+            break;
+        case PROP_TCP_HOST:
+            g_value_set_string(value, self->tcp_host);
+            break;
+        case PROP_TCP_PORT:
+            g_value_set_uint(value, self->tcp_port);
             break;
         case PROP_CID:
-        case PROP_PORT: {
-            guint cid = DEFAULT_CID, port = DEFAULT_PORT;
-            gst_hxfr_parse_vsock(self->conn.address, &cid, &port);
-            g_value_set_uint(value, prop_id == PROP_CID ? cid : port);
+            g_value_set_uint(value, self->cid);
             break;
-        }
+        case PROP_PORT:
+            g_value_set_uint(value, self->port);
+            break;
         case PROP_BITRATE:
-            g_value_set_uint(value, self->bitrate);
+            g_value_set_int(value, self->bitrate);
             break;
         case PROP_KEYFRAME_INTERVAL:
-            g_value_set_uint(value, self->keyframe_interval);
+            g_value_set_int(value, self->keyframe_interval);
             break;
         case PROP_MAX_IN_FLIGHT:
             g_value_set_uint(value, self->max_in_flight);
@@ -799,25 +872,27 @@ static void gst_vsockenc_get_property(GObject *object, guint prop_id, GValue *va
     GST_OBJECT_UNLOCK(self);
 }
 
-static void gst_vsockenc_finalize(GObject *object)
+static void gst_hxfr_vsockenc_finalize(GObject *object)
 {
-    GstVsockEnc *self = GST_VSOCKENC(object);
+    GstHxfrVsockEnc *self = GST_HXFR_VSOCKENC(object);
     gst_hxfr_conn_props_finish(&self->conn);
+    g_free(self->socket_path);
+    g_free(self->tcp_host);
     g_mutex_clear(&self->client_lock);
     g_mutex_clear(&self->results_lock);
     g_cond_clear(&self->results_cond);
-    G_OBJECT_CLASS(gst_vsockenc_parent_class)->finalize(object);
+    G_OBJECT_CLASS(gst_hxfr_vsockenc_parent_class)->finalize(object);
 }
 
-static void gst_vsockenc_class_init(GstVsockEncClass *klass)
+static void gst_hxfr_vsockenc_class_init(GstHxfrVsockEncClass *klass)
 {
     GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
     GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
     GstVideoEncoderClass *venc_class = GST_VIDEO_ENCODER_CLASS(klass);
 
-    gobject_class->set_property = gst_vsockenc_set_property;
-    gobject_class->get_property = gst_vsockenc_get_property;
-    gobject_class->finalize = gst_vsockenc_finalize;
+    gobject_class->set_property = gst_hxfr_vsockenc_set_property;
+    gobject_class->get_property = gst_hxfr_vsockenc_get_property;
+    gobject_class->finalize = gst_hxfr_vsockenc_finalize;
 
     const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
     gst_hxfr_conn_props_install(
@@ -833,38 +908,57 @@ static void gst_vsockenc_class_init(GstVsockEncClass *klass)
         "Milliseconds to wait for the host to accept data or answer (configuration, "
         "window room, draining at EOS) before failing with an element error. "
         "Default: 5000");
+    /* Helix's element's properties, with its names, types, defaults and
+     * meaning. Each write rebuilds address (see helix_address). */
     g_object_class_install_property(
         gobject_class, PROP_SOCKET_PATH,
         g_param_spec_string("socket-path", "UNIX socket path",
-                            "Compatibility with the earlier element: setting it sets address to "
-                            "unix:PATH; reading it gives the path when address is a unix: address, "
-                            "otherwise NULL. Default: NULL",
+                            "As in Helix's element: connect to the UNIX socket at this path. "
+                            "Takes precedence over tcp-host and cid/port; writing it sets "
+                            "address to unix:PATH (empty: unset). Default: NULL",
                             NULL, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_TCP_HOST,
+        g_param_spec_string("tcp-host", "TCP host",
+                            "As in Helix's element: connect over TCP to this host (an address "
+                            "such as 10.0.2.2 under QEMU user networking, or a name such as "
+                            "localhost) at tcp-port, unless socket-path is set. Writing it or "
+                            "tcp-port sets address to tcp:HOST:PORT (empty: unset). Default: NULL",
+                            NULL, rw));
+    g_object_class_install_property(
+        gobject_class, PROP_TCP_PORT,
+        g_param_spec_uint("tcp-port", "TCP port",
+                          "As in Helix's element: the TCP port for tcp-host (a port outside "
+                          "1..65535 fails the start). Default: 15937",
+                          0, G_MAXUINT, DEFAULT_TCP_PORT, rw));
     g_object_class_install_property(
         gobject_class, PROP_CID,
         g_param_spec_uint("cid", "vsock CID",
-                          "Compatibility with the earlier element: setting it sets address to "
-                          "vsock:CID:PORT (keeping the port). 2 is the host. Default: 2",
-                          0, G_MAXUINT32, DEFAULT_CID, rw));
+                          "As in Helix's element: the AF_VSOCK context id to connect to (2 is "
+                          "the host) when neither socket-path nor tcp-host is set; writing it "
+                          "sets address to vsock:CID:PORT. Default: 2",
+                          0, G_MAXUINT, DEFAULT_CID, rw));
     g_object_class_install_property(
         gobject_class, PROP_PORT,
         g_param_spec_uint("port", "vsock port",
-                          "Compatibility with the earlier element: setting it sets address to "
-                          "vsock:CID:PORT (keeping the CID). Default: 5000",
-                          0, G_MAXUINT32, DEFAULT_PORT, rw));
+                          "As in Helix's element: the AF_VSOCK port; writing it sets address "
+                          "to vsock:CID:PORT. Default: 5000",
+                          0, G_MAXUINT, DEFAULT_PORT, rw));
     g_object_class_install_property(
         gobject_class, PROP_BITRATE,
-        g_param_spec_uint("bitrate", "Bitrate",
-                          "Target bitrate in bit/s, sent to the host in CONFIG_REQ "
-                          "(0 = the host's default). Default: 4000000",
-                          0, G_MAXUINT32, DEFAULT_BITRATE, rw));
+        g_param_spec_int("bitrate", "Bitrate",
+                         "Target bitrate in bit/s, sent to the host in CONFIG_REQ (0 = the "
+                         "host's default). Helix's element ignored it; a value below 100000 "
+                         "gets a warning (Helix passes kbit/s here). Default: 4000000",
+                         0, G_MAXINT, DEFAULT_BITRATE, rw));
     g_object_class_install_property(
         gobject_class, PROP_KEYFRAME_INTERVAL,
-        g_param_spec_uint(
-            "keyframe-interval", "Keyframe interval",
-            "Frames from one IDR to the next, sent to the host in CONFIG_REQ (keyframe "
-            "interval extension; 0 = the host's default). Default: 60",
-            0, G_MAXUINT32, DEFAULT_KEYFRAME_INTERVAL, rw));
+        g_param_spec_int("keyframe-interval", "Keyframe interval",
+                         "Frames from one IDR to the next (0 = the host's default). Sent to "
+                         "the host in CONFIG_REQ (keyframe interval extension); a host "
+                         "without it gets a keyframe request every that many frames, as "
+                         "Helix's element sends. Default: 60",
+                         0, G_MAXINT, DEFAULT_KEYFRAME_INTERVAL, rw));
     g_object_class_install_property(
         gobject_class, PROP_MAX_IN_FLIGHT,
         g_param_spec_uint(
@@ -895,20 +989,23 @@ static void gst_vsockenc_class_init(GstVsockEncClass *klass)
         "flight and outputs the byte-stream access units the host returns",
         "hxfr project");
 
-    venc_class->start = GST_DEBUG_FUNCPTR(gst_vsockenc_start);
-    venc_class->stop = GST_DEBUG_FUNCPTR(gst_vsockenc_stop);
-    venc_class->set_format = GST_DEBUG_FUNCPTR(gst_vsockenc_set_format);
-    venc_class->handle_frame = GST_DEBUG_FUNCPTR(gst_vsockenc_handle_frame);
-    venc_class->finish = GST_DEBUG_FUNCPTR(gst_vsockenc_finish);
-    venc_class->flush = GST_DEBUG_FUNCPTR(gst_vsockenc_flush);
-    venc_class->propose_allocation = GST_DEBUG_FUNCPTR(gst_vsockenc_propose_allocation);
+    venc_class->start = GST_DEBUG_FUNCPTR(gst_hxfr_vsockenc_start);
+    venc_class->stop = GST_DEBUG_FUNCPTR(gst_hxfr_vsockenc_stop);
+    venc_class->set_format = GST_DEBUG_FUNCPTR(gst_hxfr_vsockenc_set_format);
+    venc_class->handle_frame = GST_DEBUG_FUNCPTR(gst_hxfr_vsockenc_handle_frame);
+    venc_class->finish = GST_DEBUG_FUNCPTR(gst_hxfr_vsockenc_finish);
+    venc_class->flush = GST_DEBUG_FUNCPTR(gst_hxfr_vsockenc_flush);
+    venc_class->propose_allocation = GST_DEBUG_FUNCPTR(gst_hxfr_vsockenc_propose_allocation);
 
-    GST_DEBUG_CATEGORY_INIT(gst_vsockenc_debug, "vsockenc", 0, "hxfr host H.264 encoder");
+    GST_DEBUG_CATEGORY_INIT(gst_hxfr_vsockenc_debug, "vsockenc", 0, "hxfr host H.264 encoder");
 }
 
-static void gst_vsockenc_init(GstVsockEnc *self)
+static void gst_hxfr_vsockenc_init(GstHxfrVsockEnc *self)
 {
     gst_hxfr_conn_props_init(&self->conn);
+    self->tcp_port = DEFAULT_TCP_PORT;
+    self->cid = DEFAULT_CID;
+    self->port = DEFAULT_PORT;
     self->bitrate = DEFAULT_BITRATE;
     self->keyframe_interval = DEFAULT_KEYFRAME_INTERVAL;
     self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;

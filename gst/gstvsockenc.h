@@ -1,6 +1,9 @@
 /* vsockenc: a GstVideoEncoder that hands raw frames to an hxfr host (hxfrd
  * or a VMM embedding libhxfr-host) and outputs the H.264 access units the
- * host returns. A thin wrapper over libhxfr-client. */
+ * host returns. A thin wrapper over libhxfr-client, and a drop-in for
+ * Helix's element of the same name: its own GType (GstHxfrVsockEnc) so
+ * both plugins load in one process, Helix's properties with Helix's
+ * meaning (docs/gstreamer.md, docs/helix.md). */
 #ifndef GST_VSOCKENC_H
 #define GST_VSOCKENC_H
 
@@ -14,8 +17,8 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_VSOCKENC (gst_vsockenc_get_type())
-G_DECLARE_FINAL_TYPE(GstVsockEnc, gst_vsockenc, GST, VSOCKENC, GstVideoEncoder)
+#define GST_TYPE_HXFR_VSOCKENC (gst_hxfr_vsockenc_get_type())
+G_DECLARE_FINAL_TYPE(GstHxfrVsockEnc, gst_hxfr_vsockenc, GST, HXFR_VSOCKENC, GstVideoEncoder)
 
 /* One finished (or failed) frame waiting to be pushed, produced by the
  * client's on_frame callback and consumed by the dispatcher thread. */
@@ -28,13 +31,20 @@ struct vsockenc_result {
     gchar *remote_message; /* owned; NULL unless status is remote */
 };
 
-struct _GstVsockEnc {
+struct _GstHxfrVsockEnc {
     GstVideoEncoder parent;
 
-    /* Properties (protected by the object lock). */
+    /* Properties (protected by the object lock). conn.address is what
+     * start connects to: set directly, or rebuilt from Helix's connection
+     * properties below whenever one of them is written. */
     struct gst_hxfr_conn_props conn;
-    guint bitrate;
-    guint keyframe_interval;
+    gchar *socket_path; /* owned; NULL = unset */
+    gchar *tcp_host;    /* owned; NULL = unset */
+    guint tcp_port;
+    guint cid;
+    guint port;
+    gint bitrate;
+    gint keyframe_interval;
     guint max_in_flight;
     gboolean use_shm;
 
@@ -50,6 +60,11 @@ struct _GstVsockEnc {
     struct hxfr_client *client;
     gboolean configured;
     GstVideoCodecState *input_state;
+    /* Frames submitted since the last CONFIG_REQ: a host without the
+     * keyframe-interval extension (a v1 host) gets an IDR request every
+     * keyframe-interval frames, as Helix's element sends. Streaming thread
+     * only. */
+    guint64 frames_since_config;
 
     /* Results from the client callback, oldest first (results_lock). */
     GMutex results_lock;

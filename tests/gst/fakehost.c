@@ -2,7 +2,8 @@
  * element tests. It speaks the documented protocol (docs/protocol.md) on a
  * UNIX socket, one connection at a time, with blocking I/O:
  *
- *   HELLO          -> HELLO_RESP (or ERROR with --hello-error, like a v1 host)
+ *   HELLO          -> HELLO_RESP (or ERROR with --hello-error, like a v1 host,
+ *                     which then also ignores the CONFIG_REQ keyframe interval)
  *   CONFIG_REQ     -> opens a real encoder (src/encoders, libx264) -> CONFIG_RESP
  *   FRAME_REQUEST  -> validates and encodes the inline pixels -> FRAME_RESPONSE
  *   KEYFRAME_REQ   -> the next frame is an IDR
@@ -174,7 +175,8 @@ static bool on_config(struct conn *c, const struct hxfr_msg *m)
     c->cfg.profile = q->profile;
     c->cfg.level = q->level;
     c->cfg.realtime = q->realtime != 0;
-    c->cfg.gop = q->gop;
+    /* A v1 host reads the keyframe-interval bytes as reserved. */
+    c->cfg.gop = opt.hello_error ? 0 : q->gop;
     c->cfg.threads = 1;
     hxfr__encoder_config_defaults(&c->cfg);
     if (opt.log) {
