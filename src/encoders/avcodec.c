@@ -5,6 +5,13 @@
  * with SPS and PPS in-band on every keyframe, one access unit out per
  * frame in.
  *
+ * Any size from 1x1 to 8192x8192. H.264 4:2:0 can only describe even
+ * sizes (its frame cropping counts in 2x2 chroma units), so an odd width
+ * or height is encoded in 4:4:4 (High 4:4:4 Predictive, cropped by the
+ * encoder to the exact size in the SPS) by encoders that take 4:4:4 input
+ * (libx264); others get the picture padded to even (edges repeated) and
+ * decode one column or row larger. docs/encoders.md has the rule.
+ *
  * Only libx264 (and libopenh264 where FFmpeg has it) can run on the
  * development machine; the hardware paths (device and frames contexts,
  * upload, asynchronous completion) follow FFmpeg's documented API but are
@@ -43,9 +50,13 @@ struct av_encoder {
     AVBufferRef *hw_frames;
     enum AVPixelFormat sw_format;
     enum AVPixelFormat hw_format; /* AV_PIX_FMT_NONE: no hardware frames */
-    uint32_t in_format;           /* HXFR_FORMAT_I420 or HXFR_FORMAT_NV12 */
-    AVPacket *pkt;                /* the last packet, valid until the next call */
-    uint8_t *out;                 /* keyframe with SPS/PPS prepended, if needed */
+    uint32_t in_format;           /* HXFR_FORMAT_I420, HXFR_FORMAT_NV12 or HXFR__FORMAT_I444 */
+    /* The size the encoder codes: the configured size, rounded up to even
+     * for 4:2:0 input (which cannot hold an odd size). */
+    uint32_t coded_width;
+    uint32_t coded_height;
+    AVPacket *pkt; /* the last packet, valid until the next call */
+    uint8_t *out;  /* keyframe with SPS/PPS prepended, if needed */
     size_t out_cap;
     uint8_t *params; /* last SPS + PPS seen, Annex B */
     size_t params_size;
@@ -84,13 +95,36 @@ static int opt(struct av_encoder *e, const char *key, const char *value)
     return r == AVERROR_OPTION_NOT_FOUND ? 0 : r;
 }
 
-/* Picks the input layout: a system-memory NV12/YUV420P the encoder lists,
- * in its order of preference; otherwise a hardware-frames format with
- * NV12 uploads (h264_vaapi needs AV_PIX_FMT_VAAPI surfaces). */
+static bool lists_format(const AVCodec *codec, enum AVPixelFormat fmt)
+{
+    for (const enum AVPixelFormat *f = codec->pix_fmts; f && *f != AV_PIX_FMT_NONE; f++) {
+        if (*f == fmt) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Picks the input layout: for an odd width or height YUV444P if the
+ * encoder lists it (4:4:4 can be cropped to any size); otherwise a
+ * system-memory NV12/YUV420P the encoder lists, in its order of
+ * preference, or a hardware-frames format with NV12 uploads (h264_vaapi
+ * needs AV_PIX_FMT_VAAPI surfaces), at a coded size rounded up to even. */
 static int choose_formats(struct av_encoder *e)
 {
+    const struct hxfr_encoder_config *cfg = &e->base.config;
     e->hw_format = AV_PIX_FMT_NONE;
     e->sw_format = AV_PIX_FMT_NONE;
+    bool odd = ((cfg->width | cfg->height) & 1u) != 0;
+    if (odd && lists_format(e->codec, AV_PIX_FMT_YUV444P)) {
+        e->sw_format = AV_PIX_FMT_YUV444P;
+        e->in_format = HXFR__FORMAT_I444;
+        e->coded_width = cfg->width;
+        e->coded_height = cfg->height;
+        return 0;
+    }
+    e->coded_width = (cfg->width + 1u) & ~1u;
+    e->coded_height = (cfg->height + 1u) & ~1u;
     const enum AVPixelFormat *f = e->codec->pix_fmts;
     for (size_t i = 0; f && f[i] != AV_PIX_FMT_NONE; i++) {
         if (f[i] == AV_PIX_FMT_YUV420P || f[i] == AV_PIX_FMT_NV12) {
@@ -148,8 +182,8 @@ static int setup_hw(struct av_encoder *e)
     AVHWFramesContext *fc = (AVHWFramesContext *)e->hw_frames->data;
     fc->format = e->hw_format;
     fc->sw_format = e->sw_format;
-    fc->width = (int)e->base.config.width;
-    fc->height = (int)e->base.config.height;
+    fc->width = (int)e->coded_width;
+    fc->height = (int)e->coded_height;
     /* A small pool: surfaces return to it as soon as the encoder is done,
      * and we keep at most one frame in flight. */
     fc->initial_pool_size = 8;
@@ -192,8 +226,8 @@ static int open_context(struct av_encoder *e)
     AVCodecContext *c = e->ctx;
     /* Quiet unless the application routed FFmpeg's log (avlog.c). */
     c->log_level_offset = hxfr__encoder_log_offset();
-    c->width = (int)cfg->width;
-    c->height = (int)cfg->height;
+    c->width = (int)e->coded_width;
+    c->height = (int)e->coded_height;
     c->pix_fmt = e->hw_format != AV_PIX_FMT_NONE ? e->hw_format : e->sw_format;
     c->time_base = (AVRational){(int)cfg->framerate_den, (int)cfg->framerate_num};
     c->framerate = (AVRational){(int)cfg->framerate_num, (int)cfg->framerate_den};
@@ -213,8 +247,11 @@ static int open_context(struct av_encoder *e)
     c->colorspace = AVCOL_SPC_SMPTE170M;
     c->color_primaries = AVCOL_PRI_SMPTE170M;
     c->color_trc = AVCOL_TRC_SMPTE170M;
-    const char *pname;
-    c->profile = profile_value(cfg->profile, &pname);
+    const char *pname = NULL;
+    /* 4:4:4 input is High 4:4:4 Predictive whatever profile was asked
+     * for (x264 refuses 4:4:4 under the others): the encoder picks it. */
+    c->profile = e->in_format == HXFR__FORMAT_I444 ? FF_PROFILE_UNKNOWN
+                                                   : profile_value(cfg->profile, &pname);
     c->level = cfg->level ? cfg->level : FF_LEVEL_UNKNOWN;
     /* threads: 0 lets libavcodec/x264 pick (one per core). Trap measured
      * on this project's machines (docs/encoders.md, ENVIRONMENT.md): x264's
@@ -306,9 +343,9 @@ static struct hxfr_encoder *av_create(const struct hxfr_encoder_config *cfg)
         err = ENOENT;
         goto fail;
     }
-    if (cfg->width == 0 || cfg->height == 0 || (cfg->width | cfg->height) & 1u ||
-        cfg->width > HXFR_MAX_DIM_HARD || cfg->height > HXFR_MAX_DIM_HARD ||
-        cfg->framerate_num == 0 || cfg->framerate_num > INT32_MAX || cfg->framerate_den == 0 ||
+    if (cfg->width == 0 || cfg->height == 0 || cfg->width > HXFR_MAX_DIM_HARD ||
+        cfg->height > HXFR_MAX_DIM_HARD || cfg->framerate_num == 0 ||
+        cfg->framerate_num > INT32_MAX || cfg->framerate_den == 0 ||
         cfg->framerate_den > INT32_MAX || cfg->threads < 0 ||
         (cfg->profile != 0 && cfg->profile != 66 && cfg->profile != 77 && cfg->profile != 100) ||
         strlen(codec->name) >= sizeof(e->base.codec_name)) {
@@ -345,6 +382,9 @@ static struct hxfr_encoder *av_create(const struct hxfr_encoder_config *cfg)
     if (choose_formats(e) < 0) {
         goto fail;
     }
+    if (e->in_format == HXFR__FORMAT_I444) {
+        e->base.config.profile = HXFR__PROFILE_HIGH444;
+    }
     int r = 0;
     if (e->hw_format != AV_PIX_FMT_NONE) {
         r = setup_hw(e);
@@ -364,8 +404,8 @@ static struct hxfr_encoder *av_create(const struct hxfr_encoder_config *cfg)
     }
     /* The one input picture, converted into on every call. */
     e->frame->format = e->sw_format;
-    e->frame->width = (int)cfg->width;
-    e->frame->height = (int)cfg->height;
+    e->frame->width = (int)e->coded_width;
+    e->frame->height = (int)e->coded_height;
     if (av_frame_get_buffer(e->frame, 0) < 0) {
         err = ENOMEM;
         goto fail;
@@ -479,6 +519,16 @@ static int drain(struct av_encoder *e)
     return open_context(e);
 }
 
+/* 4:2:0 at an odd size: the conversion filled the picture's top-left
+ * width x height luma (and the chroma, which already covers the coded
+ * size); repeat the edge into the extra column and row. */
+static void pad_picture(struct av_encoder *e)
+{
+    AVFrame *f = e->frame;
+    hxfr__pad_plane(f->data[0], f->linesize[0], (int)e->base.config.width,
+                    (int)e->base.config.height, (int)e->coded_width, (int)e->coded_height);
+}
+
 static int av_encode(struct hxfr_encoder *base, const struct hxfr_image *img, int64_t pts,
                      bool force_idr, struct hxfr_packet *out)
 {
@@ -496,6 +546,9 @@ static int av_encode(struct hxfr_encoder *base, const struct hxfr_image *img, in
         return -ENOMEM;
     }
     int r = hxfr__convert(img, e->in_format, e->frame->data, e->frame->linesize);
+    if (r == 0 && (e->coded_width != img->width || e->coded_height != img->height)) {
+        pad_picture(e);
+    }
     if (img->consumed) {
         /* The encoder works on its own picture from here on. */
         img->consumed(img->consumed_opaque);

@@ -30,7 +30,9 @@ struct hxfr_encoder_config {
     uint32_t bitrate;       /* bit/s; 0 = max(width*height*4, 5 Mbit/s) */
     uint32_t framerate_num; /* 0 = 60/1 */
     uint32_t framerate_den;
-    uint8_t profile; /* 66/77/100; 0 = encoder default (high) */
+    uint8_t profile; /* 66/77/100; 0 = encoder default (high). The effective
+                      * config says 244 (HXFR__PROFILE_HIGH444) when an odd
+                      * size is coded in 4:4:4 (avcodec.c). */
     uint8_t level;   /* x10; 0 = auto */
     bool realtime;
     uint32_t gop;       /* keyframe interval in frames; 0 = 60 */
@@ -141,11 +143,28 @@ int hxfr__encoder_log_offset(void);
 int hxfr__encoder_list(void (*cb)(void *opaque, const char *codec, const char *backend),
                        void *opaque);
 
+/* Planar YUV 4:4:4 (DRM's YUV444, "YU24"): an encoder input layout only,
+ * never a wire format (docs/protocol.md section 6 does not accept it). */
+#define HXFR__FORMAT_I444 0x34325559u
+/* profile_idc of High 4:4:4 Predictive. */
+#define HXFR__PROFILE_HIGH444 244u
+
 /* libyuv conversion of any supported source format into I420 or NV12
- * destination planes (dst_format HXFR_FORMAT_I420 / HXFR_FORMAT_NV12).
- * Returns 0 or -EINVAL. */
+ * destination planes (dst_format HXFR_FORMAT_I420 / HXFR_FORMAT_NV12), or
+ * of packed RGB into I444 (HXFR__FORMAT_I444). It writes src->width x
+ * src->height luma samples and the chroma that covers them ((w+1)/2 x
+ * (h+1)/2 for 4:2:0). Returns 0 or -EINVAL. */
 int hxfr__convert(const struct hxfr_image *src, uint32_t dst_format, uint8_t *const dst[3],
                   const int dst_strides[3]);
+
+/* Fills a plane's padding, the columns width..coded_width-1 of each of
+ * the first height rows and the rows height..coded_height-1, by repeating
+ * the last column and the last row: the edge an encoder padded to its
+ * alignment shows is a continuation of the picture, cheap to code and
+ * cropped away (or, where the crop cannot express it, one repeated
+ * column or row). width and height >= 1, coded sizes >= them. */
+void hxfr__pad_plane(uint8_t *plane, int stride, int width, int height, int coded_width,
+                     int coded_height);
 
 /* The backends compiled in, listed by the registry in encoder.c. */
 extern const struct hxfr_encoder_ops hxfr__avcodec_ops;

@@ -163,7 +163,8 @@ void hxfr_avcheck_destroy(struct hxfr_avcheck *c)
 /* Copies the decoder's current frame into the ring. */
 static int keep_frame(struct hxfr_avcheck *c, const AVFrame *f)
 {
-    if (f->format != AV_PIX_FMT_YUV420P && f->format != AV_PIX_FMT_YUVJ420P) {
+    bool yuv444 = f->format == AV_PIX_FMT_YUV444P || f->format == AV_PIX_FMT_YUVJ444P;
+    if (f->format != AV_PIX_FMT_YUV420P && f->format != AV_PIX_FMT_YUVJ420P && !yuv444) {
         return -ENOTSUP;
     }
     uint64_t number = c->count++;
@@ -191,10 +192,18 @@ static int keep_frame(struct hxfr_avcheck *c, const AVFrame *f)
     k->planes[1] = k->planes[0] + (size_t)w * h;
     k->planes[2] = k->planes[1] + (size_t)cw * ch;
     k->keyframe = f->key_frame != 0;
+    k->yuv444 = yuv444;
     k->number = number;
-    I420Copy(f->data[0], f->linesize[0], f->data[1], f->linesize[1], f->data[2], f->linesize[2],
-             k->planes[0], (int)k->strides[0], k->planes[1], (int)k->strides[1], k->planes[2],
-             (int)k->strides[2], (int)w, (int)h);
+    /* Kept as I420 either way (4:4:4 streams, odd sizes, averaged down). */
+    if (yuv444) {
+        I444ToI420(f->data[0], f->linesize[0], f->data[1], f->linesize[1], f->data[2],
+                   f->linesize[2], k->planes[0], (int)k->strides[0], k->planes[1],
+                   (int)k->strides[1], k->planes[2], (int)k->strides[2], (int)w, (int)h);
+    } else {
+        I420Copy(f->data[0], f->linesize[0], f->data[1], f->linesize[1], f->data[2], f->linesize[2],
+                 k->planes[0], (int)k->strides[0], k->planes[1], (int)k->strides[1], k->planes[2],
+                 (int)k->strides[2], (int)w, (int)h);
+    }
     return 0;
 }
 

@@ -26,8 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One decoded picture, I420 (planes tightly packed: strides width,
- * width/2, width/2; chroma (width+1)/2 x (height+1)/2). Owned by the
+/* One decoded picture, I420 (also when the stream is 4:4:4; planes
+ * tightly packed: strides width, width/2, width/2; chroma (width+1)/2 x
+ * (height+1)/2). Owned by the
  * avcheck object. */
 struct hxfr_avcheck_frame {
     uint32_t width;
@@ -35,6 +36,7 @@ struct hxfr_avcheck_frame {
     uint8_t *planes[3];
     uint32_t strides[3];
     bool keyframe;   /* the decoder flagged it as a key frame */
+    bool yuv444;     /* the stream was 4:4:4 (converted to I420 here) */
     uint64_t number; /* 0-based decode order */
 };
 

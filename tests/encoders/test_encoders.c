@@ -280,7 +280,7 @@ TEST(unknown_codec_and_bad_settings)
     CHECK(hxfr__encoder_create(&cfg) == NULL);
     CHECK_EQ(errno, EINVAL);
     cfg.preset = NULL;
-    cfg.width = 321;
+    cfg.width = HXFR_MAX_DIM_HARD + 1;
     errno = 0;
     CHECK(hxfr__encoder_create(&cfg) == NULL);
     CHECK_EQ(errno, EINVAL);
@@ -438,6 +438,122 @@ TEST_T(openh264_roundtrip, 120)
         SKIP("libopenh264 is not in this FFmpeg build");
     }
     roundtrip("libopenh264", HXFR_FORMAT_ARGB8888, 0, 30, 30.0);
+}
+
+/* The profile_idc of the first SPS in an Annex B buffer, or -1. */
+static int sps_profile(const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i + 4 < n; i++) {
+        if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && (d[i + 3] & 0x1f) == 7) {
+            return d[i + 4];
+        }
+    }
+    return -1;
+}
+
+/* Encodes 3 pattern frames of w x h in `format` with codec and decodes
+ * them: the decoded size must be want_w x want_h, the picture must match
+ * the pattern where both have pixels, and the SPS must name profile_idc
+ * want_profile (0: any). */
+static void size_roundtrip(const char *codec, uint32_t format, uint32_t w, uint32_t h,
+                           uint32_t want_w, uint32_t want_h, int want_profile)
+{
+    struct hxfr_encoder_config cfg = {
+        .codec = codec, .width = w, .height = h, .preset = "ultrafast", .realtime = true};
+    struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
+    if (!enc) {
+        FAIL("%s %ux%u: open failed: %s", codec, w, h, strerror(errno));
+    }
+    struct hxfr_avcheck *dec = hxfr_avcheck_new(1);
+    CHECK(dec);
+    struct frame f;
+    frame_alloc(&f, format, w, h, 0);
+    for (int i = 0; i < 3; i++) {
+        frame_render(&f, HXFR_PATTERN_DESKTOP, (uint64_t)i);
+        struct hxfr_packet pkt;
+        CHECK_EQ(hxfr__encoder_encode(enc, &f.img, i, false, &pkt), 0);
+        if (i == 0 && want_profile && sps_profile(pkt.data, pkt.size) != want_profile) {
+            FAIL("%s %ux%u: SPS profile_idc %d, want %d", codec, w, h,
+                 sps_profile(pkt.data, pkt.size), want_profile);
+        }
+        CHECK_EQ(hxfr_avcheck_decode_au(dec, pkt.data, pkt.size), 1);
+        const struct hxfr_avcheck_frame *d = hxfr_avcheck_last(dec);
+        if (d->width != want_w || d->height != want_h) {
+            FAIL("%s %ux%u: decoded %ux%u, want %ux%u", codec, w, h, d->width, d->height, want_w,
+                 want_h);
+        }
+        /* The picture is where it belongs: the IDR of every size with some
+         * pixels, and every frame of the large ones (x264's P-frames of a
+         * 16x16 picture measure about 26 dB in any layout). */
+        double min = i == 0 && w * h >= 64 ? 33.0 : w * h >= 100000 ? 38.0 : 0.0;
+        if (want_w == w && want_h == h && min > 0) {
+            double all = 0;
+            CHECK_EQ(
+                hxfr_avcheck_psnr_pattern(d, HXFR_PATTERN_DESKTOP, format, (uint64_t)i, NULL, &all),
+                0);
+            if (all < min) {
+                FAIL("%s %ux%u frame %d: PSNR %.2f dB, want %.0f", codec, w, h, i, all, min);
+            }
+        }
+    }
+    CHECK_EQ(hxfr_avcheck_idr_missing_params(dec), 0);
+    free(f.buf);
+    hxfr_avcheck_destroy(dec);
+    hxfr__encoder_destroy(enc);
+}
+
+/* Every size from 1x1 up opens and decodes at exactly its size with
+ * libx264: even sizes in 4:2:0 as before, odd ones in 4:4:4 (High 4:4:4
+ * Predictive, profile_idc 244), cropped in the SPS. BGRx and RGBA (the two
+ * conversion paths into 4:4:4; 641 crosses RGBA's 256-pixel pieces). */
+TEST_T(odd_sizes_x264, 120)
+{
+    static const uint32_t sizes[][2] = {
+        {1, 1},   {1, 2},  {2, 1},   {2, 2},     {3, 3},     {15, 17},   {16, 16},   {17, 16},
+        {16, 17}, {33, 9}, {257, 3}, {640, 360}, {641, 360}, {640, 361}, {641, 361},
+    };
+    static const uint32_t formats[] = {HXFR_FORMAT_XRGB8888, HXFR_FORMAT_ABGR8888};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (size_t j = 0; j < 2; j++) {
+            uint32_t w = sizes[i][0], h = sizes[i][1];
+            bool odd = ((w | h) & 1u) != 0;
+            size_roundtrip("libx264", formats[j], w, h, w, h, odd ? 244 : 0);
+        }
+    }
+    /* The effective settings say which profile the stream has. */
+    struct hxfr_encoder_config cfg = {
+        .width = 641, .height = 361, .profile = 100, .preset = "ultrafast"};
+    struct hxfr_encoder *enc = hxfr__encoder_create(&cfg);
+    CHECK(enc);
+    CHECK_EQ(enc->config.profile, HXFR__PROFILE_HIGH444);
+    hxfr__encoder_destroy(enc);
+}
+
+/* An encoder without 4:4:4 input (libopenh264) gets an odd size padded to
+ * even, the last column and row repeated: it decodes one larger. */
+TEST_T(odd_sizes_padded_openh264, 120)
+{
+    if (!avcodec_find_encoder_by_name("libopenh264")) {
+        SKIP("libopenh264 is not in this FFmpeg build");
+    }
+    size_roundtrip("libopenh264", HXFR_FORMAT_XRGB8888, 641, 361, 642, 362, 0);
+    size_roundtrip("libopenh264", HXFR_FORMAT_XRGB8888, 640, 360, 640, 360, 0);
+    size_roundtrip("libopenh264", HXFR_FORMAT_ABGR8888, 3, 5, 4, 6, 0);
+}
+
+/* hxfr__pad_plane repeats the last column and row. */
+TEST(pad_plane)
+{
+    uint8_t p[4 * 3];
+    memset(p, 0, sizeof(p));
+    /* A 3x2 picture in a 4x3 plane (stride 4). */
+    const uint8_t pic[2][3] = {{1, 2, 3}, {4, 5, 6}};
+    for (int y = 0; y < 2; y++) {
+        memcpy(p + y * 4, pic[y], 3);
+    }
+    hxfr__pad_plane(p, 4, 3, 2, 4, 3);
+    const uint8_t want[12] = {1, 2, 3, 3, 4, 5, 6, 6, 4, 5, 6, 6};
+    CHECK_MEM(p, want, sizeof(want));
 }
 
 /* hxfr__convert agrees with the pattern's own YUV rendering (which the
