@@ -165,7 +165,7 @@ struct hxfr_host_config {
     uint32_t gop;        /* default keyframe interval in frames; 0 = 60 */
     unsigned workers;    /* encode threads; 0 = one per online CPU */
     unsigned window;     /* frames in flight per client; 0 = 4, max 64 */
-    uint32_t max_width;  /* frame limits; 0 = 4096, clamped to 8192 */
+    uint32_t max_width;  /* frame limits; 0 = 5120, clamped to 8192 */
     uint32_t max_height;
     unsigned max_clients;          /* 0 = 64; more are answered BUSY and closed */
     unsigned max_sessions;         /* sessions per client; 0 = 16 */

@@ -79,8 +79,10 @@ enum hxfr_msg_type {
 #define HXFR_ENCODER_NAME_LEN  32u
 #define HXFR_SHM_NAME_LEN      64u
 
-/* Default and hard ceilings for frame sizes. */
-#define HXFR_MAX_DIM_DEFAULT 4096u
+/* Default and hard ceilings for frame sizes. The default takes a 5K
+ * display (5120x2880, which Helix's desktop offers) in either
+ * orientation. */
+#define HXFR_MAX_DIM_DEFAULT 5120u
 #define HXFR_MAX_DIM_HARD    8192u
 /* The largest body any message may carry: an 8192x8192 frame at 4 bytes
  * per pixel. Parsers are configured with a (usually smaller) maximum. */

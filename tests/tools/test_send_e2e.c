@@ -3,7 +3,9 @@
  * picture matches the pattern (PSNR), the --json summary is complete and
  * sane, a host killed mid-run gives a clear error and a non-zero exit, and
  * with --reconnect a host restarted on the same socket is picked up again,
- * starting with an IDR. HXFR_SEND and HXFRD name the binaries. */
+ * starting with an IDR; odd sizes of packed RGB from 1x1 to 641x361 and a
+ * 5K frame (the default size limit) come back at their size (ffprobe).
+ * HXFR_SEND and HXFRD name the binaries. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -332,5 +334,109 @@ TEST_T(every_format, 120)
         run_free(&r);
     }
     CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    hxfr_test_daemon_free(&d);
+}
+
+/* ffprobe's "WIDTH,HEIGHT" of the H.264 file at path, into wh. */
+static void ffprobe_size(const char *dir, const char *path, char *wh, size_t cap)
+{
+    const char *ffprobe = NULL;
+    static const char *const where[] = {"/usr/bin/ffprobe", "/usr/local/bin/ffprobe"};
+    for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+        if (access(where[i], X_OK) == 0) {
+            ffprobe = where[i];
+            break;
+        }
+    }
+    if (!ffprobe) {
+        FAIL("ffprobe is not installed (Debian package ffmpeg, scripts/deps.sh)");
+    }
+    const char *argv[] = {ffprobe,
+                          "-v",
+                          "error",
+                          "-f",
+                          "h264",
+                          "-select_streams",
+                          "v:0",
+                          "-show_entries",
+                          "stream=width,height",
+                          "-of",
+                          "csv=p=0",
+                          path,
+                          NULL};
+    char *out = NULL, *err = NULL;
+    int rc = hxfr_test_run_capture(argv, dir, &out, &err);
+    if (rc != 0 || !out) {
+        FAIL("ffprobe %s: exit %d: %s", path, rc, err ? err : "");
+    }
+    snprintf(wh, cap, "%s", out);
+    wh[strcspn(wh, "\n")] = '\0';
+    free(out);
+    free(err);
+}
+
+/* Odd sizes of packed RGB (and a few even ones around them) through the
+ * daemon: every one encodes, and ffprobe reads the stream at exactly that
+ * size (4:4:4 cropped in the SPS); 4:2:0 input of an odd size is refused
+ * (BAD_GEOMETRY). About 3 s. */
+TEST_T(odd_sizes_decode_at_their_size, 120)
+{
+    struct hxfr_test_daemon d;
+    CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, NULL), 0);
+    static const char *const sizes[] = {"1x1",   "1x2",     "2x1",     "3x3",     "17x9",
+                                        "64x33", "640x360", "641x360", "640x361", "641x361"};
+    static const char *const formats[] = {"BGRx", "RGBA"};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (size_t j = 0; j < 2; j++) {
+            struct run r;
+            const char *args[] = {"--connect", d.unix_uri, "--size",   sizes[i],   "--fps", "0",
+                                  "--frames",  "3",        "--format", formats[j], NULL};
+            send_start(&r, d.dir, args);
+            if (send_wait(&r) != 0) {
+                FAIL("%s %s: hxfr-send failed: %s", sizes[i], formats[j], r.err);
+            }
+            struct hxfr_avcheck *av = decode_file(r.h264_path, 0);
+            CHECK_EQ(hxfr_avcheck_frame_count(av), 3);
+            hxfr_avcheck_destroy(av);
+            char wh[64], want[64];
+            ffprobe_size(d.dir, r.h264_path, wh, sizeof(wh));
+            snprintf(want, sizeof(want), "%s", sizes[i]);
+            want[strcspn(want, "x")] = ',';
+            if (strcmp(wh, want) != 0) {
+                FAIL("%s %s: ffprobe says %s", sizes[i], formats[j], wh);
+            }
+            run_free(&r);
+        }
+    }
+    struct run r;
+    const char *args[] = {"--connect", d.unix_uri, "--size",   "641x361", "--fps", "0",
+                          "--frames",  "2",        "--format", "NV12",    NULL};
+    send_start(&r, d.dir, args);
+    CHECK(send_wait(&r) != 0);
+    CHECK(strstr(r.err, "BAD_GEOMETRY") != NULL || strstr(r.err, "odd") != NULL);
+    run_free(&r);
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    hxfr_test_daemon_free(&d);
+}
+
+/* A 5K frame (5120x2880, a size Helix's desktop offers) is accepted by the
+ * daemon's default size limit and comes back at its size. About 2 s. */
+TEST_T(size_5k_accepted_by_default, 120)
+{
+    struct hxfr_test_daemon d;
+    CHECK_EQ(hxfr_test_daemon_start(&d, HXFR_TEST_DAEMON_UNIX, NULL), 0);
+    struct run r;
+    const char *args[] = {"--connect", d.unix_uri, "--size", "5120x2880", "--fps",
+                          "0",         "--frames", "2",      NULL};
+    send_start(&r, d.dir, args);
+    if (send_wait(&r) != 0) {
+        FAIL("5120x2880: hxfr-send failed: %s", r.err);
+    }
+    char wh[64];
+    ffprobe_size(d.dir, r.h264_path, wh, sizeof(wh));
+    CHECK(strcmp(wh, "5120,2880") == 0);
+    run_free(&r);
+    CHECK_EQ(hxfr_test_daemon_stop(&d), 0);
+    CHECK_EQ(hxfr_test_daemon_unexpected_errors(&d, NULL), 0);
     hxfr_test_daemon_free(&d);
 }
