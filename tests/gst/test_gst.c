@@ -1058,6 +1058,16 @@ static void check_complete(const struct run *r, int frames, const char *props)
     CHECK(r->idr[0] && r->sps[0]);
 }
 
+/* IDRs exactly at the frames 0, interval, 2 * interval, ... */
+static void check_idr_every(const struct run *r, int interval)
+{
+    for (int i = 0; i < r->n; i++) {
+        if (r->idr[i] != (i % interval == 0)) {
+            FAIL("keyframe-interval=%d: frame %d idr %d", interval, i, r->idr[i]);
+        }
+    }
+}
+
 /* Each of Helix's properties in a real pipeline against hxfrd, with
  * Helix's meaning: socket-path, tcp-host (an address or a name) with
  * tcp-port, the precedence socket-path > tcp-host > cid/port, bitrate and
@@ -1107,11 +1117,7 @@ TEST_T(helix_properties_hxfrd, 120)
              "tcp-host=127.0.0.1 tcp-port=%u bitrate=3000000 keyframe-interval=10", h.tcp_port);
     r = helix_run(props, 25);
     check_complete(r, 25, props);
-    for (int i = 0; i < 25; i++) {
-        if (r->idr[i] != (i % 10 == 0)) {
-            FAIL("keyframe-interval=10: frame %d idr %d", i, r->idr[i]);
-        }
-    }
+    check_idr_every(r, 10);
     g_free(r);
     char log[65536];
     read_log(&h, log, sizeof(log));
@@ -1167,11 +1173,7 @@ TEST_T(keyframe_interval_v1_host, 60)
     snprintf(props, sizeof(props), "address=%s keyframe-interval=10", h.address);
     struct run *r = helix_run(props, 25);
     check_complete(r, 25, props);
-    for (int i = 0; i < 25; i++) {
-        if (r->idr[i] != (i % 10 == 0)) {
-            FAIL("frame %d: idr %d", i, r->idr[i]);
-        }
-    }
+    check_idr_every(r, 10);
     g_free(r);
     char log[4096];
     read_log(&h, log, sizeof(log));
