@@ -9,6 +9,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   libavcodec-dev libavutil-dev libavformat-dev libswscale-dev libyuv-dev libx264-dev ffmpeg
   libwebsockets-dev
+  libgstrtspserver-1.0-dev janus
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav

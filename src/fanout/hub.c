@@ -22,6 +22,9 @@ struct fanout_hub {
     GList *outlets;  /* struct fanout_outlet*, each holding a reference */
     GstPad *src_pad; /* hxfrsrc's src pad while the pipeline runs */
     guint64 units, keyframes;
+    gint64 last_kf_us;    /* the last keyframe request sent upstream */
+    GSource *kf_deferred; /* a request waiting for FANOUT_KEYFRAME_MS */
+    guint64 kf_sent, kf_coalesced;
 
     /* Main context only. */
     GstElement *pipeline;
@@ -76,17 +79,58 @@ static void outlet_unref(gpointer data)
 
 /* ---- Keyframe requests --------------------------------------------------- */
 
-/* An upstream force-key-unit event into hxfrsrc's src pad: hxfrsrc sends
- * KEYFRAME_REQ (the host limits IDRs to one per 100 ms per scanout). Never
- * called with the hub's lock held. */
-static void hub_request_keyframe(struct fanout_hub *hub)
+static void hub_send_keyframe(struct fanout_hub *hub, GstPad *pad)
 {
+    fanout_debug("scanout %u: keyframe request to the host", (unsigned)hub->id);
+    gst_pad_send_event(pad,
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+}
+
+static gboolean on_deferred_keyframe(gpointer data)
+{
+    struct fanout_hub *hub = data;
     g_mutex_lock(&hub->lock);
     GstPad *pad = hub->src_pad ? gst_object_ref(hub->src_pad) : NULL;
+    g_source_unref(hub->kf_deferred);
+    hub->kf_deferred = NULL;
+    hub->last_kf_us = g_get_monotonic_time();
+    hub->kf_sent += pad ? 1u : 0u;
     g_mutex_unlock(&hub->lock);
     if (pad) {
-        gst_pad_send_event(
-            pad, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+        hub_send_keyframe(hub, pad);
+        gst_object_unref(pad);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* An upstream force-key-unit event into hxfrsrc's src pad: hxfrsrc sends
+ * KEYFRAME_REQ (and the host makes at most one requested IDR per 100 ms per
+ * scanout). Requests for one scanout go out at most once per
+ * FANOUT_KEYFRAME_MS; one that comes sooner is sent when that time is up
+ * (many give one), never lost. Any thread, without the hub's lock. */
+static void hub_request_keyframe(struct fanout_hub *hub)
+{
+    gint64 now = g_get_monotonic_time();
+    gint64 gap = (gint64)FANOUT_KEYFRAME_MS * 1000;
+    GstPad *pad = NULL;
+    g_mutex_lock(&hub->lock);
+    if (hub->src_pad && !hub->kf_deferred) {
+        if (hub->last_kf_us == 0 || now - hub->last_kf_us >= gap) {
+            pad = gst_object_ref(hub->src_pad);
+            hub->last_kf_us = now;
+            hub->kf_sent++;
+        } else {
+            guint wait_ms = (guint)((hub->last_kf_us + gap - now + 999) / 1000);
+            hub->kf_deferred = g_timeout_source_new(wait_ms);
+            g_source_set_callback(hub->kf_deferred, on_deferred_keyframe, hub, NULL);
+            g_source_attach(hub->kf_deferred, hub->hubs->ctx);
+        }
+    } else if (hub->kf_deferred) {
+        hub->kf_coalesced++;
+    }
+    g_mutex_unlock(&hub->lock);
+    if (pad) {
+        hub_send_keyframe(hub, pad);
         gst_object_unref(pad);
     }
 }
@@ -109,9 +153,9 @@ void fanout_outlet_request_keyframe(struct fanout_outlet *o)
     }
     struct fanout_hub *hub = o->hub;
     g_mutex_lock(&hub->lock);
-    gboolean ask = o->attached && outlet_may_ask(o);
+    gboolean attached = o->attached;
     g_mutex_unlock(&hub->lock);
-    if (ask) {
+    if (attached) {
         fanout_debug("%s asks scanout %u for a keyframe", o->name, (unsigned)hub->id);
         hub_request_keyframe(hub);
     }
@@ -128,8 +172,10 @@ static gboolean outlet_offer(struct fanout_outlet *o, GstBuffer *buf, GstCaps *c
         return FALSE;
     }
     if (o->need_key && !key) {
+        /* Still waiting for its first IDR (or the one after it fell
+         * behind): ask again, at most once per FANOUT_OUTLET_KF_MS. */
         o->dropped++;
-        return FALSE;
+        return outlet_may_ask(o);
     }
     if (gst_app_src_get_current_level_buffers(o->src) >= queue_units) {
         /* Its pipeline is behind: this unit and every one up to the next
@@ -202,7 +248,13 @@ static void hub_stop(struct fanout_hub *hub, const gchar *why)
     }
     g_mutex_lock(&hub->lock);
     gst_clear_object(&hub->src_pad);
+    if (hub->kf_deferred) {
+        g_source_destroy(hub->kf_deferred);
+        g_source_unref(hub->kf_deferred);
+        hub->kf_deferred = NULL;
+    }
     guint64 units = hub->units, keys = hub->keyframes;
+    guint64 kf_sent = hub->kf_sent, kf_coalesced = hub->kf_coalesced;
     for (GList *l = hub->outlets; l; l = l->next) {
         struct fanout_outlet *o = l->data;
         o->need_key = TRUE;
@@ -215,8 +267,9 @@ static void hub_stop(struct fanout_hub *hub, const gchar *why)
     gst_element_set_state(hub->pipeline, GST_STATE_NULL);
     gst_clear_object(&hub->pipeline);
     fanout_log("scanout %u: subscription closed (%s) after %" G_GUINT64_FORMAT
-               " units, %" G_GUINT64_FORMAT " keyframes",
-               (unsigned)hub->id, why, units, keys);
+               " units, %" G_GUINT64_FORMAT " keyframes; %" G_GUINT64_FORMAT
+               " keyframe requests sent, %" G_GUINT64_FORMAT " coalesced",
+               (unsigned)hub->id, why, units, keys, kf_sent, kf_coalesced);
 }
 
 /* Outlets whose pipeline never got a unit (an RTSP client still in
@@ -327,6 +380,8 @@ static gboolean hub_start(struct fanout_hub *hub)
     g_mutex_lock(&hub->lock);
     hub->src_pad = gst_element_get_static_pad(src, "src");
     hub->units = hub->keyframes = 0;
+    hub->kf_sent = hub->kf_coalesced = 0;
+    hub->last_kf_us = 0;
     g_mutex_unlock(&hub->lock);
     if (gst_element_set_state(pipe, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
         /* hxfrsrc posted the reason (host unreachable, scanout refused)

@@ -24,7 +24,8 @@ G_BEGIN_DECLS
 #define FANOUT_DEFAULT_QUEUE_UNITS 30u   /* per outlet, units waiting in its appsrc */
 #define FANOUT_LINGER_MS           5000u /* keep an unwatched subscription this long */
 #define FANOUT_RESTART_MS          1000u /* retry a failed subscription after this */
-#define FANOUT_OUTLET_KF_MS        1000u /* an outlet's own keyframe requests, at most */
+#define FANOUT_OUTLET_KF_MS        1000u /* an outlet waiting for an IDR asks this often */
+#define FANOUT_KEYFRAME_MS         250u  /* per scanout, keyframe requests at most */
 
 struct fanout_hubs;
 struct fanout_outlet;
@@ -47,8 +48,7 @@ void fanout_hubs_destroy(struct fanout_hubs *hubs);
  * gets units from the next IDR on, which is requested now. A reference to
  * src is taken; name (copied) appears in the log. The upstream
  * force-key-unit events that reach src (an RTCP PLI/FIR from a viewer)
- * become keyframe requests, at most one per FANOUT_OUTLET_KF_MS. Any
- * thread. */
+ * become keyframe requests. Any thread. */
 struct fanout_outlet *fanout_outlet_attach(struct fanout_hubs *hubs, guint16 scanout,
                                            GstAppSrc *src, const gchar *name);
 
@@ -57,7 +57,9 @@ struct fanout_outlet *fanout_outlet_attach(struct fanout_hubs *hubs, guint16 sca
  * thread; accepts NULL. */
 void fanout_outlet_detach(struct fanout_outlet *outlet);
 
-/* Asks for an IDR for this outlet (rate-limited per outlet). Any thread. */
+/* Asks the host for an IDR. Requests for one scanout go upstream at most
+ * once per FANOUT_KEYFRAME_MS (later ones are coalesced, not lost). Any
+ * thread. */
 void fanout_outlet_request_keyframe(struct fanout_outlet *outlet);
 
 /* Units handed to the outlet so far and units it lost (queue full, or

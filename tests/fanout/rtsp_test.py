@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""hxfr-fanout's RTSP server with ffprobe as the players, on loopback.
+
+The real hxfrd and hxfr-send publishing scanout 0 (640x360, 30 fps);
+hxfr-fanout serves rtsp://127.0.0.1:PORT/scanout/0. Checks:
+
+  - two clients at once (one over UDP, one interleaved over TCP) each
+    decode at least 60 frames, starting with an IDR;
+  - while they play: a malformed request, a request that announces a body
+    and never sends it, and a DESCRIBE of a scanout that is not offered are
+    answered or closed one by one, and the server still answers OPTIONS;
+  - a client that vanishes mid-stream (SIGKILL) is cleaned up (its outlet
+    leaves) and costs the others nothing;
+  - a client joining late starts at an IDR (first packet and first frame);
+  - hxfrd subscribed once and encoded exactly the frames hxfr-send
+    published: one encode per frame whatever the number of clients.
+
+Costs about 10-15 s (ffprobe decoding 640x360 three times).
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fanouttest import (Procs, fail, log, log_lines, need_env, start_fanout,  # noqa: E402
+                        start_host, wait_log, wait_line)
+
+FRAMES = 75
+DEADLINE_S = 100
+
+
+def ffprobe(procs, url, transport, frames):
+    """An ffprobe that decodes `frames` packets' worth and prints every
+    packet's flags and every frame's type as JSON."""
+    return procs.start([os.environ['FFPROBE'], '-v', 'error', '-rtsp_transport', transport,
+                        '-select_streams', 'v:0', '-show_packets', '-show_frames',
+                        '-show_entries', 'packet=flags:frame=key_frame,pict_type',
+                        '-read_intervals', '%%+#%d' % frames, '-of', 'json', url],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def result(p, who, timeout):
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        fail('%s did not finish within %d s' % (who, timeout))
+    if p.returncode != 0:
+        fail('%s exited %d: %s' % (who, p.returncode, err.decode(errors='replace')[-500:]))
+    try:
+        data = json.loads(out)
+    except ValueError:
+        fail('%s printed no JSON: %r' % (who, out[:300]))
+    # With both -show_packets and -show_frames, ffprobe lists them in one
+    # array, in the order it read and decoded them.
+    both = data.get('packets_and_frames', [])
+    packets = [x for x in both if x.get('type') == 'packet'] or data.get('packets', [])
+    frames = [x for x in both if x.get('type') == 'frame'] or data.get('frames', [])
+    log('%s: %d packets, %d frames decoded, first packet %s, first frame %s' %
+        (who, len(packets), len(frames), packets[0] if packets else None,
+         frames[0] if frames else None))
+    return packets, frames
+
+
+def check_starts_at_idr(who, packets, frames, problems):
+    if len(frames) < 60:
+        problems.append('%s decoded only %d frames' % (who, len(frames)))
+        return
+    if not packets or 'K' not in packets[0].get('flags', ''):
+        problems.append('%s: the first packet is not a keyframe: %s' % (who, packets[:1]))
+    if frames[0].get('key_frame') != 1 or frames[0].get('pict_type') != 'I':
+        problems.append('%s: the first frame is not an IDR: %s' % (who, frames[0]))
+
+
+def rtsp_exchange(port, data, wait_close=False):
+    """Sends data on a fresh connection; returns what came back until the
+    server closed or 5 s of quiet."""
+    s = socket.create_connection(('127.0.0.1', port), timeout=5)
+    try:
+        s.sendall(data)
+        if wait_close:
+            s.shutdown(socket.SHUT_WR)
+        got = b''
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+            if not wait_close and b'\r\n\r\n' in got:
+                break
+        return got
+    finally:
+        s.close()
+
+
+def hostile_requests(port, problems):
+    url = 'rtsp://127.0.0.1:%d' % port
+    cases = [
+        ('garbage', b'\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' + b'\xff' * 500 + b'\r\n\r\n',
+         True),
+        ('a request line without a version', b'DESCRIBE ' + url.encode() + b'/scanout/0\r\n\r\n',
+         True),
+        ('a body that never comes',
+         ('DESCRIBE %s/scanout/0 RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 100000000\r\n\r\nabc'
+          % url).encode(), True),
+        ('a scanout that is not offered',
+         ('DESCRIBE %s/scanout/99 RTSP/1.0\r\nCSeq: 2\r\nAccept: application/sdp\r\n\r\n'
+          % url).encode(), False),
+    ]
+    for name, data, close in cases:
+        got = rtsp_exchange(port, data, wait_close=close)
+        status = got.split(b'\r\n', 1)[0].decode(errors='replace')
+        log('%s: %r' % (name, status or 'closed'))
+        if name == 'a scanout that is not offered' and ' 404 ' not in status:
+            problems.append('DESCRIBE of scanout 99 answered %r, not 404' % status)
+    got = rtsp_exchange(port, ('OPTIONS %s/scanout/0 RTSP/1.0\r\nCSeq: 3\r\n\r\n' % url).encode())
+    if not got.startswith(b'RTSP/1.0 200'):
+        problems.append('OPTIONS after the hostile requests: %r' % got[:100])
+
+
+def main():
+    need_env('HXFR_FANOUT', 'HXFRD', 'HXFR_SEND', 'FFPROBE')
+    start = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix='hxfr-fanout-rtsp-')
+    procs = Procs()
+    try:
+        return run(tmp, procs, start)
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+        log('done in %.1f s' % (time.monotonic() - start))
+
+
+def run(tmp, procs, start):
+    connect, hostlog, pub = start_host(procs, tmp, publisher='hxfr-send')
+    fan, line, fanlog = start_fanout(procs, tmp, connect, ['--rtsp', '127.0.0.1:0', '-s', '0'],
+                                     ready='serving rtsp://')
+    port = int(line.split('rtsp://127.0.0.1:')[1].split('/')[0])
+    url = 'rtsp://127.0.0.1:%d/scanout/0' % port
+    log('hxfr-fanout serves %s' % url)
+    problems = []
+
+    c1 = ffprobe(procs, url, 'udp', FRAMES)
+    c2 = ffprobe(procs, url, 'tcp', FRAMES)
+    wait_log(fanlog, '(2 outlets)', 'two clients at once')
+    hostile_requests(port, problems)
+    # A client that vanishes mid-stream: killed once it has packets.
+    c3 = ffprobe(procs, url, 'tcp', 100000)
+    wait_log(fanlog, 'rtsp media 3 joined', 'the third client')
+    wait_line(c3.stdout.fileno(), '"flags"', 'the third client')
+    procs.stop(c3, signal.SIGKILL)
+    wait_log(fanlog, 'rtsp media 3 left', 'the vanished client\'s cleanup')
+    for who, c in (('client 1 (udp)', c1), ('client 2 (tcp)', c2)):
+        packets, frames = result(c, who, max(1, DEADLINE_S - (time.monotonic() - start)))
+        check_starts_at_idr(who, packets, frames, problems)
+
+    # A late joiner: the stream has been running for seconds.
+    c4 = ffprobe(procs, url, 'udp', FRAMES)
+    packets, frames = result(c4, 'late client (udp)', max(1, DEADLINE_S - (time.monotonic() - start)))
+    check_starts_at_idr('late client', packets, frames, problems)
+
+    # The publisher stops: hxfrd says how many frames it encoded.
+    procs.stop(pub)
+    out = pub.stdout.read().decode(errors='replace')
+    try:
+        published = json.loads(out.strip().splitlines()[-1])['frames']
+    except (ValueError, IndexError, KeyError):
+        fail('no JSON summary from hxfr-send: %r' % out[-300:])
+    wait_log(hostlog, 'frames, ', 'the end of scanout 0')
+    ended = log_lines(hostlog, 'keepalives')
+    subs = log_lines(hostlog, 'subscribed to scanout 0')
+    log('hxfr-send published %d frames; hxfrd: %s; %s' % (published, ended, subs))
+    encoded = int(ended[-1].split(' after ')[1].split(' frames')[0])
+    if encoded != published:
+        problems.append('hxfrd encoded %d frames for %d published' % (encoded, published))
+    if len(subs) != 1:
+        problems.append('hxfrd saw %d subscriptions of scanout 0, not 1' % len(subs))
+    procs.stop(fan)
+    for line in log_lines(fanlog, 'left scanout') + log_lines(fanlog, 'closed'):
+        log(line)
+    if problems:
+        for p in problems:
+            log('problem: ' + p)
+        fail('%d problem(s)' % len(problems))
+    log('rtsp test passed')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
