@@ -37,7 +37,8 @@ skips=()
 
 # Tests that can run on this machine may not skip in CI (LABEL=meson test
 # name glob); scripts/testcount.py enforces it.
-no_skip=(--no-skip GStreamer=gst --no-skip browser='view-browser*' --no-skip VM='vm-*')
+no_skip=(--no-skip GStreamer=gst --no-skip browser='view-browser*' --no-skip VM='vm-*'
+         --no-skip fanout='fanout-*')
 
 # Adds the results of one meson test run (its JSON log) to the totals.
 # Extra arguments go to scripts/testcount.py (--present: the no-skip groups
