@@ -49,6 +49,7 @@
     codec: '',
     lastFrameAt: 0,
     lastKeyRequest: 0,
+    firstFrameMs: null, // page start to the first frame shown
     errors: [],
     prev: null, // previous inbound-rtp sample: {t, frames, bytes}
   };
@@ -150,6 +151,11 @@
     pc.ontrack = function (e) {
       video.srcObject = e.streams[0] || new MediaStream([e.track]);
       video.play().catch((err) => noteError('play: ' + err.message));
+      if (video.requestVideoFrameCallback) {
+        video.requestVideoFrameCallback(function (now) {
+          st.firstFrameMs = now;
+        });
+      }
     };
     pc.oniceconnectionstatechange = function () {
       if (pc.iceConnectionState === 'failed' || pc.iceConnectionState === 'disconnected') {
@@ -318,6 +324,7 @@
         fps: st.fps,
         kbps: st.kbps,
         frame_age_ms: st.ageMs,
+        first_frame_ms: st.firstFrameMs,
         width: st.width,
         height: st.height,
         codec: st.codec,
