@@ -4,12 +4,16 @@ waiting for a line from a process, the real hxfrd with a publisher, and
 counting lines in a log. Nothing here sleeps to wait for something to be
 ready: processes say when they are."""
 import os
-import select
 import signal
 import subprocess
+import sys
 import time
 
-START_S = 30  # for one helper process to say it is ready
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'view'))
+import browser_test  # noqa: E402  (its Procs, wait_ready, kill_leftovers)
+
+START_S = browser_test.START_S  # for one helper process to say it is ready
 
 
 def log(msg):
@@ -27,16 +31,9 @@ def need_env(*names):
             fail('%s is not set (run through meson test)' % n)
 
 
-class Procs:
-    """Everything started here, stopped in reverse order at the end."""
-
-    def __init__(self):
-        self.procs = []
-
-    def start(self, argv, **kw):
-        p = subprocess.Popen(argv, start_new_session=True, **kw)
-        self.procs.append(p)
-        return p
+class Procs(browser_test.Procs):
+    """Everything started here, stopped in reverse order at the end
+    (tests/view/browser_test.py), and one process stopped on demand."""
 
     def stop(self, p, sig=signal.SIGTERM, timeout=10):
         if p.poll() is None:
@@ -50,39 +47,24 @@ class Procs:
             os.killpg(p.pid, signal.SIGKILL)
             return p.wait()
 
-    def stop_all(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        end = time.monotonic() + 5
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=max(0.1, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait()
+
+def wait_line(fd, needle, what):
+    """Reads fd (a pipe) until a line containing needle arrives
+    (tests/view/browser_test.py's wait_ready); returns what was read."""
+    return browser_test.wait_ready(fd, needle, what)
 
 
-def wait_line(fd, needle, what, timeout=START_S):
-    """Reads fd (a pipe) until a line containing needle arrives; returns
-    everything read. Fails on EOF or after timeout."""
-    end = time.monotonic() + timeout
-    out = b''
-    while needle.encode() not in out:
-        left = end - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            fail('%s not ready within %d s: %r' % (what, timeout, out[-300:]))
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            fail('%s exited before it was ready: %r' % (what, out[-300:]))
-        out += chunk
-    return out.decode(errors='replace')
+kill_leftovers = browser_test.kill_leftovers
+
+
+def finish(problems, what):
+    """Logs every problem and fails, or says the test passed."""
+    if problems:
+        for p in problems:
+            log('problem: ' + p)
+        fail('%d problem(s)' % len(problems))
+    log(what + ' passed')
+    return 0
 
 
 def wait_log(path, needle, what, timeout=START_S, count=1):

@@ -34,8 +34,8 @@ from urllib.parse import quote
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fanouttest import (Procs, fail, log, log_count, log_lines, need_env,  # noqa: E402
-                        start_fanout, start_host, wait_line)
+from fanouttest import (Procs, fail, finish, kill_leftovers, log, log_count,  # noqa: E402
+                        log_lines, need_env, start_fanout, start_host)
 
 DEADLINE_S = 100
 FRAMES = 75
@@ -156,24 +156,6 @@ def main():
             kill_leftovers(prof)
         shutil.rmtree(tmp, ignore_errors=True)
         log('done in %.1f s' % (time.monotonic() - start))
-
-
-def kill_leftovers(marker):
-    """Chromium helpers that left the process group: found by the unique
-    --user-data-dir on their command line, killed by pid."""
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if marker.encode() in cmd:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def run(chromium, tmp, procs, profiles, start):
@@ -317,12 +299,7 @@ def run(chromium, tmp, procs, profiles, start):
     procs.stop(fan)
     for line in log_lines(fanlog, 'left scanout') + log_lines(fanlog, 'closed'):
         log(line)
-    if problems:
-        for p in problems:
-            log('problem: ' + p)
-        fail('%d problem(s)' % len(problems))
-    log('janus test passed')
-    return 0
+    return finish(problems, 'janus test')
 
 
 if __name__ == '__main__':

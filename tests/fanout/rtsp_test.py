@@ -28,8 +28,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fanouttest import (Procs, fail, log, log_lines, need_env, start_fanout,  # noqa: E402
-                        start_host, wait_log, wait_line)
+from fanouttest import (Procs, fail, finish, log, log_lines, need_env,  # noqa: E402
+                        start_fanout, start_host, wait_line, wait_log)
 
 FRAMES = 75
 DEADLINE_S = 100
@@ -188,12 +188,7 @@ def run(tmp, procs, start):
     procs.stop(fan)
     for line in log_lines(fanlog, 'left scanout') + log_lines(fanlog, 'closed'):
         log(line)
-    if problems:
-        for p in problems:
-            log('problem: ' + p)
-        fail('%d problem(s)' % len(problems))
-    log('rtsp test passed')
-    return 0
+    return finish(problems, 'rtsp test')
 
 
 if __name__ == '__main__':
