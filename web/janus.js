@@ -4,7 +4,8 @@
 // it speaks the Janus HTTP API (long poll) itself.
 //
 // URL parameters:
-//   janus=URL        the Janus API (default: http://<this host>:8088/janus)
+//   janus=URL        the Janus API: http(s)://HOST:8088/janus (long poll) or
+//                    ws(s)://HOST:8188 (default: http://<this host>:8088/janus)
 //   mountpoint=N     the mountpoint id (default 1)
 // Test hook (as web/viewer.js): report=URL&frames=N POSTs a JSON report
 // once N frames are decoded; keyframe_at=K first POSTs {"phase":"keyframe"}
@@ -75,24 +76,26 @@
     return 'hxfr' + txSeq + '-' + Math.random().toString(36).slice(2, 8);
   }
 
-  // A JSON body sent as text/plain: a "simple" cross-origin request (no
-  // preflight); Janus reads the body whatever its type.
-  async function post(path, body) {
+  // One request, one reply. scope: 'server' (create), 'session' (attach,
+  // keepalive) or 'handle' (plugin messages).
+  function call(scope, body) {
     body.transaction = tx();
-    const r = await fetch(janusUrl + path, { method: 'POST', body: JSON.stringify(body) });
-    const j = await r.json();
-    if (j.janus === 'error') {
-      throw new Error('Janus: ' + (j.error ? j.error.reason : 'error'));
-    }
-    return j;
+    return (ws ? wsCall : httpCall)(scope, body).then(function (j) {
+      if (j.janus === 'error') {
+        throw new Error('Janus: ' + (j.error ? j.error.reason : 'error'));
+      }
+      return j;
+    });
   }
 
-  function message(body, jsep) {
-    const m = { janus: 'message', body: body };
-    if (jsep) {
-      m.jsep = { type: jsep.type, sdp: jsep.sdp };
-    }
-    return post('/' + st.session + '/' + st.handle, m);
+  // HTTP: a JSON body sent as text/plain is a "simple" cross-origin
+  // request (no preflight); Janus reads the body whatever its type. The
+  // session and handle are in the path; events come by long poll.
+  async function httpCall(scope, body) {
+    const path = scope === 'server' ? '' : scope === 'session' ? '/' + st.session :
+      '/' + st.session + '/' + st.handle;
+    const r = await fetch(janusUrl + path, { method: 'POST', body: JSON.stringify(body) });
+    return r.json();
   }
 
   async function pollLoop() {
@@ -112,6 +115,69 @@
         onEvent(ev).catch((e) => noteError('event: ' + e.message));
       }
     }
+  }
+
+  // WebSocket (ws:// or wss:// URL, subprotocol janus-protocol): requests
+  // carry the session and handle ids; the reply to a request ("ack",
+  // "success" or "error") carries its transaction, and everything else is
+  // an event. One socket per page, however many pages share a browser (a
+  // browser runs at most 6 HTTP connections per host, long polls included).
+  const ws = /^wss?:/.test(janusUrl) ? { sock: null, pending: new Map() } : null;
+
+  function wsOpen() {
+    return new Promise(function (resolve, reject) {
+      const sock = new WebSocket(janusUrl, 'janus-protocol');
+      ws.sock = sock;
+      sock.onopen = function () {
+        resolve();
+      };
+      sock.onerror = function () {
+        reject(new Error('WebSocket to ' + janusUrl + ' failed'));
+      };
+      sock.onclose = function () {
+        st.state = 'Janus connection closed';
+        banner('Janus connection closed');
+      };
+      sock.onmessage = function (m) {
+        let j;
+        try {
+          j = JSON.parse(m.data);
+        } catch (e) {
+          noteError('bad message from Janus');
+          return;
+        }
+        const waiter = j.transaction && ws.pending.get(j.transaction);
+        if (waiter && (j.janus === 'ack' || j.janus === 'success' || j.janus === 'error')) {
+          ws.pending.delete(j.transaction);
+          waiter(j);
+          if (j.janus !== 'ack' || !j.plugindata) {
+            return;
+          }
+        }
+        onEvent(j).catch((e) => noteError('event: ' + e.message));
+      };
+    });
+  }
+
+  function wsCall(scope, body) {
+    if (scope !== 'server') {
+      body.session_id = st.session;
+    }
+    if (scope === 'handle') {
+      body.handle_id = st.handle;
+    }
+    return new Promise(function (resolve) {
+      ws.pending.set(body.transaction, resolve);
+      ws.sock.send(JSON.stringify(body));
+    });
+  }
+
+  function message(body, jsep) {
+    const m = { janus: 'message', body: body };
+    if (jsep) {
+      m.jsep = { type: jsep.type, sdp: jsep.sdp };
+    }
+    return call('handle', m);
   }
 
   async function onEvent(ev) {
@@ -182,12 +248,17 @@
   }
 
   async function connect() {
-    st.session = (await post('', { janus: 'create' })).data.id;
-    st.handle = (await post('/' + st.session,
+    if (ws) {
+      await wsOpen();
+    }
+    st.session = (await call('server', { janus: 'create' })).data.id;
+    st.handle = (await call('session',
       { janus: 'attach', plugin: 'janus.plugin.streaming' })).data.id;
-    pollLoop();
+    if (!ws) {
+      pollLoop();
+    }
     setInterval(function () {
-      post('/' + st.session, { janus: 'keepalive' }).catch((e) => noteError(e.message));
+      call('session', { janus: 'keepalive' }).catch((e) => noteError(e.message));
     }, KEEPALIVE_MS);
     st.state = 'watching';
     await message({ request: 'watch', id: mountpoint });

@@ -60,6 +60,11 @@ struct fanout_outlet {
 
 static void hub_kick(struct fanout_hub *hub);
 
+/* Guards outlet->hub against fanout_hubs_destroy(): an outlet whose media
+ * is freed after the hubs (an RTSP client torn down at exit) finds NULL
+ * there and only frees itself. */
+static GMutex orphan_lock;
+
 static struct fanout_outlet *outlet_ref(struct fanout_outlet *o)
 {
     g_atomic_int_inc(&o->refs);
@@ -151,11 +156,17 @@ void fanout_outlet_request_keyframe(struct fanout_outlet *o)
     if (!o) {
         return;
     }
+    g_mutex_lock(&orphan_lock);
     struct fanout_hub *hub = o->hub;
-    g_mutex_lock(&hub->lock);
-    gboolean attached = o->attached;
-    g_mutex_unlock(&hub->lock);
+    gboolean attached = FALSE;
+    if (hub) {
+        g_mutex_lock(&hub->lock);
+        attached = o->attached;
+        g_mutex_unlock(&hub->lock);
+    }
+    g_mutex_unlock(&orphan_lock);
     if (attached) {
+        /* The hub outlives every attached outlet. */
         fanout_debug("%s asks scanout %u for a keyframe", o->name, (unsigned)hub->id);
         hub_request_keyframe(hub);
     }
@@ -273,16 +284,21 @@ static void hub_stop(struct fanout_hub *hub, const gchar *why)
 }
 
 /* Outlets whose pipeline never got a unit (an RTSP client still in
- * DESCRIBE) get EOS, so that their request fails now rather than hangs;
+ * DESCRIBE, whose media waits for its first buffer) get an error on their
+ * own pipeline, so that their request fails now (503) rather than hangs;
  * outlets that were streaming wait for the subscription to come back. */
-static void hub_end_unfed(struct fanout_hub *hub)
+static void hub_end_unfed(struct fanout_hub *hub, const gchar *why)
 {
     g_mutex_lock(&hub->lock);
     for (GList *l = hub->outlets; l; l = l->next) {
         struct fanout_outlet *o = l->data;
         if (o->sent == 0 && !o->ended) {
             o->ended = TRUE;
-            gst_app_src_end_of_stream(o->src);
+            GError *err = g_error_new(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
+                                      "scanout %u: %s", (unsigned)hub->id, why);
+            gst_element_post_message(GST_ELEMENT(o->src),
+                                     gst_message_new_error(GST_OBJECT(o->src), err, why));
+            g_error_free(err);
         }
     }
     g_mutex_unlock(&hub->lock);
@@ -299,7 +315,7 @@ static gboolean on_restart(gpointer data)
 static void hub_failed(struct fanout_hub *hub, const gchar *why)
 {
     hub_stop(hub, why);
-    hub_end_unfed(hub);
+    hub_end_unfed(hub, why);
     hub->restart_ms =
         hub->restart_ms ? MIN(hub->restart_ms * 2, 8u * FANOUT_RESTART_MS) : FANOUT_RESTART_MS;
     if (!hub->restart_source) {
@@ -506,27 +522,27 @@ struct fanout_outlet *fanout_outlet_attach(struct fanout_hubs *hubs, guint16 sca
     return o;
 }
 
-void fanout_outlet_counters(struct fanout_outlet *o, guint64 *sent, guint64 *dropped)
-{
-    g_mutex_lock(&o->hub->lock);
-    *sent = o->sent;
-    *dropped = o->dropped;
-    g_mutex_unlock(&o->hub->lock);
-}
-
 void fanout_outlet_detach(struct fanout_outlet *o)
 {
     if (!o) {
         return;
     }
+    g_mutex_lock(&orphan_lock);
     struct fanout_hub *hub = o->hub;
-    g_mutex_lock(&hub->lock);
-    gboolean was = o->attached;
-    o->attached = FALSE;
-    hub->outlets = g_list_remove(hub->outlets, o);
-    guint n = g_list_length(hub->outlets);
-    guint64 sent = o->sent, dropped = o->dropped, overflows = o->overflows;
-    g_mutex_unlock(&hub->lock);
+    gboolean was = FALSE;
+    guint n = 0;
+    guint64 sent = 0, dropped = 0, overflows = 0;
+    if (hub) {
+        g_mutex_lock(&hub->lock);
+        was = o->attached;
+        o->attached = FALSE;
+        hub->outlets = g_list_remove(hub->outlets, o);
+        n = g_list_length(hub->outlets);
+        sent = o->sent;
+        dropped = o->dropped;
+        overflows = o->overflows;
+        g_mutex_unlock(&hub->lock);
+    }
     if (o->probe_pad) {
         gst_pad_remove_probe(o->probe_pad, o->probe_id);
         gst_clear_object(&o->probe_pad);
@@ -538,6 +554,7 @@ void fanout_outlet_detach(struct fanout_outlet *o)
         outlet_unref(o); /* the hub list's reference */
         hub_kick(hub);
     }
+    g_mutex_unlock(&orphan_lock);
     outlet_unref(o); /* the caller's */
 }
 
@@ -574,6 +591,13 @@ void fanout_hubs_destroy(struct fanout_hubs *hubs)
             g_source_remove(hub->restart_source);
         }
         hub_stop(hub, "exiting");
+        g_mutex_lock(&orphan_lock);
+        for (GList *l = hub->outlets; l; l = l->next) {
+            struct fanout_outlet *o = l->data;
+            o->hub = NULL;
+            o->attached = FALSE;
+        }
+        g_mutex_unlock(&orphan_lock);
         g_list_free_full(hub->outlets, outlet_unref);
         g_mutex_clear(&hub->lock);
         g_free(hub);

@@ -62,10 +62,6 @@ void fanout_outlet_detach(struct fanout_outlet *outlet);
  * thread. */
 void fanout_outlet_request_keyframe(struct fanout_outlet *outlet);
 
-/* Units handed to the outlet so far and units it lost (queue full, or
- * before its first IDR). Any thread. */
-void fanout_outlet_counters(struct fanout_outlet *outlet, guint64 *sent, guint64 *dropped);
-
 G_END_DECLS
 
 #endif

@@ -6,7 +6,8 @@ Janus 1.1 from the configuration in tests/fanout/janus/ (its HTTP port
 replaced by a free one), and hxfr-fanout sending scanout 0 as RTP to two
 mountpoints: mountpoint 1 from the configuration file and mountpoint 2
 created here through the Janus API. Two Chromium browsers at once play
-them with web/janus.html over WebRTC, and through the page's test hook:
+them with web/janus.html over WebRTC, one talking to Janus over HTTP, the
+other over WebSocket, and through the page's test hook:
 
   - each decodes at least 60 frames (getStats framesDecoded), H.264, at
     the published size;
@@ -104,33 +105,40 @@ class JanusApi:
             pass
 
 
+def set_port(path, line, port):
+    with open(path) as f:
+        text = f.read()
+    if line not in text:
+        fail('%s has no "%s" line' % (path, line))
+    with open(path, 'w') as f:
+        f.write(text.replace(line, line.split('=')[0] + '= %d' % port))
+
+
 def start_janus(procs, tmp):
-    """Janus from a copy of tests/fanout/janus with a free HTTP port.
-    Another test may take that port between our check and Janus' bind:
-    then Janus exits, and we try again with another one."""
+    """Janus from a copy of tests/fanout/janus with free HTTP and WebSocket
+    ports. Another test may take a port between our check and Janus' bind:
+    then Janus exits, and we try again with others. Returns the HTTP and
+    WebSocket API URLs and Janus' log."""
     janus = find([os.environ.get('JANUS', ''), 'janus'])
     for attempt in range(3):
         conf = os.path.join(tmp, 'janus-conf-%d' % attempt)
         shutil.copytree(os.path.join(HERE, 'janus'), conf)
-        port = free_tcp_port()
-        path = os.path.join(conf, 'janus.transport.http.jcfg')
-        with open(path) as f:
-            text = f.read()
-        if 'port = 8088' not in text:
-            fail('the shipped HTTP transport configuration has no "port = 8088" line')
-        with open(path, 'w') as f:
-            f.write(text.replace('port = 8088', 'port = %d' % port))
+        http_port, ws_port = free_tcp_port(), free_tcp_port()
+        set_port(os.path.join(conf, 'janus.transport.http.jcfg'), 'port = 8088', http_port)
+        set_port(os.path.join(conf, 'janus.transport.websockets.jcfg'), 'ws_port = 8188', ws_port)
         jlog = os.path.join(tmp, 'janus-%d.log' % attempt)
         with open(jlog + '.stderr', 'w') as f:
             p = procs.start([janus, '-F', conf, '-o', '-N', '-L', jlog],
                             stdout=subprocess.DEVNULL, stderr=f)
         end = time.monotonic() + 30
-        while time.monotonic() < end:
-            if p.poll() is not None:
-                break
-            if log_count(jlog, 'HTTP webserver started') and log_count(jlog, 'Streaming plugin initialized'):
-                log('Janus on port %d (attempt %d)' % (port, attempt + 1))
-                return 'http://127.0.0.1:%d/janus' % port, jlog
+        while time.monotonic() < end and p.poll() is None:
+            if (log_count(jlog, 'HTTP webserver started') and
+                    log_count(jlog, 'Websockets server started') and
+                    log_count(jlog, 'Streaming plugin initialized')):
+                log('Janus on ports %d (HTTP), %d (WebSocket), attempt %d' %
+                    (http_port, ws_port, attempt + 1))
+                return ('http://127.0.0.1:%d/janus' % http_port, 'ws://127.0.0.1:%d' % ws_port,
+                        jlog)
             time.sleep(0.05)
         log('Janus did not start (attempt %d): %s' % (attempt + 1, log_lines(jlog, 'ERR')[-3:]))
         procs.stop(p)
@@ -160,7 +168,7 @@ def main():
 
 def run(chromium, tmp, procs, profiles, start):
     connect, hostlog, _ = start_host(procs, tmp, '%dx%d' % (WIDTH, HEIGHT))
-    api_url, jlog = start_janus(procs, tmp)
+    api_url, ws_url, jlog = start_janus(procs, tmp)
     api = JanusApi(api_url)
     port1, rtcp1 = api.video_ports(1)
     # Mountpoint 2 through the API, the way a deployment script would.
@@ -228,9 +236,11 @@ def run(chromium, tmp, procs, profiles, start):
     try:
         base = 'http://127.0.0.1:%d' % server.server_address[1]
         browsers = []
-        for i, (mp, extra) in enumerate([(1, '&keyframe_at=%d' % KEYFRAME_AT), (2, '')]):
+        # b0 speaks the HTTP API (long poll), b1 the WebSocket one.
+        for i, (mp, jurl, extra) in enumerate([(1, api_url, '&keyframe_at=%d' % KEYFRAME_AT),
+                                               (2, ws_url, '')]):
             url = ('%s/janus.html?janus=%s&mountpoint=%d&report=%s&frames=%d%s' %
-                   (base, quote(api_url, safe=''), mp,
+                   (base, quote(jurl, safe=''), mp,
                     quote('%s/report?who=b%d' % (base, i), safe=''), FRAMES, extra))
             browsers.append(procs.start([
                 chromium, '--headless', '--no-sandbox', '--disable-gpu',

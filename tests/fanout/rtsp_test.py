@@ -116,13 +116,18 @@ def hostile_requests(port, problems):
         ('a scanout that is not offered',
          ('DESCRIBE %s/scanout/99 RTSP/1.0\r\nCSeq: 2\r\nAccept: application/sdp\r\n\r\n'
           % url).encode(), False),
+        ('a scanout that is offered but not enabled',
+         ('DESCRIBE %s/scanout/1 RTSP/1.0\r\nCSeq: 2\r\nAccept: application/sdp\r\n\r\n'
+          % url).encode(), False),
     ]
+    want = {'a scanout that is not offered': ' 404 ',
+            'a scanout that is offered but not enabled': ' 503 '}
     for name, data, close in cases:
         got = rtsp_exchange(port, data, wait_close=close)
         status = got.split(b'\r\n', 1)[0].decode(errors='replace')
         log('%s: %r' % (name, status or 'closed'))
-        if name == 'a scanout that is not offered' and ' 404 ' not in status:
-            problems.append('DESCRIBE of scanout 99 answered %r, not 404' % status)
+        if name in want and want[name] not in status:
+            problems.append('%s: answered %r, not%s' % (name, status, want[name]))
     got = rtsp_exchange(port, ('OPTIONS %s/scanout/0 RTSP/1.0\r\nCSeq: 3\r\n\r\n' % url).encode())
     if not got.startswith(b'RTSP/1.0 200'):
         problems.append('OPTIONS after the hostile requests: %r' % got[:100])
@@ -143,7 +148,7 @@ def main():
 
 def run(tmp, procs, start):
     connect, hostlog, pub = start_host(procs, tmp, publisher='hxfr-send')
-    fan, line, fanlog = start_fanout(procs, tmp, connect, ['--rtsp', '127.0.0.1:0', '-s', '0'],
+    fan, line, fanlog = start_fanout(procs, tmp, connect, ['--rtsp', '127.0.0.1:0', '-s', '0-1'],
                                      ready='serving rtsp://')
     port = int(line.split('rtsp://127.0.0.1:')[1].split('/')[0])
     url = 'rtsp://127.0.0.1:%d/scanout/0' % port
