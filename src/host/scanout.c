@@ -592,7 +592,7 @@ bool hxfr__scanout_keyframe_req(struct hxfr__client *c, uint16_t sid)
     if (!so || so->owner == c || !sub_find(so, c)) {
         return false;
     }
-    hxfr__log(c->host, HXFR_HOST_LOG_DEBUG, "client %llu: KEYFRAME_REQ for scanout %u",
+    hxfr__log(&c->host->log, HXFR_HOST_LOG_DEBUG, "client %llu: KEYFRAME_REQ for scanout %u",
               (unsigned long long)c->id, (unsigned)so->id);
     want_idr(so);
     return true;
