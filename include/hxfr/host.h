@@ -159,7 +159,8 @@ HXFR_EXPORT int hxfr_host_default_uri(char *buf, size_t len);
  * fields. Zero numeric fields take the documented defaults. Strings are
  * copied by hxfr_host_new(). */
 struct hxfr_host_config {
-    const char *encoder; /* FFmpeg encoder name; NULL = "libx264" */
+    const char *encoder; /* FFmpeg encoder name; NULL = "libx264" ("libopenh264"
+                            in a build without x264) */
     const char *preset;  /* encoder preset; NULL = encoder default */
     int encoder_threads; /* threads per encoder; 0 = encoder's choice */
     uint32_t gop;        /* default keyframe interval in frames; 0 = 60 */

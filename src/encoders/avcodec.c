@@ -31,13 +31,14 @@
 
 #include "annexb.h"
 #include "encoder.h"
+#include "hxfr-config.h"
 
 /* Caller pts values of frames in flight, indexed by our frame counter. */
 #define PTS_RING 16
 /* An asynchronous hardware encoder gets this long to finish a frame
  * before we drain it. */
 #define ASYNC_WAIT_MS 200
-/* x264's constant-quality factor (see open_context). */
+/* x264's constant-quality factor (see x264_options). */
 #define HXFR_X264_CRF "23"
 
 struct av_encoder {
@@ -66,14 +67,15 @@ struct av_encoder {
     char preset[16];
 };
 
-static const char *const x264_presets[] = {
-    "ultrafast", "superfast", "veryfast", "faster",   "fast",
-    "medium",    "slow",      "slower",   "veryslow", "placebo",
-};
-
+/* libx264 is offered only in builds with x264 (meson -Dx264,
+ * HXFR_HAVE_X264): without it the name is refused like an encoder this
+ * FFmpeg lacks, and none of the x264 settings below are compiled. */
 static const AVCodec *find_h264_encoder(const char *name)
 {
     const AVCodec *c = name ? avcodec_find_encoder_by_name(name) : NULL;
+    if (c && !HXFR_HAVE_X264 && strcmp(c->name, "libx264") == 0) {
+        return NULL;
+    }
     return c && c->id == AV_CODEC_ID_H264 && av_codec_is_encoder(c) ? c : NULL;
 }
 
@@ -82,17 +84,94 @@ static bool av_probe(const char *codec)
     return find_h264_encoder(codec) != NULL;
 }
 
-static bool is_x264(const struct av_encoder *e)
-{
-    return strcmp(e->codec->name, "libx264") == 0;
-}
-
 /* Sets a private option if the encoder has it; a missing option is not
  * an error (option sets differ between FFmpeg versions and encoders). */
 static int opt(struct av_encoder *e, const char *key, const char *value)
 {
     int r = av_opt_set(e->ctx->priv_data, key, value, 0);
     return r == AVERROR_OPTION_NOT_FOUND ? 0 : r;
+}
+
+#if HXFR_HAVE_X264
+static const char *const x264_presets[] = {
+    "ultrafast", "superfast", "veryfast", "faster",   "fast",
+    "medium",    "slow",      "slower",   "veryslow", "placebo",
+};
+
+static bool is_x264(const struct av_encoder *e)
+{
+    return strcmp(e->codec->name, "libx264") == 0;
+}
+
+static bool x264_preset_known(const char *preset)
+{
+    for (size_t i = 0; preset && i < sizeof(x264_presets) / sizeof(x264_presets[0]); i++) {
+        if (strcmp(preset, x264_presets[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int x264_options(struct av_encoder *e, const char *pname)
+{
+    const struct hxfr_encoder_config *cfg = &e->base.config;
+    AVCodecContext *c = e->ctx;
+    /* zerolatency: no lookahead, no frame threads (sliced threads
+     * instead), no B-frames: each frame comes out of the call that sent
+     * it. forced-idr makes a requested keyframe an IDR (not just an
+     * I-frame) so a new viewer can start there; repeat-headers puts
+     * SPS/PPS in front of every IDR. */
+    int r = opt(e, "preset", cfg->preset);
+    r = r < 0 ? r : opt(e, "tune", "zerolatency");
+    r = r < 0 ? r : opt(e, "forced-idr", "1");
+    r = r < 0 ? r : opt(e, "x264-params", "repeat-headers=1");
+    if (r >= 0) {
+        /* Quality-driven with the bitrate as a ceiling: constant quality
+         * (CRF) under a VBV cap. Plain ABR starts every stream with blurry
+         * text (36 dB at 720p against 48 dB for CRF 23 at a lower average
+         * rate, docs/encoders.md), and a still screen costs almost nothing
+         * either way. */
+        c->bit_rate = 0;
+        c->rc_max_rate = cfg->bitrate;
+        uint64_t buf = cfg->realtime ? cfg->bitrate : 2ull * cfg->bitrate;
+        c->rc_buffer_size = (int)(buf > INT32_MAX ? INT32_MAX : buf);
+        r = opt(e, "crf", HXFR_X264_CRF);
+    }
+    if (r >= 0 && pname) {
+        r = opt(e, "profile", pname);
+    }
+    return r;
+}
+#endif
+
+/* Low-latency settings of the hardware families; each encoder ignores the
+ * ones it does not have. */
+static void low_latency_options(struct av_encoder *e, const char *pname)
+{
+    if (pname) {
+        opt(e, "profile", pname);
+    }
+    opt(e, "forced-idr", "1");   /* nvenc */
+    opt(e, "forced_idr", "1");   /* qsv */
+    opt(e, "zerolatency", "1");  /* nvenc */
+    opt(e, "delay", "0");        /* nvenc: no output queue */
+    opt(e, "rc-lookahead", "0"); /* nvenc */
+    opt(e, "tune", "ull");       /* nvenc: ultra low latency */
+    opt(e, "realtime", "1");     /* videotoolbox */
+    opt(e, "async_depth", "1");  /* vaapi, qsv */
+}
+
+/* The encoder's own options: x264's, or the low-latency set. */
+static int encoder_options(struct av_encoder *e, const char *pname)
+{
+#if HXFR_HAVE_X264
+    if (is_x264(e)) {
+        return x264_options(e, pname);
+    }
+#endif
+    low_latency_options(e, pname);
+    return 0;
 }
 
 static bool lists_format(const AVCodec *codec, enum AVPixelFormat fmt)
@@ -267,48 +346,7 @@ static int open_context(struct av_encoder *e)
         }
     }
 
-    int r = 0;
-    if (is_x264(e)) {
-        /* zerolatency: no lookahead, no frame threads (sliced threads
-         * instead), no B-frames: each frame comes out of the call that
-         * sent it. forced-idr makes a requested keyframe an IDR (not just
-         * an I-frame) so a new viewer can start there; repeat-headers puts
-         * SPS/PPS in front of every IDR. */
-        r = opt(e, "preset", cfg->preset);
-        r = r < 0 ? r : opt(e, "tune", "zerolatency");
-        r = r < 0 ? r : opt(e, "forced-idr", "1");
-        r = r < 0 ? r : opt(e, "x264-params", "repeat-headers=1");
-        if (r >= 0) {
-            /* Quality-driven with the bitrate as a ceiling: constant
-             * quality (CRF) under a VBV cap. Plain ABR starts every stream
-             * with blurry text (36 dB at 720p against 48 dB for CRF 23 at
-             * a lower average rate, docs/encoders.md), and a still screen
-             * costs almost nothing either way. */
-            c->bit_rate = 0;
-            c->rc_max_rate = cfg->bitrate;
-            uint64_t buf = cfg->realtime ? cfg->bitrate : 2ull * cfg->bitrate;
-            c->rc_buffer_size = (int)(buf > INT32_MAX ? INT32_MAX : buf);
-            r = opt(e, "crf", HXFR_X264_CRF);
-        }
-        if (r >= 0 && pname) {
-            r = opt(e, "profile", pname);
-        }
-    } else {
-        /* Low-latency settings of the hardware families; each encoder
-         * ignores the ones it does not have. */
-        if (pname) {
-            opt(e, "profile", pname);
-        }
-        opt(e, "forced-idr", "1");   /* nvenc */
-        opt(e, "forced_idr", "1");   /* qsv */
-        opt(e, "zerolatency", "1");  /* nvenc */
-        opt(e, "delay", "0");        /* nvenc: no output queue */
-        opt(e, "rc-lookahead", "0"); /* nvenc */
-        opt(e, "tune", "ull");       /* nvenc: ultra low latency */
-        opt(e, "realtime", "1");     /* videotoolbox */
-        opt(e, "async_depth", "1");  /* vaapi, qsv */
-    }
-    if (r < 0) {
+    if (encoder_options(e, pname) < 0) {
         return -EINVAL;
     }
     if (avcodec_open2(c, e->codec, NULL) < 0) {
@@ -370,15 +408,11 @@ static struct hxfr_encoder *av_create(const struct hxfr_encoder_config *cfg)
         e->base.config.preset = e->preset;
     }
 
-    if (is_x264(e)) {
-        bool known = false;
-        for (size_t i = 0; cfg->preset && i < sizeof(x264_presets) / sizeof(x264_presets[0]); i++) {
-            known = known || strcmp(cfg->preset, x264_presets[i]) == 0;
-        }
-        if (!known) {
-            goto fail;
-        }
+#if HXFR_HAVE_X264
+    if (is_x264(e) && !x264_preset_known(cfg->preset)) {
+        goto fail;
     }
+#endif
     if (choose_formats(e) < 0) {
         goto fail;
     }

@@ -2,6 +2,7 @@
  * codec name, plus configuration defaults and discovery of what this
  * machine can open. */
 #include "encoder.h"
+#include "hxfr-config.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -15,9 +16,13 @@ static const struct hxfr_encoder_ops *const backends[] = {
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 /* H.264 encoder names worth trying when listing what this machine has.
- * Software first, then the hardware families FFmpeg wraps. */
+ * Software first, then the hardware families FFmpeg wraps. libx264 only in
+ * builds with x264 (meson -Dx264). */
 static const char *const candidates[] = {
-    "libx264",           "libopenh264",  "h264_vaapi", "h264_nvenc", "h264_qsv",
+#if HXFR_HAVE_X264
+    "libx264",
+#endif
+    "libopenh264",       "h264_vaapi",   "h264_nvenc", "h264_qsv",
     "h264_videotoolbox", "h264_v4l2m2m", "h264_amf",   "h264_mf",
 };
 

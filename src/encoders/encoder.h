@@ -19,12 +19,14 @@
 
 #include <hxfr/proto.h>
 
+#include "hxfr-config.h"
+
 #define HXFR_ENCODER_OPS_VERSION 1u
 
 /* What an encoder is opened with. Zero fields take the documented
  * defaults (hxfr__encoder_config_defaults fills them). */
 struct hxfr_encoder_config {
-    const char *codec; /* FFmpeg encoder name; NULL = "libx264" */
+    const char *codec; /* FFmpeg encoder name; NULL = HXFR_DEFAULT_CODEC */
     uint32_t width;
     uint32_t height;
     uint32_t bitrate;       /* bit/s; 0 = max(width*height*4, 5 Mbit/s) */
@@ -107,7 +109,9 @@ struct hxfr_encoder_ops {
     bool (*probe)(const char *codec);
 };
 
-#define HXFR_DEFAULT_CODEC "libx264"
+/* libx264, or libopenh264 in a build without x264 (meson -Dx264=disabled):
+ * meson decides, in hxfr-config.h. */
+#define HXFR_DEFAULT_CODEC HXFR_DEFAULT_ENCODER
 /* x264 preset used when the config names none. Measured with
  * bench/presets.c (docs/encoders.md) at 1080p BGRA on this project's 2-core
  * host: ultrafast p50 4.2-4.8 ms / p99 6-12 ms per frame; superfast p50

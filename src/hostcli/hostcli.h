@@ -126,8 +126,9 @@ int hxfr__hostcli_option(struct hxfr_hostcli *cli, int opt, const char *arg, cha
 void hxfr__hostcli_usage(FILE *f);
 
 /* --list-encoders: prints "codec (backend)" per encoder this machine can
- * open to stdout. Returns the count, or 0 after saying on stderr that none
- * can be opened. */
+ * open to stdout, and on stderr that libx264 is not in a build without
+ * x264. Returns the count, or 0 after saying on stderr that none can be
+ * opened. */
 int hxfr__hostcli_list_encoders(struct hxfr_hostcli *cli);
 
 /* The program is the application: FFmpeg's own lines go through cli's

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "hostcli.h"
+#include "hxfr-config.h"
 
 /* Options that take a number min..max. Most set one unsigned field of
  * struct hxfr_host_config to it times scale (seconds given, milliseconds
@@ -182,7 +183,7 @@ int hxfr__hostcli_option(struct hxfr_hostcli *cli, int opt, const char *arg, cha
 void hxfr__hostcli_usage(FILE *f)
 {
     fputs("Encoding:\n"
-          "  --encoder NAME        FFmpeg H.264 encoder (default libx264)\n"
+          "  --encoder NAME        FFmpeg H.264 encoder (default " HXFR_DEFAULT_ENCODER ")\n"
           "  --list-encoders       print the encoders this machine can open, then exit\n"
           "  --preset NAME         encoder preset (default: the encoder's low-latency choice)\n"
           "  --threads N           threads per encoder (default 0: encoder decides)\n"
@@ -233,6 +234,9 @@ static void print_encoder(void *opaque, const char *codec, const char *backend)
 int hxfr__hostcli_list_encoders(struct hxfr_hostcli *cli)
 {
     int n = hxfr_host_list_encoders(print_encoder, NULL);
+    if (!HXFR_HAVE_X264) {
+        fprintf(stderr, "%s: libx264 is not in this build (meson -Dx264=disabled)\n", cli->prog);
+    }
     if (n <= 0) {
         fprintf(stderr, "%s: no H.264 encoder can be opened on this machine\n", cli->prog);
         return 0;
