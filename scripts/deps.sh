@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential pkg-config meson ninja-build python3 git
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
   libavcodec-dev libavutil-dev libavformat-dev libswscale-dev libyuv-dev libx264-dev ffmpeg
   libwebsockets-dev
   libgstrtspserver-1.0-dev janus

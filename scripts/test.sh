@@ -15,7 +15,12 @@
 # not skip here or be missing from the build: that is a failure, unless
 # HXFR_TEST_ALLOW_SKIP=1 (a developer's machine without QEMU, Chromium or
 # GStreamer: those tests are then reported as skipped; CI never sets it).
-# HXFR_TEST_QUICK=1 skips steps 3 and 4 (for local iteration).
+# Before step 2, scripts/check-format.sh checks that every tracked .c/.h is
+# clang-formatted; after step 3, scripts/build-options-off.sh builds with
+# every optional part off (and once with only avcodec on) and the tests of
+# that core build run (about 1 to 2 minutes on 2 cores).
+# HXFR_TEST_QUICK=1 skips steps 3 and 4 and the options-off builds (for
+# local iteration).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,6 +92,13 @@ run_suite() {
   count_meson "$dir" "$label" $present
 }
 
+echo "== format (scripts/check-format.sh)"
+if bash scripts/check-format.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); failures+=("format: files differ from .clang-format (above)")
+fi
+
 echo "== [1/3] build (werror) and test"
 if setup build/ci -Dwerror=true; then
   run_suite build/ci "suite" --present
@@ -103,6 +115,14 @@ if [ "${HXFR_TEST_QUICK:-0}" != "1" ]; then
       run_suite build/asan "asan" --no-suite slow --timeout-multiplier 4
   else
     failed=$((failed + 1)); failures+=("asan: meson setup failed")
+  fi
+
+  echo "== optional parts off (scripts/build-options-off.sh): builds, then the core's tests"
+  if bash scripts/build-options-off.sh build/off; then
+    passed=$((passed + 1))
+    run_suite build/off/core "options-off"
+  else
+    failed=$((failed + 1)); failures+=("options-off: a build with optional parts off failed (above)")
   fi
 
   echo "== [3/3] fuzz"
