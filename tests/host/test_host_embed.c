@@ -267,6 +267,63 @@ TEST(run_in_thread_with_stats_and_destroy_without_stop)
     close(fd);
 }
 
+static void *run_thread(void *arg)
+{
+    return (void *)(intptr_t)hxfr_host_run(arg);
+}
+
+/* hxfr_host_run() is the blocking loop: it serves until hxfr_host_stop()
+ * (here from another thread) and the clean shutdown are done, then
+ * returns 0. About 0.1 s. */
+TEST(run_serves_until_stopped)
+{
+    struct hxfr_host_config cfg;
+    hxfr_host_config_init(&cfg);
+    cfg.workers = 1;
+    struct hxfr_host *h = hxfr_host_new(&cfg);
+    CHECK(h != NULL);
+    char bound[300];
+    CHECK_EQ(hxfr_host_listen(h, "tcp:127.0.0.1:0", bound, sizeof(bound)), 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, run_thread, h), 0);
+
+    struct hxfr_test_daemon d;
+    memset(&d, 0, sizeof(d));
+    d.tcp_port = (uint16_t)atoi(strrchr(bound, ':') + 1);
+    int fd = hxfr_test_daemon_connect(&d, true);
+    CHECK(fd >= 0);
+    struct test_frame f;
+    CHECK_EQ(test_frame_make(&f, HXFR_FORMAT_ARGB8888, 64, 64, 0, 0), 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(send_frame(fd, 2, &f, i, false), 0);
+        struct hxfr_msg m;
+        CHECK_EQ(expect_msg(fd, HXFR_MSG_FRAME_RESPONSE, &m, NULL, NULL), 0);
+        CHECK_EQ(m.u.frame_response.pts, i);
+    }
+    hxfr_host_stop(h);
+    void *ret = (void *)(intptr_t)-1;
+    CHECK_EQ(pthread_join(t, &ret), 0);
+    CHECK_EQ((intptr_t)ret, 0);
+    /* The server closed the connection on its way out. */
+    uint8_t byte;
+    CHECK_EQ(read(fd, &byte, 1), 0);
+    struct hxfr_host_stats st;
+    CHECK_EQ(hxfr_host_get_stats(h, &st), 0);
+    CHECK_EQ(st.frames_encoded, 3);
+    CHECK_EQ(st.listeners, 0);
+    CHECK_EQ(st.clients, 0);
+    close(fd);
+
+    /* A stop that comes before the loop runs is not lost. */
+    struct hxfr_host *h2 = hxfr_host_new(&cfg);
+    CHECK(h2 != NULL);
+    hxfr_host_stop(h2);
+    CHECK_EQ(hxfr_host_run(h2), 0);
+    hxfr_host_destroy(h2);
+    hxfr_host_destroy(h);
+    test_frame_free(&f);
+}
+
 TEST(frame_buffers_bounded_per_client)
 {
     struct hxfr_host_config cfg;
