@@ -16,40 +16,36 @@
 
 #include "transport-private.h"
 
+/* Each kind's halves; a serial port is opened, never listened on. */
+static const struct {
+    int (*listen)(const struct hxfr_uri *u);
+    int (*connect)(const struct hxfr_uri *u);
+} kinds[] = {
+    [HXFR_TRANSPORT_UNIX] = {hxfr__unix_listen, hxfr__unix_connect},
+    [HXFR_TRANSPORT_TCP] = {hxfr__tcp_listen, hxfr__tcp_connect},
+    [HXFR_TRANSPORT_VSOCK] = {hxfr__vsock_listen, hxfr__vsock_connect},
+    [HXFR_TRANSPORT_SERIAL] = {NULL, hxfr__serial_open},
+};
+
+static bool known_kind(const struct hxfr_uri *u)
+{
+    return u && u->kind >= HXFR_TRANSPORT_UNIX && u->kind <= HXFR_TRANSPORT_SERIAL;
+}
+
 int hxfr__transport_listen(const struct hxfr_uri *u)
 {
-    if (!u) {
+    if (!known_kind(u)) {
         return -EINVAL;
     }
-    switch (u->kind) {
-    case HXFR_TRANSPORT_UNIX:
-        return hxfr__unix_listen(u);
-    case HXFR_TRANSPORT_TCP:
-        return hxfr__tcp_listen(u);
-    case HXFR_TRANSPORT_VSOCK:
-        return hxfr__vsock_listen(u);
-    case HXFR_TRANSPORT_SERIAL:
-        return -EOPNOTSUPP;
-    }
-    return -EINVAL;
+    return kinds[u->kind].listen ? kinds[u->kind].listen(u) : -EOPNOTSUPP;
 }
 
 int hxfr__transport_connect(const struct hxfr_uri *u)
 {
-    if (!u) {
+    if (!known_kind(u)) {
         return -EINVAL;
     }
-    switch (u->kind) {
-    case HXFR_TRANSPORT_UNIX:
-        return hxfr__unix_connect(u);
-    case HXFR_TRANSPORT_TCP:
-        return hxfr__tcp_connect(u);
-    case HXFR_TRANSPORT_VSOCK:
-        return hxfr__vsock_connect(u);
-    case HXFR_TRANSPORT_SERIAL:
-        return hxfr__serial_open(u);
-    }
-    return -EINVAL;
+    return kinds[u->kind].connect(u);
 }
 
 int hxfr__transport_accept(int listen_fd)
