@@ -50,6 +50,14 @@ static void usage(FILE *f)
             "                          (default %u)\n"
             "      --upstream-timeout MS  reconnect when the host sends nothing for MS ms\n"
             "                          (default %u; PING is sent after a quarter of it)\n"
+            "      --qmp [NAME:]N=URI  input for scanout N (of VM NAME) goes to QEMU through\n"
+            "                          the QMP socket URI (unix:PATH or tcp:HOST:PORT; give\n"
+            "                          hxfr-view its own -qmp socket). Without it a scanout\n"
+            "                          is view-only. Needs --token.\n"
+            "      --token TOKEN       required of every request (?token=TOKEN in the URL,\n"
+            "                          or the header Authorization: Bearer TOKEN), except\n"
+            "                          /viewer.js: 16..128 characters of A-Z a-z 0-9 . _ ~ -\n"
+            "      --token-file PATH   the same, read from the first line of PATH\n"
             "  -v, --verbose           log every browser and upstream event\n"
             "  -h, --help              this text\n"
             "  -V, --version           print the version\n"
@@ -59,6 +67,8 @@ static void usage(FILE *f)
             "        [/NAME]/scanout/N   the viewer for scanout N (of VM NAME)\n"
             "        [/NAME]/ws/N        the WebSocket stream of scanout N\n"
             "        /viewer.js          the viewer's script (embedded in this binary)\n"
+            "        [/NAME]/scanout/N/info     state, size, rates (JSON)\n"
+            "        [/NAME]/scanout/N/input    POST: input actions for agents (JSON)\n"
             "\n"
             "A browser that cannot keep up loses frames (its own only) and resumes at the\n"
             "next keyframe; a new browser starts at a keyframe. When the host goes away the\n"
@@ -88,7 +98,55 @@ enum {
     OPT_QUEUE_BYTES,
     OPT_MAX_FRAME_BYTES,
     OPT_UPSTREAM_TIMEOUT,
+    OPT_QMP,
+    OPT_TOKEN,
+    OPT_TOKEN_FILE,
 };
+
+/* --qmp [NAME:]N=URI */
+static int parse_qmp(const char *arg, struct view_qmp_opt *out)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || !eq[1]) {
+        return -EINVAL;
+    }
+    out->uri = eq + 1;
+    return hxfr__view_parse_scanout_ref(arg, (size_t)(eq - arg), out->vm, sizeof(out->vm),
+                                        &out->id);
+}
+
+static int set_token(struct view_options *opt, const char *t, size_t len)
+{
+    if (len < VIEW_TOKEN_MIN || len > VIEW_TOKEN_MAX) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = t[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '~' || c == '-')) {
+            return -EINVAL;
+        }
+    }
+    memcpy(opt->token, t, len);
+    opt->token[len] = '\0';
+    return 0;
+}
+
+static int read_token_file(struct view_options *opt, const char *path)
+{
+    char line[VIEW_TOKEN_MAX + 4];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return -errno;
+    }
+    char *l = fgets(line, sizeof(line), f);
+    fclose(f);
+    if (!l) {
+        return -EINVAL;
+    }
+    size_t n = strcspn(line, "\r\n");
+    return set_token(opt, line, n);
+}
 
 int main(int argc, char **argv)
 {
@@ -101,6 +159,9 @@ int main(int argc, char **argv)
         {"queue-bytes", required_argument, NULL, OPT_QUEUE_BYTES},
         {"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME_BYTES},
         {"upstream-timeout", required_argument, NULL, OPT_UPSTREAM_TIMEOUT},
+        {"qmp", required_argument, NULL, OPT_QMP},
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -189,6 +250,27 @@ int main(int argc, char **argv)
             }
             opt.dead_ms = (uint32_t)v;
             break;
+        case OPT_QMP:
+            if (opt.n_qmps == VIEW_MAX_SCANOUTS || parse_qmp(optarg, &opt.qmps[opt.n_qmps]) < 0) {
+                fprintf(stderr, "hxfr-view: bad --qmp '%s' (want [NAME:]N=URI)\n", optarg);
+                return 2;
+            }
+            opt.n_qmps++;
+            break;
+        case OPT_TOKEN:
+            if (set_token(&opt, optarg, strlen(optarg)) < 0) {
+                fprintf(stderr, "hxfr-view: bad --token (16..128 of A-Z a-z 0-9 . _ ~ -)\n");
+                return 2;
+            }
+            break;
+        case OPT_TOKEN_FILE:
+            r = read_token_file(&opt, optarg);
+            if (r < 0) {
+                fprintf(stderr, "hxfr-view: --token-file %s: %s\n", optarg,
+                        r == -EINVAL ? "no valid token on its first line" : strerror(-r));
+                return 2;
+            }
+            break;
         case 'v':
             opt.verbose = true;
             break;
@@ -205,6 +287,10 @@ int main(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "hxfr-view: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (opt.n_qmps > 0 && !opt.token[0]) {
+        fprintf(stderr, "hxfr-view: --qmp lets requests control a VM: it needs --token\n");
         return 2;
     }
     if (opt.n_connects == 0) {

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sps.h"
 #include "view.h"
 
 #define US_PER_MS 1000
@@ -232,7 +233,7 @@ static void upstream_closed(struct view_scanout *so)
     lws_sul_cancel(&so->alive_sul);
     lws_sul_cancel(&so->kf_sul);
     so->kf_wanted = false;
-    if (so->n_browsers == 0 || gw->stopping) {
+    if (so->n_browsers + so->n_api == 0 || gw->stopping) {
         set_state(so, VIEW_UP_IDLE);
         return;
     }
@@ -257,7 +258,7 @@ static void retry_cb(lws_sorted_usec_list_t *sul)
     if (so->state != VIEW_UP_WAIT_RETRY) {
         return;
     }
-    if (so->n_browsers == 0) {
+    if (so->n_browsers + so->n_api == 0) {
         set_state(so, VIEW_UP_IDLE);
         return;
     }
@@ -317,7 +318,7 @@ static void alive_cb(lws_sorted_usec_list_t *sul)
 static void linger_cb(lws_sorted_usec_list_t *sul)
 {
     struct view_scanout *so = lws_container_of(sul, struct view_scanout, linger_sul);
-    if (so->n_browsers > 0) {
+    if (so->n_browsers + so->n_api > 0) {
         return;
     }
     view_debug("%s: nobody watching, closing upstream", so->label);
@@ -451,12 +452,22 @@ static void on_frame_done(struct view_scanout *so)
         .recv_us = so->cur_recv_us,
     };
     so->new_stream = false;
+    if (so->cur_keyframe) {
+        /* Pointer coordinates and agents need the picture size. */
+        uint32_t w, hh;
+        if (hxfr__view_sps_size(data, (size_t)n, &w, &hh) == 0) {
+            so->width = w;
+            so->height = hh;
+        }
+    }
     hxfr__view_frame_header_encode(au->msg, &h);
     au->size = HXFR_VIEW_FRAME_HEADER_SIZE + (size_t)n;
     au->keyframe = so->cur_keyframe;
     au->seq = h.seq;
     so->frames_in++;
+    so->keyframes_in += so->cur_keyframe;
     so->bytes_in += (uint64_t)n;
+    hxfr__view_window_add(&so->rx_window, view_mono_us(), (uint32_t)n, -1);
     view_scanout_distribute(so, au);
     hxfr__view_au_unref(au);
 }
@@ -607,13 +618,13 @@ void view_upstream_init(struct view_scanout *so, struct view_vm *vm, uint16_t id
     snprintf(so->status_msg, sizeof(so->status_msg), "not connected");
 }
 
-void view_upstream_watch(struct view_scanout *so)
+void view_upstream_watch(struct view_scanout *so, bool want_keyframe)
 {
     lws_sul_cancel(&so->linger_sul);
     if (so->state == VIEW_UP_IDLE && !so->wsi) {
         so->backoff_ms = VIEW_BACKOFF_MIN_MS;
         connect_now(so);
-    } else {
+    } else if (want_keyframe) {
         /* A new browser starts at a keyframe. */
         view_upstream_request_keyframe(so);
     }
@@ -621,7 +632,7 @@ void view_upstream_watch(struct view_scanout *so)
 
 void view_upstream_unwatch(struct view_scanout *so)
 {
-    if (so->n_browsers == 0) {
+    if (so->n_browsers + so->n_api == 0) {
         lws_sul_schedule(so->gw->ctx, 0, &so->linger_sul, linger_cb,
                          (lws_usec_t)VIEW_LINGER_MS * US_PER_MS);
     }

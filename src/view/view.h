@@ -1,6 +1,8 @@
 /* hxfr-view internals: the gateway's objects, shared by gateway.c (the
- * libwebsockets side: HTTP and browsers), upstream.c (one HXFR subscriber
- * connection per watched scanout) and main.c (options).
+ * libwebsockets context, request checks, the protocol callback), browser.c
+ * (WebSocket browsers), http.c (the HTTP routes and the agent API),
+ * upstream.c (one HXFR subscriber connection per watched scanout), qmp.c
+ * (QMP connections that carry input into QEMU) and main.c (options).
  *
  * A gateway serves one or more VMs (upstreams, one --connect each); each VM
  * offers scanouts. Every scanout has its own upstream connection, opened
@@ -20,7 +22,9 @@
 
 #include <hxfr/proto.h>
 
+#include "input.h"
 #include "route.h"
+#include "stats.h"
 #include "transport.h"
 #include "viewmsg.h"
 
@@ -33,6 +37,7 @@
 #define VIEW_DEFAULT_QUEUE_FRAMES 30u
 #define VIEW_DEFAULT_QUEUE_BYTES  (16u * 1024u * 1024u)
 #define VIEW_DEFAULT_MAX_AU_BYTES (32u * 1024u * 1024u)
+#define VIEW_NOTSENT_LOWAT        (128 * 1024) /* unsent bytes a browser socket may hold */
 
 /* Upstream timing, in milliseconds. */
 #define VIEW_KEYFRAME_INTERVAL_MS 250u   /* at most one KEYFRAME_REQ per this */
@@ -46,6 +51,16 @@
 #define VIEW_PING_EVERY_MS        10000u /* and at least this often */
 #define VIEW_DEFAULT_DEAD_MS      8000u  /* give up after this much silence */
 #define VIEW_LINGER_MS            5000u  /* keep an unwatched upstream this long */
+#define VIEW_API_TIMEOUT_MS       10000u /* an agent request waits at most this */
+
+/* QMP output bounds (see qmp.c). */
+#define VIEW_QMP_LINE_MAX (64u * 1024u)
+#define VIEW_QMP_OUT_SOFT (16u * 1024u)
+#define VIEW_QMP_OUT_MAX  (1024u * 1024u)
+
+/* --token: 16..128 characters of [A-Za-z0-9._~-] (safe in a URL as is). */
+#define VIEW_TOKEN_MIN 16u
+#define VIEW_TOKEN_MAX 128u
 
 /* One --connect: a VM (upstream) by name; "" is the unnamed one. */
 struct view_connect_opt {
@@ -60,6 +75,13 @@ struct view_scanout_opt {
     uint16_t id;
 };
 
+/* One --qmp: where scanout id of VM vm takes input. */
+struct view_qmp_opt {
+    char vm[HXFR_VIEW_NAME_MAX + 1];
+    uint16_t id;
+    const char *uri;
+};
+
 struct view_options {
     struct view_connect_opt connects[VIEW_MAX_VMS];
     unsigned n_connects;
@@ -71,6 +93,9 @@ struct view_options {
     size_t queue_bytes;
     uint32_t max_au_bytes;
     uint32_t dead_ms; /* upstream silence before reconnecting */
+    struct view_qmp_opt qmps[VIEW_MAX_SCANOUTS];
+    unsigned n_qmps;
+    char token[VIEW_TOKEN_MAX + 1]; /* "" = no token */
     bool verbose;
 };
 
@@ -84,6 +109,55 @@ enum view_up_state {
 
 struct view_gateway;
 struct view_browser;
+struct view_qmp;
+
+/* An HTTP request that waits for QMP replies (qmp.c calls done). */
+struct view_qmp_waiter {
+    struct view_qmp *q;
+    struct view_qmp_waiter *next, *prev;
+    bool linked;
+    uint64_t last_id; /* complete when the reply to this command arrives */
+    bool error;       /* one of its commands was answered with an error */
+    char error_text[128];
+    /* status: 0 all done, -EIO a command failed, -ENOTCONN connection lost */
+    void (*done)(struct view_qmp_waiter *w, int status);
+};
+
+enum view_qmp_state {
+    VIEW_QMP_IDLE = 0,
+    VIEW_QMP_WAIT_RETRY,
+    VIEW_QMP_CONNECTING,
+    VIEW_QMP_GREETING, /* connected, waiting for {"QMP":...} */
+    VIEW_QMP_CAPS,     /* qmp_capabilities sent */
+    VIEW_QMP_READY,
+};
+
+/* One QMP socket (several scanouts may share it). */
+struct view_qmp {
+    struct view_gateway *gw;
+    const char *uri_str;
+    struct hxfr_uri uri;
+    struct hxfr_addr addr;
+    enum view_qmp_state state;
+    struct lws *wsi;
+    int fd;
+    bool closing;
+    char *in; /* the line being received, VIEW_QMP_LINE_MAX bytes */
+    size_t in_len;
+    char *out; /* commands not yet written */
+    size_t out_len, out_off, out_cap;
+    uint64_t next_id;
+    struct view_qmp_waiter *waiters; /* sorted by last_id */
+    struct hxfr_view_held held;      /* what the guest holds through us */
+    bool move_pending;               /* a coalesced pointer move */
+    uint16_t mx, my;
+    uint32_t mw, mh;
+    uint32_t backoff_ms;
+    lws_sorted_usec_list_t retry_sul;
+    char last_error[160];
+    /* Statistics. */
+    uint64_t commands, events, moves, replies, errors, reconnects;
+};
 
 /* One VM: an upstream endpoint and the path prefix of its routes. */
 struct view_vm {
@@ -103,6 +177,12 @@ struct view_scanout {
 
     struct view_browser *browsers; /* doubly linked through browser->next/prev */
     unsigned n_browsers;
+    unsigned n_api; /* agent requests keeping the upstream open */
+
+    struct view_qmp *qmp;   /* where input goes; NULL: view-only */
+    uint32_t width, height; /* from the latest SPS; 0 until one came */
+    uint16_t api_x, api_y;  /* where the agent API left the pointer */
+    bool api_known;
 
     enum view_up_state state;
     struct lws *wsi;        /* the adopted upstream socket, or NULL */
@@ -150,8 +230,14 @@ struct view_scanout {
     char status_msg[160];
     uint32_t status_retry_ms;
 
+    /* Agent requests waiting for a frame (size, screenshot), linked
+     * through browser->api_next. */
+    struct view_browser *api_waiting;
+
     /* Statistics. */
+    struct hxfr_view_window rx_window; /* AUs received, last seconds */
     uint64_t frames_in;
+    uint64_t keyframes_in;
     uint64_t bytes_in;
     uint64_t keyframe_reqs;
     uint64_t reconnects;
@@ -161,9 +247,25 @@ struct view_scanout {
  * the http_* fields; a WebSocket browser the rest. */
 struct view_browser {
     /* HTTP */
-    const uint8_t *http_body;
+    struct lws *http_wsi;
+    const uint8_t *http_body; /* the response body being sent */
     size_t http_len;
     size_t http_off;
+    char *http_owned;          /* http_body when it is ours to free */
+    bool http_headers_pending; /* a deferred answer is ready to go out */
+    unsigned http_status;
+    const char *http_type;
+    struct hxfr_view_route route;
+    struct view_scanout *http_so;
+    bool http_watching; /* counted in http_so->n_api */
+    char *post;         /* the POST body being received */
+    size_t post_len;
+    bool post_too_big;
+    struct view_qmp_waiter waiter;
+    unsigned api_events;
+    bool api_waiting; /* in http_so->api_waiting */
+    struct view_browser *api_next;
+    lws_sorted_usec_list_t api_sul; /* the request's deadline */
 
     /* WebSocket */
     bool attached;
@@ -186,6 +288,7 @@ struct view_browser {
     uint8_t rx[HXFR_VIEW_INPUT_MAX];
     size_t rx_len;
     bool rx_too_big;
+    struct hxfr_view_held held; /* what this page holds down in the guest */
 };
 
 struct view_gateway {
@@ -203,6 +306,9 @@ struct view_gateway {
     struct view_scanout scanouts[VIEW_MAX_SCANOUTS];
     unsigned n_scanouts;
     unsigned n_browsers;
+
+    struct view_qmp qmps[VIEW_MAX_SCANOUTS];
+    unsigned n_qmps;
 
     char *index_html; /* the "/" page when several scanouts exist */
     size_t index_len;
@@ -231,17 +337,45 @@ extern bool view_verbose;
 int view_gateway_init(struct view_gateway *gw, const struct view_options *opt);
 int view_gateway_run(struct view_gateway *gw, volatile int *stop);
 void view_gateway_finish(struct view_gateway *gw);
+/* The scanout a path names (and *rt, its route), or NULL. */
+struct view_scanout *view_route_scanout(struct view_gateway *gw, const char *path,
+                                        struct hxfr_view_route *rt);
+/* Host/Origin checks of a request. */
+bool view_request_allowed(struct view_gateway *gw, struct lws *wsi);
+/* The token check: true if no token is configured, or the request carries
+ * it (?token= or "Authorization: Bearer"). */
+bool view_request_authorized(struct view_gateway *gw, struct lws *wsi);
+
+/* browser.c */
 /* Marks every browser of so for a status message. */
 void view_scanout_notify(struct view_scanout *so);
 /* Hands a finished AU to every browser of so (borrowed: each queue takes its
  * own reference). */
 void view_scanout_distribute(struct view_scanout *so, struct hxfr_view_au *au);
+void view_browser_attach(struct view_gateway *gw, struct view_browser *b, struct lws *wsi,
+                         struct view_scanout *so);
+void view_browser_detach(struct view_gateway *gw, struct view_browser *b);
+int view_browser_receive(struct view_browser *b, struct lws *wsi, const void *in, size_t len);
+int view_browser_writable(struct view_browser *b, struct lws *wsi);
+
+/* http.c */
+int view_http_request(struct view_gateway *gw, struct view_browser *b, struct lws *wsi,
+                      const char *path);
+int view_http_body(struct view_browser *b, const void *in, size_t len);
+int view_http_body_done(struct view_gateway *gw, struct view_browser *b, struct lws *wsi);
+int view_http_writable(struct view_browser *b, struct lws *wsi);
+void view_http_closed(struct view_browser *b);
+/* The index pages (built once at startup). */
+int view_http_build_index(struct view_gateway *gw);
+/* A frame arrived for so: agent requests waiting for one go on. */
+void view_http_frame(struct view_scanout *so);
 
 /* upstream.c */
 extern const struct lws_protocols view_upstream_protocol;
 void view_upstream_init(struct view_scanout *so, struct view_vm *vm, uint16_t id);
-/* A browser joined (start the connection if needed) or left. */
-void view_upstream_watch(struct view_scanout *so);
+/* A browser or an agent request started (start the connection if needed)
+ * or stopped watching (n_browsers + n_api already updated). */
+void view_upstream_watch(struct view_scanout *so, bool want_keyframe);
 void view_upstream_unwatch(struct view_scanout *so);
 /* Asks the host for a keyframe, at most once per VIEW_KEYFRAME_INTERVAL_MS
  * (later requests are coalesced, never lost). */
@@ -251,6 +385,26 @@ void view_upstream_request_keyframe(struct view_scanout *so);
 void view_upstream_finish(struct view_scanout *so);
 /* Parses and resolves vm->connect into vm->uri / vm->addr. */
 int view_upstream_resolve(struct view_vm *vm);
+
+/* qmp.c */
+extern const struct lws_protocols view_qmp_protocol;
+/* Parses and resolves uri (copied pointer: must outlive q). */
+int view_qmp_init(struct view_qmp *q, struct view_gateway *gw, const char *uri);
+/* Connects (and reconnects for as long as the gateway runs). */
+void view_qmp_start(struct view_qmp *q);
+void view_qmp_finish(struct view_qmp *q);
+bool view_qmp_ready(const struct view_qmp *q);
+const char *view_qmp_state_name(const struct view_qmp *q);
+/* Queues events (scanout size width x height for moves). With a waiter,
+ * w->done is called once QEMU answered them all (or the connection went).
+ * Returns 0, -ENOTCONN (not ready), -ENOBUFS (QEMU is not reading), or
+ * -EINVAL / -ENOMEM. */
+int view_qmp_send(struct view_qmp *q, const struct hxfr_view_event *ev, unsigned n, uint32_t width,
+                  uint32_t height, struct view_qmp_waiter *w);
+/* A pointer move, coalesced with later ones while output is backed up. */
+int view_qmp_move(struct view_qmp *q, uint16_t x, uint16_t y, uint32_t width, uint32_t height);
+/* Unlinks a waiter whose request went away (done is not called). */
+void view_qmp_forget(struct view_qmp_waiter *w);
 
 /* web_assets.c (generated from web/ at build time) */
 extern const unsigned char hxfr__view_viewer_html[];

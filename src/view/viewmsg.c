@@ -9,6 +9,7 @@
 #include <hxfr-config.h>
 #include <hxfr/proto.h>
 
+#include "keymap.h"
 #include "viewmsg.h"
 
 /* ---- Frame header ---------------------------------------------------- */
@@ -25,11 +26,13 @@ void hxfr__view_frame_header_encode(uint8_t out[HXFR_VIEW_FRAME_HEADER_SIZE],
     hxfr_put_u16(out + 14, HXFR_VIEW_FRAME_HEADER_SIZE);
     hxfr_put_u64(out + 16, (uint64_t)h->pts);
     hxfr_put_u64(out + 24, (uint64_t)h->recv_us);
+    hxfr_put_u64(out + 32, (uint64_t)h->capture_us);
+    hxfr_put_u64(out + 40, (uint64_t)h->encoded_us);
 }
 
 int hxfr__view_frame_header_decode(const uint8_t *msg, size_t len, struct hxfr_view_frame_header *h)
 {
-    if (len < HXFR_VIEW_FRAME_HEADER_SIZE || hxfr_get_u32(msg) != HXFR_VIEW_MAGIC) {
+    if (len < HXFR_VIEW_BASE_HEADER_SIZE || hxfr_get_u32(msg) != HXFR_VIEW_MAGIC) {
         return -EBADMSG;
     }
     if (msg[4] != HXFR_VIEW_VERSION) {
@@ -43,8 +46,14 @@ int hxfr__view_frame_header_decode(const uint8_t *msg, size_t len, struct hxfr_v
     h->header_size = hxfr_get_u16(msg + 14);
     h->pts = (int64_t)hxfr_get_u64(msg + 16);
     h->recv_us = (int64_t)hxfr_get_u64(msg + 24);
-    if (h->header_size < HXFR_VIEW_FRAME_HEADER_SIZE || h->header_size > len) {
+    h->capture_us = 0;
+    h->encoded_us = 0;
+    if (h->header_size < HXFR_VIEW_BASE_HEADER_SIZE || h->header_size > len) {
         return -EBADMSG;
+    }
+    if (h->header_size >= HXFR_VIEW_FRAME_HEADER_SIZE) {
+        h->capture_us = (int64_t)hxfr_get_u64(msg + 32);
+        h->encoded_us = (int64_t)hxfr_get_u64(msg + 40);
     }
     return h->header_size;
 }
@@ -154,11 +163,84 @@ static int parse_token(const uint8_t *s, size_t len, uint64_t *out)
     return 0;
 }
 
+/* Splits the len bytes at s into at most max space-separated words (one
+ * space each, none leading or trailing). Returns the count or -1. */
+static int split_words(const uint8_t *s, size_t len, const uint8_t **w, size_t *wl, int max)
+{
+    int n = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t start = i;
+        while (i < len && s[i] != ' ') {
+            i++;
+        }
+        if (i == start || n == max) {
+            return -1;
+        }
+        w[n] = s + start;
+        wl[n] = i - start;
+        n++;
+        if (i < len) {
+            i++; /* the one space */
+            if (i == len) {
+                return -1;
+            }
+        }
+    }
+    return n;
+}
+
+/* A decimal number min..max: no leading zeros, '-' only when min < 0. */
+static int parse_int(const uint8_t *s, size_t len, long min, long max, long *out)
+{
+    bool neg = len > 0 && s[0] == '-';
+    size_t i = neg ? 1 : 0;
+    long v = 0;
+    if (len == i || len - i > 5 || (neg && min >= 0) || (len - i > 1 && s[i] == '0') ||
+        (neg && len - i == 1 && s[i] == '0')) {
+        return -EINVAL;
+    }
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -EINVAL;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    v = neg ? -v : v;
+    if (v < min || v > max) {
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static bool word(const uint8_t *w, size_t len, const char *lit)
+{
+    return len == strlen(lit) && memcmp(w, lit, len) == 0;
+}
+
+static int parse_xy(const uint8_t *const *w, const size_t *wl, struct hxfr_view_input *out)
+{
+    long x, y;
+    if (parse_int(w[0], wl[0], 0, 65535, &x) < 0 || parse_int(w[1], wl[1], 0, 65535, &y) < 0) {
+        return -EINVAL;
+    }
+    out->x = (uint16_t)x;
+    out->y = (uint16_t)y;
+    return 0;
+}
+
+bool hxfr__view_input_is_input(enum hxfr_view_input_type type)
+{
+    return type >= HXFR_VIEW_INPUT_KEY;
+}
+
 int hxfr__view_input_parse(const uint8_t *data, size_t len, bool binary,
                            struct hxfr_view_input *out)
 {
-    static const char kf[] = "keyframe";
-    static const char ping[] = "ping ";
+    const uint8_t *w[5];
+    size_t wl[5];
+    long v;
     if (len > HXFR_VIEW_INPUT_MAX) {
         return -EMSGSIZE;
     }
@@ -166,18 +248,63 @@ int hxfr__view_input_parse(const uint8_t *data, size_t len, bool binary,
         return -EPROTO;
     }
     memset(out, 0, sizeof(*out));
-    if (len == sizeof(kf) - 1 && memcmp(data, kf, len) == 0) {
+    int n = split_words(data, len, w, wl, 5);
+    if (n < 1) {
+        return -EINVAL;
+    }
+    if (n == 1 && word(w[0], wl[0], "keyframe")) {
         out->type = HXFR_VIEW_INPUT_KEYFRAME;
         return 0;
     }
-    if (len > sizeof(ping) - 1 && memcmp(data, ping, sizeof(ping) - 1) == 0) {
-        uint64_t token;
-        if (parse_token(data + sizeof(ping) - 1, len - (sizeof(ping) - 1), &token) < 0) {
+    if (n == 1 && word(w[0], wl[0], "release")) {
+        out->type = HXFR_VIEW_INPUT_RELEASE;
+        return 0;
+    }
+    if (n == 2 && word(w[0], wl[0], "ping")) {
+        if (parse_token(w[1], wl[1], &out->token) < 0) {
             return -EINVAL;
         }
         out->type = HXFR_VIEW_INPUT_PING;
-        out->token = token;
         return 0;
+    }
+    if (n == 2 && (word(w[0], wl[0], "kd") || word(w[0], wl[0], "ku"))) {
+        if (wl[1] > HXFR_VIEW_CODE_MAX) {
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < wl[1]; i++) {
+            uint8_t c = w[1][i];
+            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+                return -EINVAL;
+            }
+        }
+        out->type = HXFR_VIEW_INPUT_KEY;
+        out->down = w[0][1] == 'd';
+        out->key = hxfr__view_key_by_code((const char *)w[1], wl[1]);
+        return 0;
+    }
+    if (n == 3 && word(w[0], wl[0], "mm")) {
+        out->type = HXFR_VIEW_INPUT_MOVE;
+        return parse_xy(w + 1, wl + 1, out);
+    }
+    if (n == 4 && (word(w[0], wl[0], "bd") || word(w[0], wl[0], "bu"))) {
+        if (parse_int(w[1], wl[1], 0, 4, &v) < 0) {
+            return -EINVAL;
+        }
+        out->type = HXFR_VIEW_INPUT_BUTTON;
+        out->down = w[0][1] == 'd';
+        out->button = (unsigned)v;
+        return parse_xy(w + 2, wl + 2, out);
+    }
+    if (n == 5 && word(w[0], wl[0], "wh")) {
+        long dx, dy;
+        if (parse_int(w[1], wl[1], -HXFR_VIEW_WHEEL_MAX, HXFR_VIEW_WHEEL_MAX, &dx) < 0 ||
+            parse_int(w[2], wl[2], -HXFR_VIEW_WHEEL_MAX, HXFR_VIEW_WHEEL_MAX, &dy) < 0) {
+            return -EINVAL;
+        }
+        out->type = HXFR_VIEW_INPUT_WHEEL;
+        out->dx = (int)dx;
+        out->dy = (int)dy;
+        return parse_xy(w + 3, wl + 3, out);
     }
     return -EINVAL;
 }

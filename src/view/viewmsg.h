@@ -16,7 +16,8 @@
 
 /* ---- Gateway -> browser: binary frame messages ------------------------ */
 
-/* Every binary message starts with this 32-byte little-endian header:
+/* Every binary message starts with this little-endian header (32 bytes in
+ * every version-1 message; a frame's is 48):
  *
  *   off size field
  *     0    4 magic 0x56465848 (bytes 48 58 46 56, "HXFV")
@@ -29,13 +30,22 @@
  *    14    2 header_size (32; a reader skips this many bytes to the data)
  *    16    8 pts in nanoseconds, as the host sent it (signed)
  *    24    8 recv_us: gateway receive time, CLOCK_REALTIME microseconds
+ *    32    8 capture_us: when the host took the frame (flush or publish),
+ *            converted to the gateway's CLOCK_REALTIME; 0 = not known
+ *    40    8 encoded_us: when the host's encoder finished it, likewise
  *
  * followed by one H.264 access unit in Annex B form (start codes, SPS and
- * PPS in-band on keyframes). */
-#define HXFR_VIEW_MAGIC             0x56465848u
-#define HXFR_VIEW_VERSION           1u
-#define HXFR_VIEW_FRAME_HEADER_SIZE 32u
-#define HXFR_VIEW_TYPE_FRAME        1u
+ * PPS in-band on keyframes). A cursor image (type 2) has a 40-byte header:
+ * the first 32 bytes as above (seq counts images, pts and recv_us 0), then
+ * u16 width, height, hot_x, hot_y at 32..39, then width x height RGBA
+ * pixels (bytes R G B A, not premultiplied). */
+#define HXFR_VIEW_MAGIC              0x56465848u
+#define HXFR_VIEW_VERSION            1u
+#define HXFR_VIEW_BASE_HEADER_SIZE   32u
+#define HXFR_VIEW_FRAME_HEADER_SIZE  48u
+#define HXFR_VIEW_CURSOR_HEADER_SIZE 40u
+#define HXFR_VIEW_TYPE_FRAME         1u
+#define HXFR_VIEW_TYPE_CURSOR        2u
 
 #define HXFR_VIEW_FLAG_KEYFRAME 0x0001u /* an IDR access unit with SPS/PPS */
 /* The first access unit after the upstream connection was (re)established:
@@ -52,16 +62,18 @@ struct hxfr_view_frame_header {
     uint16_t header_size;
     int64_t pts;
     int64_t recv_us;
+    int64_t capture_us; /* 0: not known (also when header_size < 48) */
+    int64_t encoded_us;
 };
 
-/* Writes the 32-byte header (magic, version 1 and header_size 32 are
+/* Writes the 48-byte frame header (magic, version 1 and header_size 48 are
  * written whatever h holds). */
 void hxfr__view_frame_header_encode(uint8_t out[HXFR_VIEW_FRAME_HEADER_SIZE],
                                     const struct hxfr_view_frame_header *h);
 
 /* Reads a header from a message of len bytes. Returns the offset of the
- * Annex B data (header_size) or -EBADMSG (bad magic, short message,
- * header_size below 32 or past len), -EPROTONOSUPPORT (other version). */
+ * data (header_size) or -EBADMSG (bad magic, short message, header_size
+ * below 32 or past len), -EPROTONOSUPPORT (other version). */
 int hxfr__view_frame_header_decode(const uint8_t *msg, size_t len,
                                    struct hxfr_view_frame_header *h);
 
@@ -107,20 +119,45 @@ int hxfr__view_pong_format(char *out, size_t cap, uint64_t token, int64_t time_u
  *                    clock; token is 1..16 decimal digits (no sign, no
  *                    leading zeros unless it is "0"), at most 2^53 - 1 so
  *                    that JavaScript numbers hold it exactly
+ * and, where input is on for the scanout:
+ *   "kd <code>"      key down (also a repeat), code a KeyboardEvent.code of
+ *   "ku <code>"      1..32 letters and digits; key up. A code the gateway
+ *                    does not know is accepted and ignored.
+ *   "mm <x> <y>"     pointer moved to scanout pixel x, y (0..65535)
+ *   "bd <b> <x> <y>" button b pressed at x, y; b as MouseEvent.button:
+ *   "bu <b> <x> <y>" 0 left, 1 middle, 2 right, 3 back, 4 forward; released
+ *   "wh <dx> <dy> <x> <y>"  wheel clicks at x, y: dx, dy -10..10
+ *   "release"        release everything this page holds (it lost focus)
+ * Numbers are decimal without leading zeros ("-" allowed for dx, dy).
  * Anything else, binary messages included, is malformed and closes that
  * browser. */
 #define HXFR_VIEW_INPUT_MAX 64u /* longest valid message, bytes */
 #define HXFR_VIEW_TOKEN_MAX 9007199254740991ull
+#define HXFR_VIEW_CODE_MAX  32u
+#define HXFR_VIEW_WHEEL_MAX 10
 
 enum hxfr_view_input_type {
     HXFR_VIEW_INPUT_KEYFRAME = 1,
-    HXFR_VIEW_INPUT_PING = 2,
+    HXFR_VIEW_INPUT_PING,
+    HXFR_VIEW_INPUT_KEY,
+    HXFR_VIEW_INPUT_MOVE,
+    HXFR_VIEW_INPUT_BUTTON,
+    HXFR_VIEW_INPUT_WHEEL,
+    HXFR_VIEW_INPUT_RELEASE,
 };
 
 struct hxfr_view_input {
     enum hxfr_view_input_type type;
-    uint64_t token; /* PING */
+    uint64_t token;  /* PING */
+    int key;         /* KEY: index into the key table, -1 for an unknown code */
+    bool down;       /* KEY, BUTTON */
+    unsigned button; /* BUTTON: 0..4 */
+    uint16_t x, y;   /* MOVE, BUTTON, WHEEL */
+    int dx, dy;      /* WHEEL */
 };
+
+/* True for the types that act on the VM (need input to be on). */
+bool hxfr__view_input_is_input(enum hxfr_view_input_type type);
 
 /* Parses one complete message. binary tells the WebSocket opcode.
  * Returns 0, -EMSGSIZE (longer than HXFR_VIEW_INPUT_MAX), -EPROTO (a binary

@@ -468,6 +468,64 @@ TEST(slow_browser_drops_only_its_frames)
     vt_teardown(&e);
 }
 
+TEST(slow_browser_delay_stays_bounded)
+{
+    /* A browser that reads slowly never falls further behind than its
+     * queue plus what the sockets hold: counted in frames, between the
+     * newest frame a reading browser got and the one the slow browser
+     * gets at that moment. 100 kB frames: the socket bound
+     * (VIEW_NOTSENT_LOWAT, 128 KiB unsent, plus a 16 KiB receive buffer
+     * and what is in flight) is a few frames. Without it the kernel would
+     * buffer megabytes (dozens of frames). */
+    const char *const host_args[] = {"--fps", "30", "--pad", "100000", NULL};
+    const char *const view_args[] = {"--queue-frames", "8", NULL};
+    const int queue = 8, socket_frames = 5, bound = queue + 1 + socket_frames + 2;
+    struct vt_env e;
+    setup(&e, host_args, view_args);
+    struct ws fast, slow;
+    uint32_t fseq = open_streaming(&e, &fast);
+    CHECK_EQ(ws_open(&slow, e.port, "/ws/0", NULL, 16384), 0);
+    int worst = 0, got = 0, gaps = 0;
+    uint32_t sseq = 0;
+    bool have = false;
+    for (int i = 0; i < 150; i++) {
+        struct vt_msg m;
+        /* The reading browser takes everything there is. */
+        if (vt_recv_frame(&fast, WAIT_MS, &m) != 1) {
+            FAIL("the reading browser got no frame");
+        }
+        fseq = m.h.seq;
+        while (vt_recv(&fast, 0, &m) == 1) {
+            if (m.opcode == WS_OP_BINARY) {
+                fseq = m.h.seq;
+            }
+        }
+        /* The slow one takes one frame for every three. */
+        if (i % 3 == 0 && vt_recv_frame(&slow, 5, &m) == 1) {
+            if (have && m.h.seq != sseq + 1) {
+                gaps++;
+                CHECK(m.h.flags & HXFR_VIEW_FLAG_KEYFRAME);
+            }
+            have = true;
+            sseq = m.h.seq;
+            got++;
+            int lag = (int)(fseq - sseq);
+            worst = lag > worst ? lag : worst;
+            if (i > 30 && lag > bound) {
+                FAIL("the slow browser is %d frames behind (bound %d)", lag, bound);
+            }
+        }
+    }
+    fprintf(stderr, "# slow browser: %d frames, %d jumps to a keyframe, at most %d behind\n", got,
+            gaps, worst);
+    /* It did get frames, and lost some (to a keyframe) on the way. */
+    CHECK(got >= 3);
+    CHECK(gaps > 0);
+    ws_close(&fast);
+    ws_close(&slow);
+    vt_teardown(&e);
+}
+
 TEST(upstream_restart_reconnects)
 {
     struct vt_env e;

@@ -8,7 +8,10 @@
 
 #include <hxfr/proto.h>
 
+#include "keymap.h"
 #include "route.h"
+#include "sps.h"
+#include "stats.h"
 #include "viewmsg.h"
 
 static int parse_str(const char *s, bool binary, struct hxfr_view_input *in)
@@ -37,18 +40,23 @@ TEST(frame_header_layout)
         .scanout_id = 0x0506,
         .pts = -2,
         .recv_us = 0x1122334455667788,
+        .capture_us = 0x0102030405060708,
+        .encoded_us = 9,
     };
     uint8_t b[HXFR_VIEW_FRAME_HEADER_SIZE];
     hxfr__view_frame_header_encode(b, &h);
-    static const uint8_t want[32] = {
-        0x48, 0x58, 0x46, 0x56, 1,    1,    0x03, 0x00, 0x04, 0x03, 0x02,
-        0x01, 0x06, 0x05, 32,   0,    0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-        0xFF, 0xFF, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+    static const uint8_t want[48] = {
+        0x48, 0x58, 0x46, 0x56, 1,    1,    0x03, 0x00, 0x04, 0x03, 0x02, 0x01,
+        0x06, 0x05, 48,   0,    0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x08, 0x07, 0x06, 0x05,
+        0x04, 0x03, 0x02, 0x01, 9,    0,    0,    0,    0,    0,    0,    0,
     };
     CHECK_MEM(b, want, sizeof(want));
 
     struct hxfr_view_frame_header d;
-    CHECK_EQ(hxfr__view_frame_header_decode(b, sizeof(b), &d), 32);
+    CHECK_EQ(hxfr__view_frame_header_decode(b, sizeof(b), &d), 48);
+    CHECK_EQ(d.capture_us, h.capture_us);
+    CHECK_EQ(d.encoded_us, 9);
     CHECK_EQ(d.flags, h.flags);
     CHECK_EQ(d.seq, h.seq);
     CHECK_EQ(d.scanout_id, h.scanout_id);
@@ -58,7 +66,7 @@ TEST(frame_header_layout)
 
 TEST(frame_header_decode_rejects)
 {
-    uint8_t b[40];
+    uint8_t b[HXFR_VIEW_FRAME_HEADER_SIZE + 8];
     struct hxfr_view_frame_header h = {.type = 1}, d;
     hxfr__view_frame_header_encode(b, &h);
     CHECK_EQ(hxfr__view_frame_header_decode(b, 31, &d), -EBADMSG);
@@ -70,9 +78,12 @@ TEST(frame_header_decode_rejects)
     b[4] = 1;
     b[14] = 31; /* header_size below 32 */
     CHECK_EQ(hxfr__view_frame_header_decode(b, 32, &d), -EBADMSG);
-    b[14] = 40; /* a longer header from a later version is skipped */
+    b[14] = 40; /* a 40-byte header: no capture time */
     CHECK_EQ(hxfr__view_frame_header_decode(b, 40, &d), 40);
+    CHECK_EQ(d.capture_us, 0);
     CHECK_EQ(hxfr__view_frame_header_decode(b, 39, &d), -EBADMSG);
+    b[14] = 56; /* a longer header from a later version is skipped */
+    CHECK_EQ(hxfr__view_frame_header_decode(b, 56, &d), 56);
 }
 
 TEST(input_valid)
@@ -87,6 +98,38 @@ TEST(input_valid)
     CHECK_EQ(in.token, 1234567890123456ull);
     CHECK_EQ(parse_str("ping 9007199254740991", false, &in), 0);
     CHECK_EQ(in.token, 9007199254740991ull);
+}
+
+TEST(input_events)
+{
+    struct hxfr_view_input in;
+    CHECK_EQ(parse_str("kd KeyA", false, &in), 0);
+    CHECK(in.type == HXFR_VIEW_INPUT_KEY && in.down && in.key == hxfr__view_key_by_code("KeyA", 4));
+    CHECK(hxfr__view_input_is_input(in.type));
+    CHECK_EQ(parse_str("ku ShiftRight", false, &in), 0);
+    CHECK(in.type == HXFR_VIEW_INPUT_KEY && !in.down && in.key >= 0);
+    /* A code the table does not have is fine (ignored by the gateway). */
+    CHECK_EQ(parse_str("kd Unidentified", false, &in), 0);
+    CHECK_EQ(in.key, -1);
+    CHECK_EQ(parse_str("mm 0 65535", false, &in), 0);
+    CHECK(in.type == HXFR_VIEW_INPUT_MOVE && in.x == 0 && in.y == 65535);
+    CHECK_EQ(parse_str("bd 2 10 20", false, &in), 0);
+    CHECK(in.type == HXFR_VIEW_INPUT_BUTTON && in.down && in.button == 2 && in.x == 10 &&
+          in.y == 20);
+    CHECK_EQ(parse_str("bu 4 1 1", false, &in), 0);
+    CHECK(in.type == HXFR_VIEW_INPUT_BUTTON && !in.down && in.button == 4);
+    CHECK_EQ(parse_str("wh -10 10 5 6", false, &in), 0);
+    CHECK(in.type == HXFR_VIEW_INPUT_WHEEL && in.dx == -10 && in.dy == 10 && in.x == 5 &&
+          in.y == 6);
+    CHECK_EQ(parse_str("wh 0 -1 0 0", false, &in), 0);
+    CHECK_EQ(in.dy, -1);
+    CHECK_EQ(parse_str("release", false, &in), 0);
+    CHECK(in.type == HXFR_VIEW_INPUT_RELEASE && hxfr__view_input_is_input(in.type));
+    CHECK_EQ(parse_str("keyframe", false, &in), 0);
+    CHECK(!hxfr__view_input_is_input(in.type));
+    /* The longest valid message fits the limit. */
+    CHECK_EQ(parse_str("kd ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef", false, &in), 0);
+    CHECK_EQ(parse_str("wh -10 -10 65535 65535", false, &in), 0);
 }
 
 TEST(input_malformed)
@@ -114,6 +157,27 @@ TEST(input_malformed)
         "ping 1\n",
         "ping\t1",
         "pong 1",
+        "kd",
+        "kd ",
+        "kd Key A",
+        "kd Key-A",
+        "kd ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg",
+        "kx KeyA",
+        "mm 1",
+        "mm 1 2 3",
+        "mm 65536 0",
+        "mm -1 0",
+        "mm 01 0",
+        "mm 1  2",
+        "bd 5 0 0",
+        "bd -0 0 0",
+        "bd 0 0",
+        "wh 11 0 0 0",
+        "wh 0 -11 0 0",
+        "wh -0 0 0 0",
+        "wh 0 0 0",
+        "release all",
+        "Release",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (parse_str(bad[i], false, &in) != -EINVAL) {
@@ -498,4 +562,150 @@ TEST(queue_wraps)
     hxfr__view_queue_finish(&q);
     CHECK_EQ(k->refs, 1);
     hxfr__view_au_unref(k);
+}
+
+/* An SPS written bit by bit (emulation prevention added as the encoder
+ * would), so sizes and cropping can be chosen. */
+struct bw {
+    uint8_t b[64];
+    size_t bits;
+};
+
+static void put_bit(struct bw *w, unsigned v)
+{
+    if (v) {
+        w->b[w->bits / 8] |= (uint8_t)(0x80 >> (w->bits % 8));
+    }
+    w->bits++;
+}
+
+static void put_bits(struct bw *w, uint32_t v, unsigned n)
+{
+    while (n--) {
+        put_bit(w, (v >> n) & 1);
+    }
+}
+
+static void put_ue(struct bw *w, uint32_t v)
+{
+    unsigned n = 0;
+    while ((v + 1) >> (n + 1)) {
+        n++;
+    }
+    put_bits(w, 0, n);
+    put_bits(w, v + 1, n + 1);
+}
+
+/* Annex B: start code, NAL header 0x67, the SPS with emulation prevention. */
+static size_t make_sps(uint8_t *out, unsigned profile, uint32_t mbs_w, uint32_t mbs_h,
+                       uint32_t crop_r, uint32_t crop_b)
+{
+    struct bw w;
+    memset(&w, 0, sizeof(w));
+    put_bits(&w, profile, 8);
+    put_bits(&w, 0, 8);
+    put_bits(&w, 31, 8);
+    put_ue(&w, 0);
+    if (profile == 100) {
+        put_ue(&w, 1); /* 4:2:0 */
+        put_ue(&w, 0);
+        put_ue(&w, 0);
+        put_bit(&w, 0);
+        put_bit(&w, 0); /* no scaling matrix */
+    }
+    put_ue(&w, 0); /* log2_max_frame_num - 4 */
+    put_ue(&w, 2); /* poc type 2 */
+    put_ue(&w, 1);
+    put_bit(&w, 0);
+    put_ue(&w, mbs_w - 1);
+    put_ue(&w, mbs_h - 1);
+    put_bit(&w, 1); /* frame_mbs_only */
+    put_bit(&w, 1);
+    put_bit(&w, crop_r || crop_b);
+    if (crop_r || crop_b) {
+        put_ue(&w, 0);
+        put_ue(&w, crop_r);
+        put_ue(&w, 0);
+        put_ue(&w, crop_b);
+    }
+    put_bit(&w, 0); /* no VUI */
+    put_bit(&w, 1); /* rbsp stop bit */
+    size_t n = 0, zeros = 0;
+    static const uint8_t head[5] = {0, 0, 0, 1, 0x67};
+    memcpy(out, head, sizeof(head));
+    n = sizeof(head);
+    for (size_t i = 0; i < (w.bits + 7) / 8; i++) {
+        if (zeros >= 2 && w.b[i] <= 3) {
+            out[n++] = 3;
+            zeros = 0;
+        }
+        zeros = w.b[i] == 0 ? zeros + 1 : 0;
+        out[n++] = w.b[i];
+    }
+    return n;
+}
+
+TEST(sps_size)
+{
+    uint8_t au[128];
+    uint32_t w, h;
+    /* 1920x1080: 120x68 macroblocks, 8 rows cropped (4 in chroma units). */
+    size_t n = make_sps(au, 100, 120, 68, 0, 4);
+    CHECK_EQ(hxfr__view_sps_size(au, n, &w, &h), 0);
+    CHECK(w == 1920 && h == 1080);
+    n = make_sps(au, 66, 20, 15, 0, 0);
+    CHECK_EQ(hxfr__view_sps_size(au, n, &w, &h), 0);
+    CHECK(w == 320 && h == 240);
+    /* Odd sizes through cropping (1 chroma unit = 2 pixels). */
+    n = make_sps(au, 66, 1, 1, 7, 7);
+    CHECK_EQ(hxfr__view_sps_size(au, n, &w, &h), 0);
+    CHECK(w == 2 && h == 2);
+    /* Cropping everything away, or truncated SPSs, are refused. */
+    n = make_sps(au, 66, 1, 1, 8, 0);
+    CHECK_EQ(hxfr__view_sps_size(au, n, &w, &h), -EBADMSG);
+    n = make_sps(au, 100, 120, 68, 0, 4);
+    for (size_t cut = 5; cut < n - 1; cut++) {
+        int r = hxfr__view_sps_size(au, cut, &w, &h);
+        if (r == 0 && (w != 1920 || h != 1080)) {
+            FAIL("cut at %zu gave %ux%u", cut, w, h);
+        }
+    }
+    /* After other NAL units; no SPS at all. */
+    uint8_t two[160] = {0, 0, 1, 0x09, 0xf0};
+    size_t m = make_sps(au, 66, 20, 15, 0, 0);
+    memcpy(two + 5, au, m);
+    CHECK_EQ(hxfr__view_sps_size(two, 5 + m, &w, &h), 0);
+    CHECK(w == 320 && h == 240);
+    CHECK_EQ(hxfr__view_sps_size(two, 5, &w, &h), -ENOENT);
+    CHECK_EQ(hxfr__view_sps_size(two, 0, &w, &h), -ENOENT);
+}
+
+TEST(window_rates)
+{
+    static struct hxfr_view_window win;
+    struct hxfr_view_rates r;
+    memset(&win, 0, sizeof(win));
+    hxfr__view_window_rates(&win, 1000000, 1000000, &r);
+    CHECK(r.frames == 0 && r.fps == 0 && r.latency_p50_ms == 0);
+    /* 30 frames of 1000 bytes over the last second, latencies 1..30 ms. */
+    for (int i = 0; i < 30; i++) {
+        hxfr__view_window_add(&win, 10000000 + i * 33333, 1000, (i + 1) * 1000);
+    }
+    hxfr__view_window_add(&win, 10990000, 500, -1);
+    hxfr__view_window_rates(&win, 11000000, 1000000, &r);
+    CHECK_EQ(r.frames, 31);
+    CHECK_EQ(r.latencies, 30);
+    CHECK(r.fps > 30.9 && r.fps < 31.1);
+    CHECK(r.kbps > 243.9 && r.kbps < 244.1);
+    CHECK(r.latency_p50_ms >= 15 && r.latency_p50_ms <= 16);
+    CHECK(r.latency_p99_ms == 30);
+    /* Older samples fall out of the span; the ring keeps the newest. */
+    hxfr__view_window_rates(&win, 11500000, 1000000, &r);
+    CHECK(r.frames < 31);
+    for (int i = 0; i < 2000; i++) {
+        hxfr__view_window_add(&win, 20000000 + i, 1, 5000);
+    }
+    hxfr__view_window_rates(&win, 20002000, 1000000, &r);
+    CHECK_EQ(r.frames, HXFR_VIEW_WINDOW_SAMPLES);
+    CHECK(r.latency_p99_ms == 5);
 }

@@ -126,39 +126,54 @@ static const char *find_header(const char *head, const char *name)
     return NULL;
 }
 
-int ws_http_get(int port, const char *path, const char *host, char *body, size_t cap,
-                char *location, size_t loc_cap)
+int ws_http(const struct ws_http_req *rq, char *body, size_t cap, size_t *body_len)
 {
-    struct ws w = {.fd = ws_tcp_connect(port, 0)};
-    char req[1024];
+    struct ws w = {.fd = ws_tcp_connect(rq->port, 0)};
+    char *req = NULL;
     char hostbuf[64];
     char head[4096];
     int status = -1;
+    const char *host = rq->host;
+    if (body_len) {
+        *body_len = 0;
+    }
     if (w.fd < 0) {
         return -1;
     }
     if (!host) {
-        snprintf(hostbuf, sizeof(hostbuf), "127.0.0.1:%d", port);
+        snprintf(hostbuf, sizeof(hostbuf), "127.0.0.1:%d", rq->port);
         host = hostbuf;
     }
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                     path, host);
-    if (write_all(w.fd, req, (size_t)n) < 0) {
+    size_t blen = rq->body ? rq->body_len : 0;
+    int n = asprintf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s%s",
+                     rq->method ? rq->method : "GET", rq->path, host,
+                     rq->headers ? rq->headers : "", "");
+    if (n < 0) {
         goto out;
     }
-    status = read_head(&w, head, sizeof(head), 5000);
+    char tail[96];
+    int t = rq->body ? snprintf(tail, sizeof(tail), "Content-Length: %zu\r\n\r\n", blen)
+                     : snprintf(tail, sizeof(tail), "\r\n");
+    if (write_all(w.fd, req, (size_t)n) < 0 || write_all(w.fd, tail, (size_t)t) < 0 ||
+        (blen && write_all(w.fd, rq->body, blen) < 0)) {
+        goto out;
+    }
+    status = read_head(&w, head, sizeof(head), rq->timeout_ms ? rq->timeout_ms : 5000);
     if (status < 0) {
         goto out;
     }
-    if (location && loc_cap) {
+    if (rq->location && rq->loc_cap) {
         const char *l = find_header(head, "location");
-        location[0] = '\0';
+        rq->location[0] = '\0';
         if (l) {
             size_t ln = strcspn(l, "\r\n");
-            ln = ln < loc_cap ? ln : loc_cap - 1;
-            memcpy(location, l, ln);
-            location[ln] = '\0';
+            ln = ln < rq->loc_cap ? ln : rq->loc_cap - 1;
+            memcpy(rq->location, l, ln);
+            rq->location[ln] = '\0';
         }
+    }
+    if (rq->head && rq->head_cap) {
+        snprintf(rq->head, rq->head_cap, "%s", head);
     }
     if (body && cap) {
         const char *cl = find_header(head, "content-length");
@@ -172,10 +187,22 @@ int ws_http_get(int port, const char *path, const char *host, char *body, size_t
         size_t c = w.len < cap ? w.len : cap - 1;
         memcpy(body, w.buf, c);
         body[c] = '\0';
+        if (body_len) {
+            *body_len = c;
+        }
     }
 out:
+    free(req);
     ws_close(&w);
     return status;
+}
+
+int ws_http_get(int port, const char *path, const char *host, char *body, size_t cap,
+                char *location, size_t loc_cap)
+{
+    struct ws_http_req rq = {
+        .port = port, .path = path, .host = host, .location = location, .loc_cap = loc_cap};
+    return ws_http(&rq, body, cap, NULL);
 }
 
 int ws_open(struct ws *w, int port, const char *path, const char *origin, int rcvbuf)

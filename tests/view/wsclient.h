@@ -35,6 +35,27 @@ int ws_tcp_connect(int port, int rcvbuf);
 int ws_http_get(int port, const char *path, const char *host, char *body, size_t cap,
                 char *location, size_t loc_cap);
 
+/* One HTTP request (Connection: close). */
+struct ws_http_req {
+    int port;
+    const char *method;  /* NULL: GET */
+    const char *path;    /* with any query string */
+    const char *host;    /* NULL: 127.0.0.1:port */
+    const char *headers; /* extra header lines, each ending in \r\n, or NULL */
+    const void *body;    /* sent with Content-Length when not NULL */
+    size_t body_len;
+    char *location; /* receives the Location header when not NULL */
+    size_t loc_cap;
+    char *head; /* receives the response head when not NULL */
+    size_t head_cap;
+    int timeout_ms; /* for the response head; 0: 5000 */
+};
+
+/* Sends rq; returns the HTTP status or -1. The body (NUL-terminated,
+ * truncated to cap - 1 bytes) into body when not NULL, its length into
+ * *body_len when not NULL. */
+int ws_http(const struct ws_http_req *rq, char *body, size_t cap, size_t *body_len);
+
 /* Opens a WebSocket on path. origin may be NULL. Returns 0, or the HTTP
  * status of a refused handshake, or -1. */
 int ws_open(struct ws *w, int port, const char *path, const char *origin, int rcvbuf);
