@@ -153,7 +153,9 @@
   // for it once. The decoder keeps its state and drains meanwhile.
   function skipToKeyframe(queued) {
     st.behind++;
-    noteError('behind: ' + queued + ' frames waiting to decode; skipping to the next keyframe');
+    // Not an error: counted in the overlay and the report.
+    console.info('hxfr-view: behind: ' + queued + ' frames waiting to decode; ' +
+      'skipping to the next keyframe');
     st.waitingKey = true;
     requestKeyframe();
   }
@@ -215,8 +217,8 @@
     if (st.lat.length > 2048) {
       st.lat.splice(0, st.lat.length - 2048);
     }
-    if (t.origin !== null) {
-      st.lastAgeMs = t.painted - t.origin;
+    if (t.originGw !== null) {
+      st.lastAgeMs = t.painted - (t.originGw - st.clockOffsetMs);
     }
   }
 
@@ -226,7 +228,7 @@
     dropPending();
     st.paintPending = frame;
     st.paintTimes = {
-      origin: info ? info.origin : null,
+      originGw: info ? info.originGw : null,
       captured: info ? info.captured : false,
       recv: info ? info.recv : nowMs(),
       decoded: nowMs(),
@@ -332,11 +334,11 @@
       return;
     }
     const ts = st.tsNext++;
-    // Times on the page's clock: the origin is the capture when the host
-    // told it, else the gateway's receive time.
-    const offset = st.clockOffsetMs;
+    // The origin is the capture when the host told it, else the gateway's
+    // receive time; on the gateway's clock, converted to the page's when
+    // the figures are made (with the best clock offset known by then).
     st.pending.set(ts, {
-      origin: (captureUs > 0 ? captureUs : gatewayRecvUs) / 1000 - offset,
+      originGw: (captureUs > 0 ? captureUs : gatewayRecvUs) / 1000,
       captured: captureUs > 0,
       recv: recvMs,
     });
@@ -487,12 +489,13 @@
     while (st.lat.length && st.lat[0].painted < now - LATENCY_WINDOW_MS) {
       st.lat.shift();
     }
-    const frames = st.lat.filter((t) => t.origin !== null);
+    const frames = st.lat.filter((t) => t.originGw !== null);
     if (!frames.length) {
       return null;
     }
+    const offset = st.clockOffsetMs;
     const stage = function (name) {
-      const v = frames.map((t) => t[name] - t.origin).sort((a, b) => a - b);
+      const v = frames.map((t) => t[name] - (t.originGw - offset)).sort((a, b) => a - b);
       return { p50: percentile(v, 0.5), p99: percentile(v, 0.99) };
     };
     return {

@@ -429,6 +429,24 @@ def run(chromium, tmp, profile, procs, start, _):
     if unexpected:
         problems.append('page errors: %s' % unexpected)
 
+    # Latency figures: there, ordered stage by stage, and not before the
+    # gateway got the frame (within the clock offset's error, half the best
+    # ping round trip, plus a millisecond of rounding).
+    lat = rep.get('latency')
+    if not lat or lat.get('frames', 0) < 1:
+        problems.append('the page shows no latency figures: %r' % lat)
+    else:
+        slack = (lat.get('clock_rtt_ms') or 0) / 2 + 1
+        for pct in ('p50', 'p99'):
+            r, d, p = (lat[k][pct] for k in ('received', 'decoded', 'painted'))
+            if not (-slack <= r <= d <= p):
+                problems.append('latency %s not ordered: received %.1f, decoded %.1f, painted '
+                                '%.1f (slack %.1f)' % (pct, r, d, p, slack))
+        log('latency (%s, %d frames): received %.1f/%.1f decoded %.1f/%.1f painted %.1f/%.1f '
+            'ms p50/p99' % (lat['from'], lat['frames'], lat['received']['p50'],
+                            lat['received']['p99'], lat['decoded']['p50'], lat['decoded']['p99'],
+                            lat['painted']['p50'], lat['painted']['p99']))
+
     # Colours at the probe points.
     samples = {(p['x'], p['y']): tuple(p['rgb']) for p in rep.get('pixels', [])}
     worst = 0
