@@ -5,6 +5,7 @@ committed). Layouts match the targets:
   fuzz_parser:   u8 max_body selector, u32 chunking seed, then an HXFR stream
   fuzz_geometry: u8 format index (>= 8: raw fourcc follows), u32 fourcc,
                  u32 width, u32 height, u32 stride, u32 max_dim
+  fuzz_gpu:      u8 mode, then guest-RAM steps or a vhost-user stream (fuzz_gpu.c)
 """
 import os
 import struct
@@ -142,3 +143,79 @@ host_streams["shm_attach_and_slots"] = (
     + msg(0x10, b""))
 for name, data in host_streams.items():
     write("fuzz_host", name, data)
+
+
+# fuzz_gpu: byte 0 even = guest-RAM steps (see fuzz_gpu.c), odd = vhost-user.
+def gpu_write(off, data):
+    return struct.pack("<BHH", 0, off, len(data)) + data
+
+
+def gpu_hdr(cmd, flags=0, fence=0):
+    return struct.pack("<IIQIB3x", cmd, flags, fence, 0, 0)
+
+
+def gpu_desc(i, addr, length, flags, nxt):
+    return gpu_write(16 * i, struct.pack("<QIHH", addr, length, flags, nxt))
+
+
+def gpu_cmds(cmds, ring_base=0x0, num=16):
+    """Steps that put each (request, reply room) chain on the control ring
+    and let the device process it."""
+    out = b""
+    for k, (req, cap) in enumerate(cmds):
+        rq, rs = 0x1000 + 0x200 * k, 0x6000 + 0x500 * k
+        out += gpu_write(rq, req)
+        out += gpu_desc((2 * k) % num, rq, len(req), 1, (2 * k + 1) % num)
+        out += gpu_desc((2 * k + 1) % num, rs, cap, 2, 0)
+        out += gpu_write(ring_base + 0x100 + 4 + 2 * (k % num), struct.pack("<H", (2 * k) % num))
+        out += gpu_write(ring_base + 0x100 + 2, struct.pack("<H", k + 1))
+        out += b"\x01"
+    return out
+
+
+BGRX = 2
+display = [
+    (gpu_hdr(0x100), 408),
+    (gpu_hdr(0x10A, 1, 9) + struct.pack("<II", 0, 0), 1056),
+    (gpu_hdr(0x101) + struct.pack("<IIII", 1, BGRX, 16, 16), 24),
+    (gpu_hdr(0x106) + struct.pack("<II", 1, 2) + struct.pack("<QII", 0xC000, 512, 0)
+     + struct.pack("<QII", 0xC200, 512, 0), 24),
+    (gpu_hdr(0x105) + struct.pack("<IIIIQII", 0, 0, 16, 16, 0, 1, 0), 24),
+    (gpu_hdr(0x103) + struct.pack("<IIIIII", 0, 0, 16, 16, 0, 1), 24),
+    (gpu_hdr(0x104) + struct.pack("<IIIIII", 2, 2, 8, 8, 1, 0), 24),
+    (gpu_hdr(0x102) + struct.pack("<II", 1, 0), 24),
+]
+write("fuzz_gpu", "display", b"\x00" + gpu_write(0xC000, bytes(range(256)) * 4) + gpu_cmds(display))
+cursor = [
+    (gpu_hdr(0x101) + struct.pack("<IIII", 5, 1, 64, 64), 24),
+    (gpu_hdr(0x106) + struct.pack("<II", 5, 1) + struct.pack("<QII", 0xB000, 16384, 0), 24),
+    (gpu_hdr(0x105) + struct.pack("<IIIIQII", 0, 0, 64, 64, 0, 5, 0), 24),
+]
+cur_cmd = gpu_hdr(0x300) + struct.pack("<IIIIIIII", 1, 10, 20, 0, 5, 3, 4, 0)
+write("fuzz_gpu", "cursor", b"\x00" + gpu_cmds(cursor) + gpu_write(0x5000, cur_cmd)
+      + gpu_write(0x400, struct.pack("<QIHH", 0x5000, len(cur_cmd), 0, 0))
+      + gpu_write(0x500 + 4, struct.pack("<H", 0)) + gpu_write(0x502, struct.pack("<H", 1)) + b"\x02"
+      + b"\x05" + struct.pack("<BHH", 1, 1280, 720) + b"\x03" + b"\x04")
+hostile = b"\x00" + gpu_desc(0, 0x1000, 24, 1, 0) + gpu_write(0x104, struct.pack("<H", 0)) \
+    + gpu_write(0x102, struct.pack("<H", 1)) + b"\x01" \
+    + gpu_desc(1, 0x2000, 48, 4, 0) + gpu_write(0x2000, struct.pack("<QIHH", 0x1000, 24, 1, 1)
+                                                 + struct.pack("<QIHH", 0x3000, 24, 2, 0)) \
+    + gpu_write(0x1000, gpu_hdr(0x101) + struct.pack("<IIII", 7, BGRX, 32768, 32768)) \
+    + gpu_write(0x106, struct.pack("<H", 1)) + gpu_write(0x102, struct.pack("<H", 2)) + b"\x01" \
+    + gpu_write(0x102, struct.pack("<H", 60)) + b"\x01"
+write("fuzz_gpu", "hostile", hostile)
+
+
+def vu(req, payload=b"", flags=1):
+    return struct.pack("<III", req, flags, len(payload)) + payload
+
+
+write("fuzz_gpu", "vhost", b"\x01" + vu(1) + vu(15) + vu(16, struct.pack("<Q", 0x2209))
+      + vu(17) + vu(3) + vu(2, struct.pack("<Q", (1 << 32) | (1 << 30) | (1 << 40) | 2))
+      + vu(24, struct.pack("<III", 0, 16, 0) + bytes(16))
+      + vu(25, struct.pack("<III", 0, 16, 0) + struct.pack("<IIII", 0, 1, 0, 0))
+      + vu(8, struct.pack("<II", 0, 64)) + vu(10, struct.pack("<II", 0, 3))
+      + vu(9, struct.pack("<IIQQQQ", 0, 0, 0x1000, 0x2000, 0x3000, 0))
+      + vu(18, struct.pack("<II", 0, 1)) + vu(11, struct.pack("<II", 0, 0))
+      + vu(5, struct.pack("<II", 1, 0) + struct.pack("<QQQQ", 0, 1 << 20, 0, 0))
+      + vu(34) + vu(12, struct.pack("<Q", 0x100)) + vu(99, b"", 1 | 8) + vu(2, b"x", 2))
