@@ -50,7 +50,22 @@ WANTED_MODULES = [
     'virtio_pci', 'virtio_console', 'virtio_net',
     'vsock', 'vmw_vsock_virtio_transport_common', 'vsock_loopback',
     'vmw_vsock_virtio_transport',
+    'virtio_gpu',
 ]
+# Loaded only when the guest has a virtio-gpu device (see guest/init): these
+# and whatever they need that the others do not.
+GPU_MODULES = ['virtio_gpu']
+
+
+def kernel_stamp_ok(stamp):
+    """True if the unpacked kernel in the cache was made for the modules
+    wanted now (the stamp's last line lists them)."""
+    try:
+        with open(stamp) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    return bool(lines) and lines[-1] == 'modules: ' + ' '.join(WANTED_MODULES)
 
 
 class Failure(Exception):
@@ -161,14 +176,15 @@ def resolve_modules(moddir, wanted):
 
 def fetch_kernel(cache):
     """Downloads and unpacks the guest kernel once. Returns its folder,
-    holding vmlinuz, config, modules/*.ko and modules.order."""
+    holding vmlinuz, config, modules/*.ko, modules.order and gpu-modules
+    (the modules only a virtio-gpu device needs)."""
     kdir = os.path.join(cache, 'kernel')
     stamp = os.path.join(kdir, 'stamp')
-    if os.path.exists(stamp):
+    if kernel_stamp_ok(stamp):
         return kdir
     os.makedirs(cache, exist_ok=True)
     with locked(os.path.join(cache, 'kernel.lock')):
-        if os.path.exists(stamp):
+        if kernel_stamp_ok(stamp):
             return kdir
         t0 = time.monotonic()
         tmp = tempfile.mkdtemp(prefix='kernel-', dir=cache)
@@ -189,6 +205,9 @@ def fetch_kernel(cache):
             version = os.path.basename(vmlinuz[0])[len('vmlinuz-'):]
             moddir = os.path.join(root, 'lib', 'modules', version)
             mods = resolve_modules(moddir, WANTED_MODULES)
+            others = {n for n, _ in resolve_modules(
+                moddir, [w for w in WANTED_MODULES if w not in GPU_MODULES])}
+            gpu_only = [n for n, _ in mods if n not in others]
             if os.path.exists(kdir):
                 shutil.rmtree(kdir)
             os.makedirs(os.path.join(kdir, 'modules'))
@@ -199,8 +218,10 @@ def fetch_kernel(cache):
                 shutil.copy(path, os.path.join(kdir, 'modules', name + '.ko'))
             with open(os.path.join(kdir, 'modules.order'), 'w') as f:
                 f.write(''.join(n + '\n' for n, _ in mods))
+            with open(os.path.join(kdir, 'gpu-modules'), 'w') as f:
+                f.write(''.join(n + '\n' for n in gpu_only))
             with open(stamp, 'w') as f:
-                f.write(f'{os.path.basename(deb)}\n{version}\n')
+                f.write(f'{os.path.basename(deb)}\n{version}\nmodules: {" ".join(WANTED_MODULES)}\n')
             log(f'kernel {version} unpacked in {time.monotonic() - t0:.1f} s '
                 f'({len(mods)} modules: {" ".join(n for n, _ in mods)})')
         finally:
@@ -334,6 +355,8 @@ def build_initramfs(cache, kdir, binaries):
             with open(os.path.join(kdir, 'modules.order'), 'rb') as m:
                 order = m.read()
             cpio.file('etc/hxfr/modules', order)
+            with open(os.path.join(kdir, 'gpu-modules'), 'rb') as m:
+                cpio.file('etc/hxfr/gpu-modules', m.read())
             for name in order.decode().split():
                 with open(os.path.join(kdir, 'modules', name + '.ko'), 'rb') as m:
                     cpio.file(f'lib/modules/hxfr/{name}.ko', m.read())
