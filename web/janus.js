@@ -209,8 +209,9 @@
     }
   }
 
-  // Janus offers, we answer. The answer goes out once ICE gathering is done
-  // (host candidates only: a second or less), so no trickle is needed.
+  // Janus offers, we answer at once and trickle our ICE candidates after
+  // it (waiting for gathering to finish can take seconds when the browser
+  // has interfaces that never answer).
   async function answer(offer) {
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     st.pc = pc;
@@ -229,22 +230,28 @@
         banner('connection ' + pc.iceConnectionState);
       }
     };
+    // Candidates found before the answer went out wait for it.
+    const early = [];
+    let answered = false;
+    function trickle(c) {
+      const body = { janus: 'trickle', candidate: c ? {
+        candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex,
+      } : { completed: true } };
+      call('handle', body).catch((e) => noteError('trickle: ' + e.message));
+    }
+    pc.onicecandidate = function (e) {
+      if (answered) {
+        trickle(e.candidate);
+      } else {
+        early.push(e.candidate);
+      }
+    };
     await pc.setRemoteDescription(offer);
     await pc.setLocalDescription(await pc.createAnswer());
-    await new Promise(function (res) {
-      if (pc.iceGatheringState === 'complete') {
-        res();
-        return;
-      }
-      pc.addEventListener('icegatheringstatechange', function () {
-        if (pc.iceGatheringState === 'complete') {
-          res();
-        }
-      });
-      setTimeout(res, 3000);
-    });
     st.state = 'starting';
     await message({ request: 'start' }, pc.localDescription);
+    answered = true;
+    early.forEach(trickle);
   }
 
   async function connect() {
