@@ -155,7 +155,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix='hxfr-fanout-bench-')
     procs = Procs()
     profiles = []
-    results = {'size': a.size, 'fps': a.fps, 'seconds': a.seconds, 'rtsp': [], 'janus': []}
+    results = {'size': a.size, 'fps': a.fps, 'seconds': a.seconds, 'rtsp': [], 'janus': [],
+               'build': a.build, 'loadavg_start': [round(v, 1) for v in os.getloadavg()]}
     try:
         connect, _, pub = start_host(procs, tmp, a.size, a.fps, publisher='hxfr-send')
         hxfrd_pid = procs.procs[0].pid
@@ -240,6 +241,7 @@ def main():
             'janus_p50': round(statistics.median(janus_ff)),
             'janus_all': [round(v) for v in janus_ff]}
         log('first frame: %s' % results['first_frame_ms'])
+        results['loadavg_end'] = [round(v, 1) for v in os.getloadavg()]
         procs.stop(pub)
     finally:
         procs.stop_all()
@@ -259,6 +261,8 @@ def main():
             r['cpu_percent']['hxfrd'], r['cpu_percent']['hxfr-fanout'],
             j['cpu_percent']['hxfrd'], j['cpu_percent']['hxfr-fanout'], j['cpu_percent']['janus']))
     ff = results['first_frame_ms']
+    print('\nload average (1, 5, 15 min) at the start %s, at the end %s' %
+          (results['loadavg_start'], results['loadavg_end']))
     print('\nfirst frame of a new viewer, p50 of %d joins: RTSP %d ms (ffmpeg without stream '
           'probing: %d ms), Janus %d ms' % (a.joins, ff['rtsp_p50'], ff['rtsp_noprobe_p50'],
                                             ff['janus_p50']))
