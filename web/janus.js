@@ -51,6 +51,7 @@
     lastFrameAt: 0,
     lastKeyRequest: 0,
     firstFrameMs: null, // page start to the first frame shown
+    senderReports: 0,
     errors: [],
     prev: null, // previous inbound-rtp sample: {t, frames, bytes}
   };
@@ -296,7 +297,10 @@
     let inbound = null;
     const codecs = new Map();
     report.forEach(function (s) {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      if (s.type === 'remote-outbound-rtp' && s.kind === 'video') {
+        // What the sender's RTCP reports (relayed by Janus) said.
+        st.senderReports = s.reportsSent || 0;
+      } else if (s.type === 'inbound-rtp' && s.kind === 'video') {
         inbound = s;
       } else if (s.type === 'codec') {
         codecs.set(s.id, s);
@@ -403,6 +407,7 @@
         kbps: st.kbps,
         frame_age_ms: st.ageMs,
         first_frame_ms: st.firstFrameMs,
+        sender_reports: st.senderReports,
         width: st.width,
         height: st.height,
         codec: st.codec,

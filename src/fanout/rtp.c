@@ -162,12 +162,18 @@ static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-/* RTCP every second rather than every five: the engine's view of the
- * stream (and a viewer's lip-sync and latency estimate) settles sooner. */
-static void on_new_session(GstElement *rtpbin, guint id, GObject *session, gpointer data)
+/* RTCP every second rather than every five: the engine learns our address
+ * and SSRC sooner, and a viewer's clock mapping (its latency estimate)
+ * settles sooner. Session 0 exists once send_rtp_sink_0 is linked. */
+static void set_rtcp_interval(GstElement *rtpbin)
 {
-    if (g_object_class_find_property(G_OBJECT_GET_CLASS(session), "rtcp-min-interval")) {
-        g_object_set(session, "rtcp-min-interval", (guint64)GST_SECOND, NULL);
+    GObject *session = NULL;
+    g_signal_emit_by_name(rtpbin, "get-internal-session", 0u, &session);
+    if (session) {
+        if (g_object_class_find_property(G_OBJECT_GET_CLASS(session), "rtcp-min-interval")) {
+            g_object_set(session, "rtcp-min-interval", (guint64)GST_SECOND, NULL);
+        }
+        g_object_unref(session);
     }
 }
 
@@ -198,13 +204,15 @@ static gboolean rtp_start(struct fanout_rtp *rtp)
     g_object_set(pay, "pt", FANOUT_RTP_PT, "config-interval", -1, "mtu", FANOUT_RTP_MTU, NULL);
     /* AVPF: the profile of feedback (PLI, FIR) that WebRTC engines use. */
     gst_util_set_object_arg(G_OBJECT(bin), "rtp-profile", "avpf");
-    g_signal_connect(bin, "on-new-session", G_CALLBACK(on_new_session), NULL);
     g_object_set(rtpsink, "host", rtp->t.host, "port", (gint)rtp->t.port, "sync", FALSE, "async",
                  FALSE, NULL);
     gst_bin_add_many(GST_BIN(pipe), src, pay, bin, rtpsink, NULL);
     gboolean ok = gst_element_link(src, pay) &&
                   gst_element_link_pads(pay, "src", bin, "send_rtp_sink_0") &&
                   gst_element_link_pads(bin, "send_rtp_src_0", rtpsink, "sink");
+    if (ok) {
+        set_rtcp_interval(bin);
+    }
     if (ok && rtcpsink) {
         g_object_set(rtcpsink, "socket", rtp->rtcp_socket, "close-socket", FALSE, "host",
                      rtp->t.host, "port", (gint)rtp->t.rtcp_port, "sync", FALSE, "async", FALSE,
