@@ -52,6 +52,7 @@
     lastKeyRequest: 0,
     firstFrameMs: null, // page start to the first frame shown
     senderReports: 0,
+    ageSource: null,
     errors: [],
     prev: null, // previous inbound-rtp sample: {t, frames, bytes}
   };
@@ -220,9 +221,20 @@
       video.srcObject = e.streams[0] || new MediaStream([e.track]);
       video.play().catch((err) => noteError('play: ' + err.message));
       if (video.requestVideoFrameCallback) {
-        video.requestVideoFrameCallback(function (now) {
-          st.firstFrameMs = now;
-        });
+        const onFrame = function (now, meta) {
+          if (st.firstFrameMs === null) {
+            st.firstFrameMs = now;
+          }
+          // For WebRTC video the browser estimates each frame's capture
+          // time from the sender's RTCP reports (hxfr-fanout's clock, on
+          // the performance.now() timeline): its age when shown.
+          if (meta && meta.captureTime) {
+            st.ageMs = (meta.expectedDisplayTime || now) - meta.captureTime;
+            st.ageSource = 'rtcp';
+          }
+          video.requestVideoFrameCallback(onFrame);
+        };
+        video.requestVideoFrameCallback(onFrame);
       }
     };
     pc.oniceconnectionstatechange = function () {
@@ -337,7 +349,7 @@
     // The sender's RTCP reports map RTP time to wall-clock time: the frame
     // played now was sent by hxfr-fanout at estimatedPlayoutTimestamp
     // (NTP milliseconds), so its age is the bridge-to-screen delay.
-    if (inbound.estimatedPlayoutTimestamp) {
+    if (inbound.estimatedPlayoutTimestamp && st.ageSource !== 'rtcp') {
       st.ageMs = Date.now() + NTP_EPOCH_OFFSET_MS - inbound.estimatedPlayoutTimestamp;
     }
     const c = codecs.get(inbound.codecId);
