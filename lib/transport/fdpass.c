@@ -6,6 +6,23 @@
 
 #include "transport-private.h"
 
+/* errno of a failed socket call as a result (EWOULDBLOCK as -EAGAIN). */
+static ssize_t io_error(void)
+{
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+/* writev or readv on a descriptor that is no socket (a serial port),
+ * retried on EINTR. */
+static ssize_t plain_io(int fd, const struct iovec *iov, int iovcnt, bool write)
+{
+    ssize_t n;
+    do {
+        n = write ? writev(fd, iov, iovcnt) : readv(fd, iov, iovcnt);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? io_error() : n;
+}
+
 ssize_t hxfr__send_with_fds(int sock, const struct iovec *iov, int iovcnt, const int *fds, int nfds)
 {
     union {
@@ -48,14 +65,9 @@ ssize_t hxfr__send_with_fds(int sock, const struct iovec *iov, int iovcnt, const
     } while (n < 0 && errno == EINTR);
     if (n < 0 && errno == ENOTSOCK && nfds == 0) {
         /* A serial port: plain writev carries the bytes. */
-        do {
-            n = writev(sock, iov, iovcnt);
-        } while (n < 0 && errno == EINTR);
+        return plain_io(sock, iov, iovcnt, true);
     }
-    if (n < 0) {
-        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    }
-    return n;
+    return n < 0 ? io_error() : n;
 }
 
 /* Walks the SCM_RIGHTS messages in msg: keeps the first max_fds descriptors
@@ -122,16 +134,10 @@ ssize_t hxfr__recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_f
     } while (n < 0 && errno == EINTR);
     if (n < 0 && errno == ENOTSOCK) {
         /* A serial port: no descriptors can arrive there. */
-        do {
-            n = read(sock, buf, len);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0) {
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        }
-        return n;
+        return plain_io(sock, &iov, 1, false);
     }
     if (n < 0) {
-        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        return io_error();
     }
 
     if (msg.msg_flags & MSG_CTRUNC) {

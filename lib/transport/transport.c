@@ -157,6 +157,15 @@ int hxfr__connect_retry(int fd, const struct sockaddr *addr, socklen_t addrlen)
     }
 }
 
+/* u as the TCP endpoint of address addr (family's) and port (network
+ * order). Returns 0, or -1 with errno set by inet_ntop. */
+static int tcp_uri(struct hxfr_uri *u, int family, const void *addr, uint16_t port)
+{
+    u->kind = HXFR_TRANSPORT_TCP;
+    u->port = ntohs(port);
+    return inet_ntop(family, addr, u->host, sizeof(u->host)) ? 0 : -1;
+}
+
 int hxfr__socket_bound_uri(int listen_fd, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
@@ -176,18 +185,14 @@ int hxfr__socket_bound_uri(int listen_fd, char *buf, size_t len)
     switch (ss.ss_family) {
     case AF_INET: {
         const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-        u.kind = HXFR_TRANSPORT_TCP;
-        u.port = ntohs(in->sin_port);
-        if (!inet_ntop(AF_INET, &in->sin_addr, u.host, sizeof(u.host))) {
+        if (tcp_uri(&u, AF_INET, &in->sin_addr, in->sin_port) < 0) {
             return -errno;
         }
         return hxfr__uri_format(&u, buf, len);
     }
     case AF_INET6: {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-        u.kind = HXFR_TRANSPORT_TCP;
-        u.port = ntohs(in6->sin6_port);
-        if (!inet_ntop(AF_INET6, &in6->sin6_addr, u.host, sizeof(u.host))) {
+        if (tcp_uri(&u, AF_INET6, &in6->sin6_addr, in6->sin6_port) < 0) {
             return -errno;
         }
         if (in6->sin6_scope_id != 0) {
