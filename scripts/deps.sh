@@ -14,6 +14,7 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   busybox-static cpio  # qemu-system-x86: from bookworm-backports, below
+  libdrm-dev
   chromium
   gnuplot-nox
   linux-perf
@@ -21,8 +22,10 @@ packages=(
 
 # From Debian's bookworm-backports suite: QEMU 10 (bookworm's QEMU 7.2
 # refuses vhost-user-gpu without KVM, and the machines here boot guests
-# under TCG only). Installed when the installed QEMU is older than this.
-backports_packages=(qemu-system-x86)
+# under TCG only), with its display modules (qemu-system-gui: the D-Bus
+# display the GPU VM test and hxfr-gpu's hot-plug use). Installed when the
+# installed version is older than this.
+backports_packages=(qemu-system-x86 qemu-system-gui)
 backports_min_version="1:10.0"
 
 missing=()

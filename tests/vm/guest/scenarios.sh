@@ -156,3 +156,113 @@ scenario_vsock() {
     [ $rc -eq 0 ] || return 1
     send_output /tmp/out.h264
 }
+
+# --- gpu: hxfr-gpu as the VM's GPU (tests/gpu/vm_gpu.py drives it). The
+# host steers the phases through the virtio-serial port org.hxfr.ctl
+# (opened once as fd 3): the guest prints "@@HXFR-GPU what?@@" and waits
+# for the host's answer line. One boot checks fbcon, a DRM client, hot-plug
+# and resize; the host resets the VM (QMP system_reset) and the rebooted
+# guest checks fbcon and DRM again, then what it sees once hxfr-gpu is
+# killed.
+
+# gpu_ask WHAT: prints the question, reads the answer into $answer.
+gpu_ask() {
+    echo "@@HXFR-GPU $1?@@"
+    answer=""
+    read -r answer <&3 || return 1
+}
+
+# gpu_wait_connector NAME: waits (about 30 s at most) until
+# /sys/class/drm/card0-NAME/status says connected.
+gpu_wait_connector() {
+    i=0
+    while [ $i -lt 300 ]; do
+        [ "$(cat "/sys/class/drm/card0-$1/status" 2>/dev/null)" = connected ] && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "scenario: connector $1 did not become connected"
+    return 1
+}
+
+# gpu_wait_mode NAME WxH: waits until the connector's preferred (first) mode
+# is WxH.
+gpu_wait_mode() {
+    i=0
+    while [ $i -lt 300 ]; do
+        [ "$(head -n 1 "/sys/class/drm/card0-$1/modes" 2>/dev/null)" = "$2" ] && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "scenario: $1 offers $(head -n 1 "/sys/class/drm/card0-$1/modes"), not $2"
+    return 1
+}
+
+# fbcon draws text; the guest hashes /dev/fb0 (packed RGB) and the host
+# compares QMP screendumps with it.
+gpu_fbcon() {
+    echo 0 > /sys/class/graphics/fbcon/cursor_blink 2>/dev/null
+    printf '\033[2J\033[Hhxfr-gpu: fbcon in phase %s\n' "$1" > /dev/tty1
+    hxfr-gpu-guest fb-rgb > /tmp/fb.rgb 2> /tmp/fb.size || return 1
+    echo "@@HXFR-GPU fb $(cat /tmp/fb.size) $(sha256sum /tmp/fb.rgb | cut -d' ' -f1)@@"
+    gpu_ask fb-checked
+}
+
+# gpu_draw NAME SIZE FRAMES: a DRM client draws the desktop pattern and
+# holds the mode while the host compares hxfr-gpu's view of the resource.
+gpu_draw() {
+    echo "@@HXFR-BEGIN@@"
+    hxfr-gpu-guest draw "$1" "$2" "$3" /tmp/frame.raw --hold <&3 > /tmp/draw.json &
+    pid=$!
+    i=0
+    while [ ! -s /tmp/draw.json ] && [ $i -lt 600 ]; do
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    cat /tmp/draw.json
+    echo "@@HXFR-END 0@@"
+    [ -s /tmp/draw.json ] || { wait $pid; return 1; }
+    echo "@@HXFR-GPU drawn $(sha256sum /tmp/frame.raw | cut -d' ' -f1)@@"
+    rc=0
+    wait $pid || rc=$?
+    rm -f /tmp/draw.json
+    return $rc
+}
+
+scenario_gpu() {
+    port_link org.hxfr.ctl || return 1
+    exec 3< /dev/virtio-ports/org.hxfr.ctl
+    gpu_ask phase || return 1
+    phase=$answer
+    gpu_wait_connector Virtual-1 || return 1
+    echo "@@HXFR-GPU bound $(head -n 1 /sys/class/drm/card0-Virtual-1/modes)@@"
+    gpu_fbcon "$phase" || return 1
+    if [ "$phase" = a ]; then
+        gpu_draw Virtual-1 preferred 30 || return 1
+        gpu_ask hotplug || return 1
+        gpu_wait_connector Virtual-2 || return 1
+        echo "@@HXFR-GPU plugged $(head -n 1 /sys/class/drm/card0-Virtual-2/modes)@@"
+        gpu_draw Virtual-2 1280x720 5 || return 1
+        gpu_ask resize || return 1
+        gpu_wait_mode Virtual-1 1024x768 || return 1
+        gpu_draw Virtual-1 preferred 3 || return 1
+        gpu_ask reboot
+        sleep 600 # the host resets the VM now
+        return 1
+    fi
+    gpu_draw Virtual-1 preferred 3 || return 1
+    gpu_ask kill || return 1
+    # hxfr-gpu is gone: record what a DRM client and the kernel see.
+    hxfr-gpu-guest draw Virtual-1 preferred 100000 /tmp/k.raw --progress /tmp/k.progress \
+        > /tmp/k.json 2> /tmp/k.err &
+    pid=$!
+    sleep 5
+    state=gone
+    [ -r /proc/$pid/stat ] && state=$(cut -d' ' -f3 /proc/$pid/stat)
+    echo "@@HXFR-GPU after-kill frames=$(cat /tmp/k.progress 2>/dev/null || echo 0) state=$state@@"
+    echo "@@HXFR-LOG-BEGIN dmesg@@"
+    dmesg | grep -i -E "virtio|drm|gpu" | tail -n 5
+    echo "@@HXFR-LOG-END dmesg 0@@"
+    return 0
+}
