@@ -191,17 +191,12 @@ static void parse_args(struct daemon *d, int argc, char **argv)
  * client must not kill the daemon. */
 static int take_signals(struct daemon *d)
 {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (d->sfd < 0) {
-        fprintf(stderr, "hxfrd: signalfd: %s\n", strerror(errno));
+    int fd = hxfr__hostcli_signalfd();
+    if (fd < 0) {
+        fprintf(stderr, "hxfrd: signalfd: %s\n", strerror(-fd));
         return -1;
     }
+    d->sfd = fd;
     return 0;
 }
 

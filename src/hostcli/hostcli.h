@@ -163,6 +163,13 @@ int hxfr__hostcli_stats_fd(const struct hxfr_hostcli *cli);
  * printed whatever --log-level says (they were asked for). */
 void hxfr__hostcli_stats_tick(struct hxfr_hostcli *cli, struct hxfr_host *host);
 
+/* Blocks SIGTERM and SIGINT (call it before any thread starts, so every
+ * thread inherits the mask), ignores SIGPIPE, and returns a non-blocking,
+ * close-on-exec signalfd that becomes readable when one of them arrives
+ * (read struct signalfd_siginfo from it), or -errno. The caller owns the
+ * fd. */
+int hxfr__hostcli_signalfd(void);
+
 /* Closes the timer. cli can be started again with hxfr__hostcli_init(). */
 void hxfr__hostcli_finish(struct hxfr_hostcli *cli);
 

@@ -1,11 +1,13 @@
 /* src/hostcli: the options every server program shares (what each sets,
- * its bounds and messages), the log filter, the statistics timer; and the
+ * its bounds and messages), the log filter, the statistics timer, the signalfd; and the
  * host.h calls for programs it rests on (hxfr_host_default_uri,
  * hxfr_host_sd_listen_fds). Unit tests: no server runs, a few ms in all. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <hxfr/host.h>
@@ -312,4 +314,21 @@ TEST(sd_listen_fds)
     CHECK_EQ(hxfr_host_sd_listen_fds(fds, 4), -EBADF);
     close(p[0]);
     close(p[1]);
+}
+
+TEST(signals_arrive_on_the_fd)
+{
+    int fd = hxfr__hostcli_signalfd();
+    CHECK(fd >= 0);
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    struct signalfd_siginfo si;
+    CHECK_EQ(read(fd, &si, sizeof(si)), -1); /* non-blocking, nothing yet */
+    CHECK_EQ(raise(SIGPIPE), 0);             /* ignored: the test lives on */
+    CHECK_EQ(raise(SIGTERM), 0);             /* blocked: queued for the fd */
+    CHECK_EQ(read(fd, &si, sizeof(si)), (ssize_t)sizeof(si));
+    CHECK_EQ(si.ssi_signo, SIGTERM);
+    CHECK_EQ(kill(getpid(), SIGINT), 0);
+    CHECK_EQ(read(fd, &si, sizeof(si)), (ssize_t)sizeof(si));
+    CHECK_EQ(si.ssi_signo, SIGINT);
+    close(fd);
 }
