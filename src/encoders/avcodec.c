@@ -65,6 +65,12 @@ struct av_encoder {
     int64_t pts_ring[PTS_RING];
     bool force_next_idr;
     char preset[16];
+    /* frame holds the converted previous image: a damaged image needs
+     * only its damage converted (struct hxfr_image has_damage). */
+    bool have_picture;
+    /* Two rows for the scattered sources' bounce (convert.c). */
+    uint8_t *bounce;
+    size_t bounce_len;
 };
 
 /* libx264 is offered only in builds with x264 (meson -Dx264,
@@ -369,6 +375,7 @@ static void av_destroy(struct hxfr_encoder *base)
     av_packet_free(&e->pkt);
     free(e->out);
     free(e->params);
+    free(e->bounce);
     free(e);
 }
 
@@ -441,6 +448,12 @@ static struct hxfr_encoder *av_create(const struct hxfr_encoder_config *cfg)
     e->frame->width = (int)e->coded_width;
     e->frame->height = (int)e->coded_height;
     if (av_frame_get_buffer(e->frame, 0) < 0) {
+        err = ENOMEM;
+        goto fail;
+    }
+    e->bounce_len = (size_t)cfg->width * 4 * 2;
+    e->bounce = malloc(e->bounce_len);
+    if (!e->bounce) {
         err = ENOMEM;
         goto fail;
     }
@@ -563,6 +576,28 @@ static void pad_picture(struct av_encoder *e)
                     (int)e->base.config.height, (int)e->coded_width, (int)e->coded_height);
 }
 
+/* The image into e->frame: only its damage when the frame still holds the
+ * image before it, all of it otherwise. */
+static int convert(struct av_encoder *e, const struct hxfr_image *img, struct hxfr_packet *out)
+{
+    struct hxfr__convert_stats st = {0};
+    int r = 0;
+    if (img->has_damage && e->have_picture) {
+        for (uint32_t i = 0; i < img->n_damage && i < HXFR_IMAGE_MAX_DAMAGE && r == 0; i++) {
+            r = hxfr__convert_image(img, &img->damage[i], e->in_format, e->frame->data,
+                                    e->frame->linesize, e->bounce, e->bounce_len, &st);
+        }
+    } else {
+        r = hxfr__convert_image(img, NULL, e->in_format, e->frame->data, e->frame->linesize,
+                                e->bounce, e->bounce_len, &st);
+    }
+    /* A failed conversion may have left the picture half written. */
+    e->have_picture = r == 0;
+    out->converted_pixels = st.pixels;
+    out->bounced_bytes = st.bounced_bytes;
+    return r;
+}
+
 static int av_encode(struct hxfr_encoder *base, const struct hxfr_image *img, int64_t pts,
                      bool force_idr, struct hxfr_packet *out)
 {
@@ -579,7 +614,7 @@ static int av_encode(struct hxfr_encoder *base, const struct hxfr_image *img, in
     if (av_frame_make_writable(e->frame) < 0) {
         return -ENOMEM;
     }
-    int r = hxfr__convert(img, e->in_format, e->frame->data, e->frame->linesize);
+    int r = convert(e, img, out);
     if (r == 0 && (e->coded_width != img->width || e->coded_height != img->height)) {
         pad_picture(e);
     }

@@ -42,6 +42,24 @@ struct hxfr_encoder_config {
     int threads;        /* encoder threads; 0 = auto */
 };
 
+/* A rectangle of an image, in pixels. */
+struct hxfr_image_rect {
+    uint32_t x, y, width, height;
+};
+
+/* One contiguous run of a scattered image's bytes (struct hxfr_image
+ * pieces): the bytes [offset, offset + len) of the packed plane, counted
+ * from the start of the memory the pieces describe, are at host. */
+struct hxfr_image_piece {
+    const uint8_t *host;
+    uint64_t offset;
+    uint64_t len;
+};
+
+/* Most damage rectangles an image carries; a caller with more sends their
+ * bounding box. */
+#define HXFR_IMAGE_MAX_DAMAGE 16u
+
 /* Source pixels to encode: borrowed for the duration of the encode call. */
 struct hxfr_image {
     uint32_t format; /* enum hxfr_format */
@@ -57,6 +75,24 @@ struct hxfr_image {
      * returns. */
     void (*consumed)(void *opaque);
     void *consumed_opaque;
+    /* Optional, packed RGB formats only: the pixels are scattered (a guest
+     * resource's backing in guest RAM) and planes[0] is not used. Pixel
+     * (x, y) starts at byte base + y * strides[0] + x * 4 of the memory
+     * the pieces describe; pieces are sorted by offset and leave no gap
+     * over the bytes the image covers (the caller checked that). The
+     * converter reads them in place (hxfr__convert_image). */
+    const struct hxfr_image_piece *pieces;
+    uint32_t n_pieces;
+    uint64_t base;
+    /* Optional: with has_damage, only the n_damage rectangles (inside the
+     * image) changed since the previous image given to the same encoder
+     * object; n_damage 0 means nothing changed. A backend that still holds
+     * its converted copy of that previous image converts only those
+     * rectangles into it; one that does not (just opened) converts the
+     * whole image. Without has_damage everything is converted. */
+    bool has_damage;
+    uint32_t n_damage;
+    struct hxfr_image_rect damage[HXFR_IMAGE_MAX_DAMAGE];
 };
 
 /* Describes pixels laid out as g says (hxfr_geometry_compute) starting at
@@ -82,6 +118,12 @@ struct hxfr_packet {
     int64_t pts;
     int64_t dts;
     bool keyframe;
+    /* What the colour conversion of this frame did: source pixels
+     * converted (0 when nothing was damaged), and bytes that had to be
+     * copied into a small bounce buffer first (scattered sources only:
+     * pieces that one pointer and stride cannot reach). */
+    uint64_t converted_pixels;
+    uint64_t bounced_bytes;
 };
 
 struct hxfr_encoder {
@@ -160,6 +202,32 @@ int hxfr__encoder_list(void (*cb)(void *opaque, const char *codec, const char *b
  * (h+1)/2 for 4:2:0). Returns 0 or -EINVAL. */
 int hxfr__convert(const struct hxfr_image *src, uint32_t dst_format, uint8_t *const dst[3],
                   const int dst_strides[3]);
+
+/* What hxfr__convert_image did. */
+struct hxfr__convert_stats {
+    uint64_t pixels;        /* source pixels converted */
+    uint64_t bounced_bytes; /* source bytes copied to the bounce buffer first */
+    uint64_t direct_calls;  /* libyuv calls straight on the source memory */
+};
+
+/* Converts rectangle r of src (NULL: all of it) into the destination
+ * planes, which cover the whole picture (the rectangle lands at its own
+ * place there). For 4:2:0 destinations r is widened to even x, y, width
+ * and height (within the image), since chroma covers 2x2 pixels. src may
+ * be contiguous (planes) or scattered (pieces): scattered packed RGB is
+ * converted in place, a run of rows that lies in one piece with one
+ * libyuv call, a row pair that crosses a piece boundary in column
+ * segments that each lie in one piece per row (one call each, the two
+ * rows addressed with one stride); only what one int stride cannot reach
+ * (two pieces more than 2 GiB apart in memory, or a pixel pair cut by a
+ * boundary) goes through a bounce buffer of at most two rows, which the
+ * caller provides (bounce_len >= 2 * width * 4 bytes; NULL only for
+ * contiguous sources). Adds to *st when not NULL. Returns 0 or -EINVAL
+ * (bad source, rectangle outside, pieces not covering the image,
+ * bounce too small). */
+int hxfr__convert_image(const struct hxfr_image *src, const struct hxfr_image_rect *r,
+                        uint32_t dst_format, uint8_t *const dst[3], const int dst_strides[3],
+                        uint8_t *bounce, size_t bounce_len, struct hxfr__convert_stats *st);
 
 /* Fills a plane's padding, the columns width..coded_width-1 of each of
  * the first height rows and the rows height..coded_height-1, by repeating

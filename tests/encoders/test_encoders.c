@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavutil/log.h>
@@ -615,6 +616,287 @@ TEST(convert_all_formats)
     free(i420);
     free(nv12);
     free(ref.buf);
+}
+
+/* ---- Scattered sources (guest backing) -------------------------------- */
+
+/* Scatters the packed bytes [0, len) of src into pieces cut at the given
+ * offsets, each piece placed in its own spot of arena (in reverse order,
+ * with a gap, so that neighbours in the image are not neighbours in
+ * memory). */
+static uint32_t scatter_pieces(const uint8_t *src, uint64_t len, const uint64_t *cuts,
+                               uint32_t ncuts, uint8_t *arena, size_t arena_len,
+                               struct hxfr_image_piece *pc)
+{
+    uint64_t start = 0;
+    size_t at = arena_len;
+    for (uint32_t i = 0; i <= ncuts; i++) {
+        uint64_t end = i < ncuts ? cuts[i] : len;
+        uint64_t n = end - start;
+        at -= (size_t)n + 64;
+        CHECK(at < arena_len);
+        memcpy(arena + at, src + start, (size_t)n);
+        pc[i] = (struct hxfr_image_piece){arena + at, start, n};
+        start = end;
+    }
+    return ncuts + 1;
+}
+
+struct yuv {
+    uint8_t *buf;
+    uint8_t *p[3];
+    int s[3];
+    size_t size;
+};
+
+static void yuv_alloc(struct yuv *y, uint32_t fmt, uint32_t w, uint32_t h)
+{
+    uint32_t cw = (w + 1) / 2, ch = (h + 1) / 2;
+    memset(y, 0, sizeof(*y));
+    if (fmt == HXFR__FORMAT_I444) {
+        y->size = (size_t)w * h * 3;
+        y->s[0] = y->s[1] = y->s[2] = (int)w;
+    } else {
+        y->size = (size_t)w * h + 2 * (size_t)cw * ch;
+        y->s[0] = (int)w;
+        y->s[1] = fmt == HXFR_FORMAT_NV12 ? (int)(2 * cw) : (int)cw;
+        y->s[2] = (int)cw;
+    }
+    y->buf = calloc(1, y->size);
+    CHECK(y->buf);
+    y->p[0] = y->buf;
+    y->p[1] = y->buf + (size_t)w * h;
+    if (fmt == HXFR__FORMAT_I444) {
+        y->p[2] = y->p[1] + (size_t)w * h;
+    } else if (fmt == HXFR_FORMAT_I420) {
+        y->p[2] = y->p[1] + (size_t)cw * ch;
+    }
+}
+
+/* A scattered image converts to exactly the bytes the same image converts
+ * to from contiguous memory, for every destination, with boundaries at
+ * page multiples (no bounce), at odd bytes (a few bounced pixels) and
+ * inside rows; runs of rows in one piece are one libyuv call. */
+TEST(convert_scattered_matches_contiguous)
+{
+    static const uint32_t dsts[] = {HXFR_FORMAT_I420, HXFR_FORMAT_NV12, HXFR__FORMAT_I444};
+    static const uint32_t sizes[][2] = {{640, 360}, {333, 101}};
+    for (size_t z = 0; z < 2; z++) {
+        uint32_t w = sizes[z][0], h = sizes[z][1];
+        struct frame f;
+        frame_alloc(&f, HXFR_FORMAT_XRGB8888, w, h, 16);
+        frame_render(&f, HXFR_PATTERN_DESKTOP, 3);
+        uint64_t len = (uint64_t)f.img.strides[0] * h;
+        /* Pieces of 16 pages (a framebuffer comes in a few dozen), then
+         * cuts at odd places. */
+        uint64_t cuts[512];
+        uint32_t nc = 0;
+        for (uint64_t o = 65536; o < len && nc < 400; o += 65536) {
+            cuts[nc++] = o;
+        }
+        uint64_t odd[] = {3, 4 * 37 + 2, 4097, (uint64_t)f.img.strides[0] * 7 + 5,
+                          (uint64_t)f.img.strides[0] * 20 - 1};
+        for (int variant = 0; variant < 2; variant++) {
+            uint32_t n = variant == 0 ? nc : 5;
+            const uint64_t *cu = variant == 0 ? cuts : odd;
+            size_t arena_len = (size_t)len + 64 * (n + 1) + 64;
+            uint8_t *arena = malloc(arena_len);
+            struct hxfr_image_piece *pc = calloc(n + 1, sizeof(*pc));
+            CHECK(arena && pc);
+            scatter_pieces(f.buf, len, cu, n, arena, arena_len, pc);
+            struct hxfr_image sc = f.img;
+            sc.planes[0] = NULL;
+            sc.pieces = pc;
+            sc.n_pieces = n + 1;
+            sc.base = 0;
+            uint8_t bounce[2 * 333 * 4 > 2 * 640 * 4 ? 2 * 333 * 4 : 2 * 640 * 4];
+            for (size_t d = 0; d < 3; d++) {
+                if (dsts[d] != HXFR__FORMAT_I444 && (w & 1)) {
+                    continue; /* odd sizes are coded 4:4:4 */
+                }
+                struct yuv a, b;
+                yuv_alloc(&a, dsts[d], w, h);
+                yuv_alloc(&b, dsts[d], w, h);
+                CHECK_EQ(hxfr__convert_image(&f.img, NULL, dsts[d], a.p, a.s, NULL, 0, NULL), 0);
+                struct hxfr__convert_stats st = {0};
+                CHECK_EQ(
+                    hxfr__convert_image(&sc, NULL, dsts[d], b.p, b.s, bounce, sizeof(bounce), &st),
+                    0);
+                CHECK_MEM(a.buf, b.buf, a.size);
+                CHECK_EQ(st.pixels, (uint64_t)w * h);
+                if (variant == 0 && f.img.strides[0] % 8 == 0) {
+                    CHECK_EQ(st.bounced_bytes, 0);
+                }
+                if (variant == 1) {
+                    /* Only pixels cut by the odd boundaries were bounced:
+                     * at most a pixel pair of two rows per cut. */
+                    CHECK(st.bounced_bytes > 0);
+                    CHECK(st.bounced_bytes <= 5 * 2 * 2 * 4);
+                }
+                /* Far fewer calls than rows: runs are converted whole. */
+                CHECK(st.direct_calls < h);
+                printf("# %ux%u %s, %u pieces: %llu calls, %llu bytes bounced\n", w, h,
+                       dsts[d] == HXFR_FORMAT_I420   ? "I420"
+                       : dsts[d] == HXFR_FORMAT_NV12 ? "NV12"
+                                                     : "I444",
+                       n + 1, (unsigned long long)st.direct_calls,
+                       (unsigned long long)st.bounced_bytes);
+                free(a.buf);
+                free(b.buf);
+            }
+            free(arena);
+            free(pc);
+        }
+        free(f.buf);
+    }
+}
+
+/* Two pieces more than 2 GiB apart in memory: a row pair across them cannot
+ * be addressed with one int stride and goes through the bounce buffer
+ * (those two rows only); the result is still exact. */
+TEST(convert_scattered_far_pieces)
+{
+    const uint32_t w = 256, h = 64;
+    struct frame f;
+    frame_alloc(&f, HXFR_FORMAT_XRGB8888, w, h, 0);
+    frame_render(&f, HXFR_PATTERN_BUSY, 9);
+    size_t span = (size_t)3 << 30, half = (size_t)w * 4 * 32;
+    uint8_t *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED) {
+        SKIP("cannot reserve 3 GiB of address space: %s", strerror(errno));
+    }
+    uint8_t *lo = res, *hi = res + span - 2 * half;
+    CHECK_EQ(mprotect(lo, half, PROT_READ | PROT_WRITE), 0);
+    CHECK_EQ(mprotect(hi, 2 * half, PROT_READ | PROT_WRITE), 0);
+    /* Rows 0..30 and the first half of row 31 low, the rest high. */
+    uint64_t cut = (uint64_t)w * 4 * 31 + w * 2;
+    memcpy(lo, f.buf, (size_t)cut);
+    memcpy(hi, f.buf + cut, (size_t)w * 4 * h - (size_t)cut);
+    struct hxfr_image_piece pc[2] = {{lo, 0, cut}, {hi, cut, (uint64_t)w * 4 * h - cut}};
+    struct hxfr_image sc = f.img;
+    sc.planes[0] = NULL;
+    sc.pieces = pc;
+    sc.n_pieces = 2;
+    uint8_t bounce[2 * 256 * 4];
+    struct yuv a, b;
+    yuv_alloc(&a, HXFR_FORMAT_I420, w, h);
+    yuv_alloc(&b, HXFR_FORMAT_I420, w, h);
+    CHECK_EQ(hxfr__convert_image(&f.img, NULL, HXFR_FORMAT_I420, a.p, a.s, NULL, 0, NULL), 0);
+    struct hxfr__convert_stats st = {0};
+    CHECK_EQ(
+        hxfr__convert_image(&sc, NULL, HXFR_FORMAT_I420, b.p, b.s, bounce, sizeof(bounce), &st), 0);
+    CHECK_MEM(a.buf, b.buf, a.size);
+    /* Row pair 30/31: row 31's first half is low, row 30 too, so that
+     * segment is direct; its second half pairs a low row 30 with a high row
+     * 31: bounced, half a row each. */
+    CHECK_EQ(st.bounced_bytes, (uint64_t)2 * w * 2);
+    /* No bounce buffer given: refused, nothing read out of bounds. */
+    CHECK_EQ(hxfr__convert_image(&sc, NULL, HXFR_FORMAT_I420, b.p, b.s, NULL, 0, NULL), -EINVAL);
+    munmap(res, span);
+    free(a.buf);
+    free(b.buf);
+    free(f.buf);
+}
+
+/* Pieces that leave a gap or end early are refused, never read past. */
+TEST(convert_scattered_bad_pieces)
+{
+    const uint32_t w = 64, h = 16;
+    struct frame f;
+    frame_alloc(&f, HXFR_FORMAT_XRGB8888, w, h, 0);
+    uint64_t len = (uint64_t)w * 4 * h;
+    struct hxfr_image sc = f.img;
+    sc.planes[0] = NULL;
+    struct hxfr_image_piece gap[2] = {{f.buf, 0, 1000}, {f.buf + 1100, 1100, len - 1100}};
+    struct hxfr_image_piece shortp[1] = {{f.buf, 0, len - 4}};
+    uint8_t bounce[2 * 64 * 4];
+    struct yuv a;
+    yuv_alloc(&a, HXFR_FORMAT_I420, w, h);
+    sc.pieces = gap;
+    sc.n_pieces = 2;
+    CHECK_EQ(
+        hxfr__convert_image(&sc, NULL, HXFR_FORMAT_I420, a.p, a.s, bounce, sizeof(bounce), NULL),
+        -EINVAL);
+    sc.pieces = shortp;
+    sc.n_pieces = 1;
+    CHECK_EQ(
+        hxfr__convert_image(&sc, NULL, HXFR_FORMAT_I420, a.p, a.s, bounce, sizeof(bounce), NULL),
+        -EINVAL);
+    /* NV12 cannot be scattered; a rectangle outside is refused. */
+    sc.pieces = shortp;
+    sc.format = HXFR_FORMAT_NV12;
+    CHECK_EQ(
+        hxfr__convert_image(&sc, NULL, HXFR_FORMAT_I420, a.p, a.s, bounce, sizeof(bounce), NULL),
+        -EINVAL);
+    struct hxfr_image_rect out = {60, 0, 8, 1};
+    CHECK_EQ(hxfr__convert_image(&f.img, &out, HXFR_FORMAT_I420, a.p, a.s, NULL, 0, NULL), -EINVAL);
+    free(a.buf);
+    free(f.buf);
+}
+
+/* Damage: converting only the changed rectangles into the previous
+ * picture gives the same picture as converting everything; the encoder
+ * reports what it converted, and a fresh encoder converts all of a damaged
+ * image. */
+TEST_T(encode_damage_converts_only_damage, 120)
+{
+    const uint32_t w = 320, h = 240;
+    struct frame a, b;
+    frame_alloc(&a, HXFR_FORMAT_XRGB8888, w, h, 0);
+    frame_alloc(&b, HXFR_FORMAT_XRGB8888, w, h, 0);
+    frame_render(&a, HXFR_PATTERN_DESKTOP, 1);
+    memcpy(b.buf, a.buf, (size_t)w * 4 * h);
+    /* b = a with two rectangles changed (one at odd coordinates). */
+    struct hxfr_image_rect rects[2] = {{10, 20, 30, 40}, {101, 151, 17, 9}};
+    for (int i = 0; i < 2; i++) {
+        for (uint32_t y = rects[i].y; y < rects[i].y + rects[i].height; y++) {
+            memset(b.buf + (size_t)y * w * 4 + rects[i].x * 4, 0x20 + 0x40 * i,
+                   (size_t)rects[i].width * 4);
+        }
+    }
+    struct yuv full, part;
+    yuv_alloc(&full, HXFR_FORMAT_I420, w, h);
+    yuv_alloc(&part, HXFR_FORMAT_I420, w, h);
+    CHECK_EQ(hxfr__convert_image(&b.img, NULL, HXFR_FORMAT_I420, full.p, full.s, NULL, 0, NULL), 0);
+    CHECK_EQ(hxfr__convert_image(&a.img, NULL, HXFR_FORMAT_I420, part.p, part.s, NULL, 0, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(
+            hxfr__convert_image(&b.img, &rects[i], HXFR_FORMAT_I420, part.p, part.s, NULL, 0, NULL),
+            0);
+    }
+    CHECK_MEM(full.buf, part.buf, full.size);
+
+    struct hxfr_encoder *enc = open_x264(w, h, 60);
+    struct hxfr_avcheck *dec = hxfr_avcheck_new(1);
+    CHECK(dec);
+    struct hxfr_image img = b.img;
+    img.has_damage = true;
+    img.n_damage = 2;
+    img.damage[0] = rects[0];
+    img.damage[1] = rects[1];
+    struct hxfr_packet pkt;
+    /* Fresh encoder: damage or not, the whole picture. */
+    CHECK_EQ(hxfr__encoder_encode(enc, &a.img, 0, false, &pkt), 0);
+    CHECK_EQ(pkt.converted_pixels, (uint64_t)w * h);
+    CHECK_EQ(hxfr_avcheck_decode_au(dec, pkt.data, pkt.size), 1);
+    CHECK_EQ(hxfr__encoder_encode(enc, &img, 1, false, &pkt), 0);
+    /* Widened to even: 30x40 at (10,20) stays, 17x9 at (101,151) becomes
+     * 18x10 at (100,150). */
+    CHECK_EQ(pkt.converted_pixels, (uint64_t)30 * 40 + 18 * 10);
+    CHECK_EQ(hxfr_avcheck_decode_au(dec, pkt.data, pkt.size), 1);
+    /* Nothing damaged: nothing converted, still one access unit. */
+    img.n_damage = 0;
+    CHECK_EQ(hxfr__encoder_encode(enc, &img, 2, false, &pkt), 0);
+    CHECK_EQ(pkt.converted_pixels, 0);
+    CHECK_EQ(hxfr_avcheck_decode_au(dec, pkt.data, pkt.size), 1);
+    CHECK_EQ(hxfr_avcheck_finish(dec), 0);
+    CHECK_EQ(hxfr_avcheck_frame_count(dec), 3);
+    hxfr_avcheck_destroy(dec);
+    hxfr__encoder_destroy(enc);
+    free(full.buf);
+    free(part.buf);
+    free(a.buf);
+    free(b.buf);
 }
 
 /* The stream path of avcheck: all access units concatenated and fed in
