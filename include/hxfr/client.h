@@ -246,6 +246,26 @@ HXFR_EXPORT int hxfr_client_configure(struct hxfr_client *c, const struct hxfr_c
 HXFR_EXPORT int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f,
                                    int timeout_ms);
 
+/* Submits one frame that the host reads from a GPU resource instead of
+ * from pixels that follow: a FRAME_REQUEST with resource_id and no
+ * PIXEL_DATA (docs/protocol.md section 5). The host (hxfr-gpu, or a VMM
+ * embedding libhxfr-host) encodes the resource's backing in guest memory
+ * as it is when the host reads it, so the caller must not write to the
+ * resource until this frame's result arrives (keep two buffers and draw
+ * into the other). resource_id is the virtio-gpu resource id
+ * (DRM_IOCTL_VIRTGPU_RESOURCE_INFO of the buffer's GEM handle, never the
+ * handle itself) and must not be 0 (which old guests send for inline
+ * pixels). f gives the geometry (the host checks it against the resource,
+ * whose own size and format win), pts, duration, force_keyframe and user;
+ * its planes are not used. Waits for window room like
+ * hxfr_client_submit(). The result arrives through on_frame; a host that
+ * has no such resource answers it with -HXFR_EREMOTE and remote_code
+ * HXFR_STATUS_RESOURCE_NOT_FOUND (hxfrd always does: send pixels then).
+ * Returns 0, -EINVAL (resource_id 0), -EAGAIN, -HXFR_E* (geometry),
+ * -ENOTCONN, -EDEADLK or a connection error, as hxfr_client_submit(). */
+HXFR_EXPORT int hxfr_client_submit_resource(struct hxfr_client *c, uint32_t resource_id,
+                                            const struct hxfr_client_frame *f, int timeout_ms);
+
 /* Reads whatever has arrived and delivers results and events. Waits up to
  * timeout_ms (0 = poll only, -1 = no limit) for at least one result when
  * none is ready and frames are in flight or a scanout is subscribed;

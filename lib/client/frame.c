@@ -223,6 +223,36 @@ int hxfr_client_submit(struct hxfr_client *c, const struct hxfr_client_frame *f,
     return 0;
 }
 
+int hxfr_client_submit_resource(struct hxfr_client *c, uint32_t resource_id,
+                                const struct hxfr_client_frame *f, int timeout_ms)
+{
+    if (c->in_callback) {
+        return -EDEADLK;
+    }
+    if (resource_id == 0) {
+        return -EINVAL;
+    }
+    uint32_t stride = f->strides[0] ? f->strides[0] : hxfr_format_min_stride(f->format, f->width);
+    struct hxfr_geometry g;
+    int r = hxfr_geometry_compute(f->format, f->width, f->height, stride, c->o.max_dim, &g);
+    if (r < 0) {
+        return r;
+    }
+    r = hxfr__guest_prepare_submit(c, timeout_ms);
+    if (r < 0) {
+        return r;
+    }
+    struct hxfr_msg m;
+    bool forced = hxfr__guest_frame_request_init(c, &m, f, 0, resource_id, stride);
+    uint64_t start = now_ns();
+    r = hxfr__guest_send_msg(c, &m);
+    if (r < 0) {
+        return r;
+    }
+    hxfr__guest_pending_push(c, f, start, forced, -1);
+    return 0;
+}
+
 int hxfr_client_dispatch(struct hxfr_client *c, int timeout_ms)
 {
     if (c->in_callback) {

@@ -345,6 +345,55 @@ TEST(golden_bgra_frame)
     close(sv[1]);
 }
 
+/* A frame by resource id: the FRAME_REQUEST carries the id and no
+ * PIXEL_DATA flag and no body; the answer (here RESOURCE_NOT_FOUND, what
+ * hxfrd says) is that frame's result. Id 0 is refused locally. */
+TEST(submit_resource_golden)
+{
+    struct rec rec = {0};
+    struct hxfr_client_options o;
+    hxfr_client_options_init(&o);
+    o.hello = false;
+    o.on_frame = rec_frame;
+    o.user_data = &rec;
+    struct hxfr_client *c = hxfr_client_new(&o);
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_EQ(hxfr_client_connect_fd(c, sv[0]), 0);
+    int tag;
+    struct hxfr_client_frame f = {
+        .format = HXFR_FORMAT_XRGB8888,
+        .width = 64,
+        .height = 32,
+        .strides = {256},
+        .pts = 5,
+        .user = &tag,
+    };
+    CHECK_EQ(hxfr_client_submit_resource(c, 0, &f, 0), -EINVAL);
+    CHECK_EQ(hxfr_client_submit_resource(c, 0x11223344, &f, 0), 0);
+    struct hxfr_msg m;
+    uint8_t *body;
+    uint32_t blen;
+    srv_recv(sv[1], &m, &body, &blen);
+    CHECK_EQ(m.hdr.type, HXFR_MSG_FRAME_REQUEST);
+    CHECK_EQ(m.hdr.flags, 0);
+    CHECK_EQ(blen, 0);
+    CHECK_EQ(m.u.frame_request.resource_id, 0x11223344u);
+    CHECK_EQ(m.u.frame_request.width, 64);
+    CHECK_EQ(m.u.frame_request.height, 32);
+    CHECK_EQ(m.u.frame_request.stride, 256);
+    CHECK_EQ(m.u.frame_request.format, HXFR_FORMAT_XRGB8888);
+    free(body);
+    srv_error(sv[1], HXFR_STATUS_RESOURCE_NOT_FOUND, "no such resource");
+    CHECK_EQ(hxfr_client_flush(c, 5000), 0);
+    CHECK_EQ(rec.n, 1);
+    CHECK_EQ(rec.r[0].status, -HXFR_EREMOTE);
+    CHECK_EQ(rec.r[0].code, HXFR_STATUS_RESOURCE_NOT_FOUND);
+    CHECK(rec.r[0].user == &tag);
+    hxfr_client_destroy(c);
+    close(sv[1]);
+}
+
 /* Chroma strides that do not follow from the luma stride: sent row by row
  * at the packed stride, straight from the caller's rows. */
 TEST(golden_i420_rows)

@@ -9,6 +9,17 @@
 #include "cli.h"
 #include "send.h"
 
+#if HXFR_SEND_HAVE_DRM
+#define DRM_HELP                                                                                   \
+    "                    drm[:/dev/dri/cardN]  the test screen drawn into two\n"                   \
+    "                               virtio-gpu dumb buffers in turn, sent as\n"                    \
+    "                               resource ids without pixels: the host\n"                       \
+    "                               (hxfr-gpu) encodes them from guest memory\n"                   \
+    "                               (format BGRx; default /dev/dri/card0)\n"
+#else
+#define DRM_HELP ""
+#endif
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -23,7 +34,7 @@ static void usage(FILE *f)
             "                    (a virtio-serial port such as /dev/virtio-ports/hxfr)\n"
             "  --source SRC      pattern[:desktop|static|busy]  built-in test screen\n"
             "                    y4m:FILE   YUV4MPEG2, 4:2:0 only (size, fps from file)\n"
-            "                    raw:FILE   packed frames of --format at --size\n"
+            "                    raw:FILE   packed frames of --format at --size\n" DRM_HELP
             "                    (default pattern:desktop)\n"
             "  --size WxH        frame size (default 1280x720; y4m: from the file)\n"
             "  --format F        pixel format sent: BGRA, BGRx, RGBA, RGBx, NV12, I420\n"

@@ -1,12 +1,11 @@
 /* hxfr-send: sends frames to an hxfr host and writes the H.264 it returns.
  *
- * Frames come from a source (the built-in test pattern, a YUV4MPEG2 file
- * or a raw file: source*.c); they are submitted with a window of frames in
- * flight, paced on an absolute schedule (or as fast as the host takes
- * them), and the access units that come back are appended to an Annex B
- * file. A live progress line goes to a terminal; the summary goes to
- * stderr, or to stdout as one JSON object with --json (report.c). This
- * file is the run, step by step.
+ * Frames come from a source (the built-in test pattern, a YUV4MPEG2 file,
+ * a raw file, or virtio-gpu dumb buffers sent as resource ids: source*.c); they are submitted with
+ * a window of frames in flight, paced on an absolute schedule (or as fast as the host takes them),
+ * and the access units that come back are appended to an Annex B file. A live progress line goes to
+ * a terminal; the summary goes to stderr, or to stdout as one JSON object with --json (report.c).
+ * This file is the run, step by step.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -295,6 +294,55 @@ static void submit_failed(struct run *run, uint64_t i, int r)
     }
 }
 
+static int64_t frame_pts(const struct run *run, uint64_t i)
+{
+    return run->frame_ns ? (int64_t)(i * run->frame_ns) : (int64_t)(send_now_ns() - run->start);
+}
+
+/* Frame i of a resource source: drawn into a buffer the host does not
+ * hold (waiting for a result when it holds them all), sent as its
+ * resource id. Returns as send_frame(). */
+static int send_resource(struct run *run, uint64_t i)
+{
+    const struct hxfr_geometry *g = &run->g;
+    uint32_t id = 0, stride = 0;
+    void *token = NULL;
+    int got;
+    while ((got = run->src->ops->render(run->src, i, &id, &stride, &token)) == -EBUSY) {
+        int r = hxfr_client_dispatch(run->c, HOST_TIMEOUT_MS);
+        if (r == 0) {
+            r = -EAGAIN;
+        }
+        if (r < 0) {
+            submit_failed(run, i, r);
+            return -1;
+        }
+    }
+    if (got <= 0) {
+        return got < 0 ? -1 : 0;
+    }
+    struct hxfr_client_frame f = {
+        .format = g->format,
+        .width = g->width,
+        .height = g->height,
+        .strides = {stride, 0, 0},
+        .pts = frame_pts(run, i),
+        .duration = (int64_t)run->frame_ns,
+        .user = token,
+    };
+    int r = hxfr_client_submit_resource(run->c, id, &f, HOST_TIMEOUT_MS);
+    if (r < 0 && run->app.a.reconnect && is_connection_error(r) && r != -HXFR_EREMOTE) {
+        r = hxfr_client_submit_resource(run->c, id, &f, HOST_TIMEOUT_MS);
+    }
+    if (r < 0) {
+        run->src->ops->done(run->src, token);
+        submit_failed(run, i, r);
+        return -1;
+    }
+    run->app.s.submitted++;
+    return 1;
+}
+
 /* Frame i: a slot or the frame buffer, filled by the source, submitted.
  * Returns 1 when sent, 0 when the source has ended, -1 on a fatal error. */
 static int send_frame(struct run *run, uint64_t i)
@@ -302,6 +350,10 @@ static int send_frame(struct run *run, uint64_t i)
     const struct hxfr_geometry *g = &run->g;
     struct hxfr_client_slot slot = {0};
     uint8_t *dst = run->buf;
+
+    if (run->src->ops->render) {
+        return send_resource(run, i);
+    }
     if (run->shm) {
         /* Render straight into the shared slot: the host encodes from
          * there, so the pixels are never copied. */
@@ -326,7 +378,7 @@ static int send_frame(struct run *run, uint64_t i)
         .height = g->height,
         .planes = {run->buf + g->offset[0], run->buf + g->offset[1], run->buf + g->offset[2]},
         .strides = {g->stride[0], g->stride[1], g->stride[2]},
-        .pts = run->frame_ns ? (int64_t)(i * run->frame_ns) : (int64_t)(send_now_ns() - run->start),
+        .pts = frame_pts(run, i),
         .duration = (int64_t)run->frame_ns,
     };
     int r = submit(run, slot.index, &f);
@@ -421,6 +473,16 @@ int main(int argc, char **argv)
     if (!run.src) {
         status = EXIT_USAGE;
         goto out;
+    }
+    if (run.src->ops->render) {
+        if (run.shm) {
+            fprintf(stderr,
+                    "hxfr-send: --source %s sends resource ids: no --shm or "
+                    "--shm-region with it\n",
+                    run.src->ops->name);
+            goto out;
+        }
+        run.app.resource_src = run.src;
     }
     status = alloc_frame(&run);
     if (status != 0) {

@@ -46,6 +46,10 @@ void send_on_frame(void *data, const struct hxfr_client_result *res)
 {
     struct send_app *app = data;
     struct send_stats *s = &app->s;
+    if (app->resource_src && res->user) {
+        /* The host is done with the buffer, whatever the outcome. */
+        app->resource_src->ops->done(app->resource_src, res->user);
+    }
     if (res->status != 0) {
         s->errors++;
         if (res->status == -HXFR_EREMOTE) {

@@ -1,6 +1,6 @@
 /* hxfr-send's parts, private to the program: the options (args.c), the
  * frame sources (source.c, and one file per kind: source-pattern.c,
- * source-file.c), the statistics and reports (report.c) and the run
+ * source-file.c, source-drm.c), the statistics and reports (report.c) and the run
  * (main.c). Everything prints with the "hxfr-send: " prefix itself.
  */
 #ifndef HXFR_SEND_H
@@ -72,12 +72,24 @@ struct send_source_ops {
      * gave them; then a mismatch is an error). Returns NULL after saying
      * why on stderr. */
     struct send_source *(*open)(const char *arg, struct send_args *a);
-    /* Required. Writes frame index (0, 1, ... in order) into buf, laid out
-     * as g (a->format at a->width x a->height, tightly packed). Returns 1
-     * with a frame, 0 when the source has ended, or -errno after saying
-     * why on stderr. */
+    /* Required for pixel sources (NULL for resource sources, below).
+     * Writes frame index (0, 1, ... in order) into buf, laid out as g
+     * (a->format at a->width x a->height, tightly packed). Returns 1 with a
+     * frame, 0 when the source has ended, or -errno after saying why on
+     * stderr. */
     int (*read)(struct send_source *src, const struct hxfr_geometry *g, uint8_t *buf,
                 uint64_t index);
+    /* Resource sources (--source drm) instead of read: their frames are
+     * GPU resources that the host reads in place, sent as resource ids
+     * without pixels. render draws frame index into a buffer of its own
+     * that the host does not hold now and gives its virtio-gpu resource
+     * id, its stride and a token; returns 1, 0 when the source has ended,
+     * -EBUSY when the host holds every buffer (wait for a result, then
+     * call again), or -errno after saying why on stderr. done(token) gives
+     * the buffer back once its frame's result arrived (encoded or not). */
+    int (*render)(struct send_source *src, uint64_t index, uint32_t *resource_id, uint32_t *stride,
+                  void **token);
+    void (*done)(struct send_source *src, void *token);
     /* Required. Frees the source. */
     void (*close)(struct send_source *src);
 };
@@ -92,6 +104,9 @@ void send_source_close(struct send_source *src);
 extern const struct send_source_ops send_pattern_source;
 extern const struct send_source_ops send_y4m_source;
 extern const struct send_source_ops send_raw_source;
+#if HXFR_SEND_HAVE_DRM
+extern const struct send_source_ops send_drm_source;
+#endif
 
 /* ---- Statistics and reports --------------------------------------------- */
 
@@ -123,6 +138,8 @@ struct send_app {
     uint64_t frame_bytes; /* pixel bytes per frame */
     uint32_t shm_slots;   /* ring slots (0 inline) */
     uint64_t shm_slot_bytes;
+    /* A resource source: every result gives its buffer back (done). */
+    struct send_source *resource_src;
 };
 
 /* "\r\033[K" on a terminal (clears the progress line), "" otherwise. */

@@ -10,6 +10,9 @@ static const struct send_source_ops *const sources[] = {
     &send_pattern_source,
     &send_y4m_source,
     &send_raw_source,
+#if HXFR_SEND_HAVE_DRM
+    &send_drm_source,
+#endif
 };
 #define NSOURCES (sizeof(sources) / sizeof(sources[0]))
 
