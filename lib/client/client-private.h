@@ -264,6 +264,11 @@ int hxfr__guest_settle(struct hxfr_client *c);
 /* Waits until a frame may be sent: connected, and a window slot free. */
 int hxfr__guest_prepare_submit(struct hxfr_client *c, int timeout_ms);
 
+/* f's stride (its strides[0], or the packed one) and geometry, checked
+ * against the client's limit. Returns 0 or -HXFR_E*. */
+int hxfr__guest_frame_geometry(const struct hxfr_client *c, const struct hxfr_client_frame *f,
+                               uint32_t *stride, struct hxfr_geometry *g);
+
 /* Fills a FRAME_REQUEST for f on the client's session, whether the pixels
  * follow as its body or sit in shared-memory slot resource_id. Returns
  * whether this frame is to be a keyframe. */

@@ -151,6 +151,13 @@ int hxfr__guest_prepare_submit(struct hxfr_client *c, int timeout_ms)
     return wait_window(c, timeout_ms);
 }
 
+int hxfr__guest_frame_geometry(const struct hxfr_client *c, const struct hxfr_client_frame *f,
+                               uint32_t *stride, struct hxfr_geometry *g)
+{
+    *stride = f->strides[0] ? f->strides[0] : hxfr_format_min_stride(f->format, f->width);
+    return hxfr_geometry_compute(f->format, f->width, f->height, *stride, c->o.max_dim, g);
+}
+
 bool hxfr__guest_frame_request_init(struct hxfr_client *c, struct hxfr_msg *m,
                                     const struct hxfr_client_frame *f, uint8_t flags,
                                     uint32_t resource_id, uint32_t stride)
@@ -232,9 +239,9 @@ int hxfr_client_submit_resource(struct hxfr_client *c, uint32_t resource_id,
     if (resource_id == 0) {
         return -EINVAL;
     }
-    uint32_t stride = f->strides[0] ? f->strides[0] : hxfr_format_min_stride(f->format, f->width);
+    uint32_t stride;
     struct hxfr_geometry g;
-    int r = hxfr_geometry_compute(f->format, f->width, f->height, stride, c->o.max_dim, &g);
+    int r = hxfr__guest_frame_geometry(c, f, &stride, &g);
     if (r < 0) {
         return r;
     }

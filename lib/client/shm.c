@@ -167,9 +167,9 @@ int hxfr_client_shm_submit(struct hxfr_client *c, uint32_t slot, const struct hx
     if (slot >= c->layout.slot_count || c->slots[slot] != SLOT_ACQUIRED) {
         return -EINVAL;
     }
-    uint32_t stride = f->strides[0] ? f->strides[0] : hxfr_format_min_stride(f->format, f->width);
+    uint32_t stride;
     struct hxfr_geometry g;
-    int r = hxfr_geometry_compute(f->format, f->width, f->height, stride, c->o.max_dim, &g);
+    int r = hxfr__guest_frame_geometry(c, f, &stride, &g);
     if (r < 0) {
         return r;
     }
