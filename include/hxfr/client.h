@@ -219,7 +219,10 @@ HXFR_EXPORT int hxfr_client_connect_fd(struct hxfr_client *c, int fd);
 /* Sends CONFIG_REQ and waits (io_timeout_ms) for CONFIG_RESP. Frames in
  * flight are completed first (their results are delivered). cfg is copied:
  * it is re-sent after every reconnect. If resp is non-NULL it receives the
- * effective settings the host applied. Returns 0, -EINVAL (zero width or
+ * effective settings the host applied. Without a HELLO answered on this
+ * connection (options.hello false, or a v1 host that refused it) no host
+ * answers CONFIG_REQ: the call returns once it is sent and resp gets the
+ * settings asked for, with an empty encoder name. Returns 0, -EINVAL (zero width or
  * height), -ENOTCONN, -ETIMEDOUT, -HXFR_EREMOTE (the host refused; see
  * hxfr_client_last_remote_error()) or a connection error. */
 HXFR_EXPORT int hxfr_client_configure(struct hxfr_client *c, const struct hxfr_client_config *cfg,

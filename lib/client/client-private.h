@@ -112,6 +112,10 @@ struct hxfr_client {
     struct hxfr_client_config cfg;
     bool force_next_keyframe;
     uint32_t caps;
+    /* This connection's HELLO was answered with HELLO_RESP. Only then does
+     * the host answer CONFIG_REQ (a v1 host, Helix's, never does; hxfrd
+     * answers no peer that skipped HELLO). */
+    bool hello_acked;
     int32_t last_code;
     char last_message[HXFR_ERROR_MESSAGE_LEN];
     bool in_callback;

@@ -18,6 +18,7 @@ static void adopt_fd(struct hxfr_client *c, int fd, bool is_socket)
     c->is_socket = is_socket;
     c->reply_ready = false;
     c->pings_sent = c->pongs_received = 0;
+    c->hello_acked = false;
 }
 
 /* One connection attempt: connect, HELLO, the stored configuration,

@@ -25,6 +25,24 @@ int hxfr__guest_send_config(struct hxfr_client *c, struct hxfr_config_resp *resp
     if (r < 0) {
         return r;
     }
+    if (!c->hello_acked) {
+        /* Nobody answers: report what was asked for (the encoder unknown).
+         * A CONFIG_RESP a host sends anyway is ignored when it comes. */
+        if (resp) {
+            *resp = (struct hxfr_config_resp){
+                .width = m.u.config_req.width,
+                .height = m.u.config_req.height,
+                .bitrate = m.u.config_req.bitrate,
+                .framerate_num = m.u.config_req.framerate_num,
+                .framerate_den = m.u.config_req.framerate_den,
+                .profile = m.u.config_req.profile,
+                .level = m.u.config_req.level,
+                .realtime = m.u.config_req.realtime,
+                .gop = m.u.config_req.gop,
+            };
+        }
+        return 0;
+    }
     struct hxfr_msg reply;
     r = hxfr__guest_await_reply(c, HXFR_MSG_CONFIG_RESP, c->o.io_timeout_ms, &reply);
     if (r == 0 && resp) {
@@ -56,6 +74,7 @@ int hxfr__guest_send_hello(struct hxfr_client *c)
     }
     if (r == 0) {
         c->caps = reply.u.hello.caps;
+        c->hello_acked = true;
     }
     return r;
 }

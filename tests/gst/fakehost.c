@@ -3,7 +3,8 @@
  * UNIX socket, one connection at a time, with blocking I/O:
  *
  *   HELLO          -> HELLO_RESP (or ERROR with --hello-error, like a v1 host,
- *                     which then also ignores the CONFIG_REQ keyframe interval)
+ *                     which then also ignores the CONFIG_REQ keyframe interval
+ *                     and answers no CONFIG_REQ, as Helix's host)
  *   CONFIG_REQ     -> opens a real encoder (src/encoders, libx264) -> CONFIG_RESP
  *   FRAME_REQUEST  -> validates and encodes the inline pixels -> FRAME_RESPONSE
  *   KEYFRAME_REQ   -> the next frame is an IDR
@@ -190,6 +191,10 @@ static bool on_config(struct conn *c, const struct hxfr_msg *m)
     }
     c->configured = true;
     c->force_next = true;
+    if (opt.hello_error) {
+        /* A v1 host (Helix's) never answers CONFIG_REQ. */
+        return true;
+    }
     struct hxfr_msg r = {.hdr.type = HXFR_MSG_CONFIG_RESP, .hdr.session_id = m->hdr.session_id};
     r.u.config_resp = (struct hxfr_config_resp){
         .width = q->width,
