@@ -195,6 +195,11 @@ struct hxfr_host_config {
     unsigned subscriber_queue;          /* messages queued for one subscriber before
                                            its access units are dropped (it resumes
                                            at the next IDR); 0 = 8 */
+    unsigned scanout_timeout_ms;        /* an enabled scanout outlives the connection
+                                           that enabled it; it ends after this long
+                                           with neither publisher nor subscribers;
+                                           0 = 60000, HXFR_HOST_TIMEOUT_NEVER =
+                                           only DISABLE_SCANOUT ends it */
     enum hxfr_host_log_level log_level; /* most verbose level passed to log */
     hxfr_host_log_fn log;               /* NULL = no logging */
     void *log_opaque;

@@ -145,6 +145,8 @@ struct hxfr__frame {
     bool early_release; /* consumed() is called (set before the frame goes
                            to a worker) */
     bool slot_released;
+    bool no_answer;                   /* its client went away while it ran (the session lives
+                                         on with a scanout): nobody gets its response */
     struct hxfr__qlink consumed_link; /* the workers' consumed list */
     void *workers;                    /* the pool it is at (worker.c) */
 

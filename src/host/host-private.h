@@ -75,6 +75,10 @@ struct hxfr__session {
     struct hxfr_encoder_config cfg;
     uint32_t cfg_gen;
     bool force_idr_next;
+    /* A scanout session's bitrate ceiling from its subscribers' CONFIG_REQ
+     * (scanout.c; 0 = none): frames are encoded at the lower nonzero of
+     * this and cfg.bitrate (hxfr__session_bitrate). */
+    uint32_t bitrate_cap;
 
     struct hxfr__frame *frames; /* pool: nframes entries */
     unsigned nframes;

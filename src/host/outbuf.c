@@ -45,36 +45,14 @@ struct hxfr__outbuf *hxfr__outbuf_msg(const struct hxfr_msg *m)
     return b;
 }
 
-struct split_ctx {
-    uint8_t *p;
-    uint32_t count;
-    uint64_t total;
-};
-
-static int count_unit(void *opaque, const uint8_t *nal, size_t size)
-{
-    struct split_ctx *ctx = opaque;
-    (void)nal;
-    ctx->count++;
-    ctx->total += 4u + (uint64_t)size;
-    return 0;
-}
-
-static int write_unit(void *opaque, const uint8_t *nal, size_t size)
-{
-    struct split_ctx *ctx = opaque;
-    hxfr_put_u32(ctx->p, (uint32_t)size);
-    memcpy(ctx->p + 4, nal, size);
-    ctx->p += 4 + size;
-    return 0;
-}
-
 struct hxfr__outbuf *hxfr__frame_response_build(uint16_t session_id, int64_t pts, int64_t dts,
                                                 bool keyframe, const uint8_t *au, size_t size)
 {
-    struct split_ctx ctx = {0};
-    int n = hxfr_annexb_split(au, size, count_unit, &ctx);
-    if (n < 0 || ctx.count == 0 || ctx.total > UINT32_MAX - HXFR_FRAME_RESPONSE_SIZE) {
+    /* The access unit must be Annex B from its first byte: it goes out as
+     * it is, and a receiver that concatenates units must get a stream. */
+    size_t sc_len = 0;
+    if (!au || size == 0 || hxfr_annexb_next(au, size, 0, &sc_len) != 0 || sc_len >= size ||
+        size > UINT32_MAX - HXFR_FRAME_RESPONSE_SIZE - 4u) {
         errno = EPROTO;
         return NULL;
     }
@@ -84,20 +62,21 @@ struct hxfr__outbuf *hxfr__frame_response_build(uint16_t session_id, int64_t pts
     m.u.frame_response.pts = pts;
     m.u.frame_response.dts = dts;
     m.u.frame_response.is_keyframe = keyframe ? 1 : 0;
-    m.u.frame_response.nal_count = ctx.count;
+    m.u.frame_response.nal_count = 1;
 
     const size_t head = HXFR_HEADER_SIZE + HXFR_FRAME_RESPONSE_SIZE;
-    struct hxfr__outbuf *b = hxfr__outbuf_new(head + (size_t)ctx.total);
+    const uint32_t body = 4u + (uint32_t)size;
+    struct hxfr__outbuf *b = hxfr__outbuf_new(head + body);
     if (!b) {
         return NULL;
     }
-    int r = hxfr_msg_encode(&m, (uint32_t)ctx.total, b->data, head);
+    int r = hxfr_msg_encode(&m, body, b->data, head);
     if (r != (int)head) {
         hxfr__outbuf_unref(b);
         errno = EPROTO;
         return NULL;
     }
-    ctx.p = b->data + head;
-    hxfr_annexb_split(au, size, write_unit, &ctx);
+    hxfr_put_u32(b->data + head, (uint32_t)size);
+    memcpy(b->data + head + 4, au, size);
     return b;
 }

@@ -33,9 +33,13 @@ static inline void hxfr__msg_start(struct hxfr_msg *m, uint8_t type, uint16_t se
 /* Encodes m (a message without body) into a new buffer. NULL + errno. */
 struct hxfr__outbuf *hxfr__outbuf_msg(const struct hxfr_msg *m);
 
-/* Builds the complete FRAME_RESPONSE message (header, fixed part, one unit
- * per NAL of the Annex B access unit) for session_id. NULL + errno
- * (EPROTO: no NAL unit, or too large). */
+/* Builds the complete FRAME_RESPONSE message for session_id: header,
+ * fixed part and the whole Annex B access unit as one unit (nal_count 1,
+ * SPS and PPS in front on keyframes as the encoder wrote them), the form
+ * Helix's host sends and its peers read (docs/protocol.md section 5).
+ * Every peer gets this form, so one buffer serves all of a scanout's
+ * subscribers. NULL + errno (EPROTO: not Annex B from its first byte, no
+ * NAL unit, or too large). */
 struct hxfr__outbuf *hxfr__frame_response_build(uint16_t session_id, int64_t pts, int64_t dts,
                                                 bool keyframe, const uint8_t *au, size_t size);
 

@@ -51,12 +51,62 @@ static void handle_hello(struct hxfr__client *c, const struct hxfr_msg *m)
     hxfr__answer_msg(c, &r);
 }
 
+/* Answers a CONFIG_REQ with the effective settings of session s, for a
+ * peer that negotiated with HELLO. A v1 peer (no HELLO) gets no
+ * CONFIG_RESP: Helix's host never sent one, and its subscriber takes any
+ * message other than FRAME_RESPONSE for a broken stream. */
+static void answer_config(struct hxfr__client *c, uint16_t sid, const struct hxfr__session *s,
+                          uint32_t width, uint32_t height)
+{
+    struct hxfr_host *h = c->host;
+    struct hxfr_encoder_config eff = s->cfg;
+    eff.width = width;
+    eff.height = height;
+    eff.bitrate = hxfr__session_bitrate(s);
+    hxfr__encoder_config_defaults(&eff);
+    hxfr__log(&h->log, HXFR_HOST_LOG_DEBUG,
+              "client %llu session %u: config %u bit/s %u/%u fps profile %u level %u gop %u%s",
+              (unsigned long long)c->id, (unsigned)sid, eff.bitrate, eff.framerate_num,
+              eff.framerate_den, eff.profile, eff.level, eff.gop,
+              c->hello ? "" : " (v1 peer: no CONFIG_RESP)");
+    if (!c->hello) {
+        return;
+    }
+    struct hxfr_msg r;
+    hxfr__msg_start(&r, HXFR_MSG_CONFIG_RESP, sid);
+    r.u.config_resp.width = width;
+    r.u.config_resp.height = height;
+    r.u.config_resp.bitrate = eff.bitrate;
+    r.u.config_resp.framerate_num = eff.framerate_num;
+    r.u.config_resp.framerate_den = eff.framerate_den;
+    r.u.config_resp.profile = eff.profile;
+    r.u.config_resp.level = eff.level;
+    r.u.config_resp.realtime = eff.realtime ? 1 : 0;
+    r.u.config_resp.gop = eff.gop;
+    /* The encoder the loop last saw for these settings (s->codec_gen is the
+     * loop's own record; the encoder itself belongs to the worker). */
+    snprintf(r.u.config_resp.encoder, sizeof(r.u.config_resp.encoder), "%s",
+             s->codec[0] && s->cfg_gen == s->codec_gen ? s->codec
+             : eff.codec                               ? eff.codec
+                                                       : HXFR_DEFAULT_CODEC);
+    hxfr__answer_msg(c, &r);
+}
+
 static void handle_config(struct hxfr__client *c, const struct hxfr_msg *m)
 {
     struct hxfr_host *h = c->host;
     const struct hxfr_config_req *q = &m->u.config_req;
     uint16_t sid = m->hdr.session_id;
 
+    /* A subscriber's CONFIG_REQ sets its scanout's bitrate (scanout.h);
+     * the rest of it describes a picture the subscriber does not make. */
+    uint32_t so_width, so_height;
+    const struct hxfr__session *so_session =
+        hxfr__scanout_config_req(c, sid, q->bitrate, &so_width, &so_height);
+    if (so_session) {
+        answer_config(c, sid, so_session, so_width, so_height);
+        return;
+    }
     if (q->profile != 0 && q->profile != 66 && q->profile != 77 && q->profile != 100) {
         hxfr__answer_error(c, sid, HXFR_STATUS_UNSUPPORTED,
                            "profile %u is not supported (66, 77 or 100)", q->profile);
@@ -106,34 +156,7 @@ static void handle_config(struct hxfr__client *c, const struct hxfr_msg *m)
         s->cfg = n;
         s->cfg_gen++;
     }
-
-    struct hxfr_encoder_config eff = s->cfg;
-    eff.width = q->width;
-    eff.height = q->height;
-    hxfr__encoder_config_defaults(&eff);
-
-    struct hxfr_msg r;
-    hxfr__msg_start(&r, HXFR_MSG_CONFIG_RESP, sid);
-    r.u.config_resp.width = q->width;
-    r.u.config_resp.height = q->height;
-    r.u.config_resp.bitrate = eff.bitrate;
-    r.u.config_resp.framerate_num = eff.framerate_num;
-    r.u.config_resp.framerate_den = eff.framerate_den;
-    r.u.config_resp.profile = eff.profile;
-    r.u.config_resp.level = eff.level;
-    r.u.config_resp.realtime = eff.realtime ? 1 : 0;
-    r.u.config_resp.gop = eff.gop;
-    /* The encoder the loop last saw for these settings (s->codec_gen is the
-     * loop's own record; the encoder itself belongs to the worker). */
-    snprintf(r.u.config_resp.encoder, sizeof(r.u.config_resp.encoder), "%s",
-             s->codec[0] && s->cfg_gen == s->codec_gen ? s->codec
-             : eff.codec                               ? eff.codec
-                                                       : HXFR_DEFAULT_CODEC);
-    hxfr__log(&h->log, HXFR_HOST_LOG_DEBUG,
-              "client %llu session %u: config %u bit/s %u/%u fps profile %u level %u gop %u",
-              (unsigned long long)c->id, (unsigned)sid, eff.bitrate, eff.framerate_num,
-              eff.framerate_den, eff.profile, eff.level, eff.gop);
-    hxfr__answer_msg(c, &r);
+    answer_config(c, sid, s, q->width, q->height);
 }
 
 static void handle_keyframe(struct hxfr__client *c, uint16_t sid)

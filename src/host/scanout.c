@@ -1,8 +1,10 @@
 /* Scanout streams (push mode): ENABLE_SCANOUT / DISABLE_SCANOUT / SUBSCRIBE,
  * fan-out of each encoded access unit to the subscribers, IDRs for new
  * subscribers, keepalive re-encodes of a static screen, bounded per
- * subscriber queues. docs/protocol.md section 11 is the specification;
- * scanout.h explains how a scanout rides on one session of its publisher.
+ * subscriber queues, subscribers' bitrate requests, and the life of a
+ * scanout apart from the connections around it. docs/protocol.md section
+ * 11 is the specification; scanout.h states the life rules and explains
+ * how a scanout rides on one session.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,9 +22,11 @@
 struct hxfr__subscriber {
     struct hxfr__subscriber *next;
     struct hxfr__client *client;
-    bool need_idr;  /* gets nothing until an IDR: it never sees a P-frame
-                       whose references it missed */
-    bool idr_asked; /* an IDR was requested for it since need_idr was set */
+    uint64_t seq;     /* order of subscriptions, server-wide */
+    uint32_t bitrate; /* asked for with CONFIG_REQ (bit/s); 0 = nothing */
+    bool need_idr;    /* gets nothing until an IDR: it never sees a P-frame
+                         whose references it missed */
+    bool idr_asked;   /* an IDR was requested for it since need_idr was set */
     uint64_t sent, dropped;
 };
 
@@ -30,8 +34,9 @@ struct hxfr__scanout {
     struct hxfr__scanout *next;
     struct hxfr_host *host;
     uint16_t id;
-    struct hxfr__client *owner;    /* the publisher */
-    struct hxfr__session *session; /* owner's session with the same id */
+    struct hxfr__client *publisher; /* NULL: none (the session has no client) */
+    struct hxfr__session *session;  /* the publisher's session with the same id,
+                                       or client-less while there is none */
     uint32_t width, height, refresh_hz;
     char connector[HXFR_CONNECTOR_LEN];
     struct hxfr__subscriber *subs;
@@ -46,6 +51,9 @@ struct hxfr__scanout {
      * is deferred, never lost. */
     uint64_t idr_last_ns;
     bool idr_deferred;
+    /* Since when it has had neither publisher nor subscribers (0: it has
+     * one): after scanout_timeout_ms of that it ends. */
+    uint64_t alone_since_ns;
 };
 
 struct hxfr__scanout_set {
@@ -56,6 +64,7 @@ struct hxfr__scanout_set {
     unsigned count;
     uint64_t units_sent, units_dropped, keepalive_frames;
     uint64_t keep_copy_bytes;
+    uint64_t next_sub_seq;
 };
 
 /* ---- Lookup and helpers ------------------------------------------------ */
@@ -130,6 +139,28 @@ static uint64_t idr_due_ns(const struct hxfr__scanout *so)
     return so->idr_last_ns + HXFR_HOST_IDR_MIN_INTERVAL_NS;
 }
 
+/* When a scanout alone since alone_since_ns ends; 0 = never. */
+static uint64_t alone_due_ns(const struct hxfr__scanout *so)
+{
+    unsigned ms = so->host->cfg.scanout_timeout_ms;
+    if (!so->alone_since_ns || ms == HXFR_HOST_TIMEOUT_NEVER) {
+        return 0;
+    }
+    return so->alone_since_ns + (uint64_t)ms * 1000000u;
+}
+
+/* Starts or stops the clock of a scanout left without publisher and
+ * subscribers. */
+static void update_alone(struct hxfr__scanout *so)
+{
+    bool alone = !so->publisher && so->nsubs == 0;
+    if (alone && !so->alone_since_ns) {
+        so->alone_since_ns = hxfr__now_ns();
+    } else if (!alone) {
+        so->alone_since_ns = 0;
+    }
+}
+
 /* Arms the timer for the earliest keepalive deadline of a scanout that has
  * subscribers and a picture; disarms it when there is none. */
 static void rearm(struct hxfr_host *h)
@@ -138,6 +169,10 @@ static void rearm(struct hxfr_host *h)
     uint64_t when = 0;
 
     for (struct hxfr__scanout *so = set->list; so; so = so->next) {
+        uint64_t alone = h->stopping ? 0 : alone_due_ns(so);
+        if (alone && (when == 0 || alone < when)) {
+            when = alone;
+        }
         if (so->nsubs == 0 || h->stopping) {
             continue;
         }
@@ -223,6 +258,8 @@ static void want_idr(struct hxfr__scanout *so)
     request_idr(so);
 }
 
+static void scanout_end(struct hxfr__scanout *so, const char *reason);
+
 void hxfr__scanouts_on_timer(struct hxfr_host *h)
 {
     struct hxfr__scanout_set *set = h->scanouts;
@@ -232,6 +269,17 @@ void hxfr__scanouts_on_timer(struct hxfr_host *h)
     set->armed_ns = 0;
 
     uint64_t now = hxfr__now_ns();
+    struct hxfr__scanout *next;
+    for (struct hxfr__scanout *so = set->list; so; so = next) {
+        next = so->next;
+        uint64_t alone = h->stopping ? 0 : alone_due_ns(so);
+        if (alone && now >= alone) {
+            char why[96];
+            snprintf(why, sizeof(why), "ended: no publisher and no subscriber for %u ms",
+                     h->cfg.scanout_timeout_ms);
+            scanout_end(so, why);
+        }
+    }
     for (struct hxfr__scanout *so = set->list; so; so = so->next) {
         if (so->nsubs == 0 || h->stopping) {
             continue;
@@ -320,11 +368,20 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
     if (f->status == HXFR_STATUS_OK) {
         if (!keepalive) {
             struct hxfr__keep *k = s->keep;
-            if (hxfr__frame_pixels_in_pool(f) && s->client) {
+            if (hxfr__frame_pixels_in_pool(f)) {
                 /* Keep the picture by taking the frame's buffer and giving
                  * it the keep's old one: no copy. */
-                s->client->pool_bytes = s->client->pool_bytes - f->cap + k->cap;
+                if (s->client) {
+                    s->client->pool_bytes = s->client->pool_bytes - f->cap + k->cap;
+                }
                 hxfr__keep_adopt(k, f);
+                if (!s->client) {
+                    /* The publisher left while this frame ran: the buffer
+                     * it got back belongs to nobody's pool now. */
+                    free(f->buf);
+                    f->buf = NULL;
+                    f->cap = 0;
+                }
             }
             h->scanouts->keep_copy_bytes += f->kept_bytes;
             so->have_picture = k->valid;
@@ -355,6 +412,39 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
     rearm(h);
 }
 
+/* ---- Subscribers' bitrate ---------------------------------------------- */
+
+/* The stream is shared, so the lowest bitrate a current subscriber asked
+ * for caps it (the publisher's own setting stays the ceiling above that):
+ * no subscriber can raise another's rate, and the cap goes up again when
+ * the subscriber that asked for the lowest leaves. A change reopens the
+ * encoder at the next frame (an IDR). */
+static void update_bitrate_cap(struct hxfr__scanout *so)
+{
+    uint32_t cap = 0;
+    for (struct hxfr__subscriber *sub = so->subs; sub; sub = sub->next) {
+        if (sub->bitrate && (cap == 0 || sub->bitrate < cap)) {
+            cap = sub->bitrate;
+        }
+    }
+    struct hxfr__session *s = so->session;
+    if (cap == s->bitrate_cap) {
+        return;
+    }
+    uint32_t before = hxfr__session_bitrate(s);
+    s->bitrate_cap = cap;
+    if (hxfr__session_bitrate(s) != before) {
+        s->cfg_gen++;
+        hxfr__log(&so->host->log, HXFR_HOST_LOG_INFO, "scanout %u: bitrate %u bit/s (%s)",
+                  (unsigned)so->id, hxfr__session_bitrate(s),
+                  cap ? "lowest a subscriber asked for" : "no subscriber asks any more");
+        if (session_idle(s) && so->have_picture && so->nsubs > 0 && !so->host->stopping) {
+            /* Subscribers see the new rate now, not at the next keepalive. */
+            submit_keepalive(so);
+        }
+    }
+}
+
 /* ---- Lifecycle --------------------------------------------------------- */
 
 static void sub_remove(struct hxfr__scanout *so, struct hxfr__subscriber *sub)
@@ -366,11 +456,17 @@ static void sub_remove(struct hxfr__scanout *so, struct hxfr__subscriber *sub)
         }
     }
     so->nsubs--;
+    bool had_bitrate = sub->bitrate != 0;
     free(sub);
+    if (had_bitrate) {
+        update_bitrate_cap(so);
+    }
+    update_alone(so);
 }
 
 /* Ends a scanout: every subscriber gets ERROR NO_SCANOUT with reason and
- * its subscription is removed; the session goes back to plain pull mode. */
+ * its subscription is removed. A publisher keeps the session as a plain
+ * pull-mode session; a session without a client goes with the scanout. */
 static void scanout_end(struct hxfr__scanout *so, const char *reason)
 {
     struct hxfr_host *h = so->host;
@@ -381,11 +477,18 @@ static void scanout_end(struct hxfr__scanout *so, const char *reason)
         /* An event, not an answer: it waits for nothing. */
         hxfr__answer_error_now(sub->client, so->id, HXFR_STATUS_NO_SCANOUT, "scanout %u %s",
                                (unsigned)so->id, reason);
-        sub_remove(so, sub);
+        so->subs = sub->next;
+        free(sub);
     }
+    so->nsubs = 0;
     struct hxfr__session *s = so->session;
     s->owner = NULL;
-    if (session_idle(s) && s->keep) {
+    s->bitrate_cap = 0;
+    s->deliver = hxfr__session_deliver_client;
+    if (!s->client) {
+        /* Freed now, or when its frame at a worker comes back. */
+        hxfr__session_detach(s);
+    } else if (session_idle(s) && s->keep) {
         /* Nothing reads the kept picture any more (no frame of the session
          * is at a worker): give its memory back now. */
         hxfr__keep_clear(s->keep);
@@ -438,6 +541,39 @@ static int prepare_session(struct hxfr__session *s)
     return 0;
 }
 
+/* ENABLE_SCANOUT of a scanout that exists. Its publisher enables again: a
+ * new size or refresh rate. A scanout without a publisher gets the sender
+ * as its publisher: the scanout's session (encoder, kept picture, bitrate
+ * cap) becomes the sender's session N. Another connection while a
+ * publisher is there is refused: it could not publish. Returns NULL or
+ * why it was refused. */
+static const char *enable_again(struct hxfr__scanout *so, struct hxfr__client *c,
+                                const struct hxfr_enable_scanout *q, char *why, size_t len)
+{
+    if (so->publisher && so->publisher != c) {
+        snprintf(why, len, "published by client %llu", (unsigned long long)so->publisher->id);
+        return why;
+    }
+    if (!so->publisher) {
+        int r = hxfr__session_adopt(so->session, c);
+        if (r < 0) {
+            snprintf(why, len, "session %u: %s", (unsigned)so->id,
+                     r == -EBUSY ? "frames in flight (pull mode)" : "session limit reached");
+            return why;
+        }
+        so->publisher = c;
+        update_alone(so);
+    }
+    so->width = q->width;
+    so->height = q->height;
+    so->refresh_hz = q->refresh_hz ? q->refresh_hz : 60;
+    hxfr__log(&so->host->log, HXFR_HOST_LOG_INFO,
+              "client %llu: scanout %u (%s) enabled again %ux%u@%u; publisher client %llu",
+              (unsigned long long)c->id, (unsigned)so->id, so->connector, so->width, so->height,
+              so->refresh_hz, (unsigned long long)so->publisher->id);
+    return NULL;
+}
+
 void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *m)
 {
     struct hxfr_host *h = c->host;
@@ -462,20 +598,12 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
         why = "server shutting down";
     }
     struct hxfr__scanout *so = why ? NULL : scanout_find(h, id);
-    if (!why && so && so->owner != c) {
-        snprintf(whybuf, sizeof(whybuf), "owned by client %llu", (unsigned long long)so->owner->id);
-        why = whybuf;
-    }
-    if (!why && so) {
-        /* The owner enables again: a reconfiguration. */
-        so->width = q->width;
-        so->height = q->height;
-        so->refresh_hz = q->refresh_hz ? q->refresh_hz : 60;
-        hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "client %llu: scanout %u (%s) reconfigured %ux%u@%u",
-                  (unsigned long long)c->id, (unsigned)id, so->connector, so->width, so->height,
-                  so->refresh_hz);
-        send_scanout_resp(c, sid, id, true, so->connector);
-        return;
+    if (so) {
+        why = enable_again(so, c, q, whybuf, sizeof(whybuf));
+        if (!why) {
+            send_scanout_resp(c, sid, id, true, so->connector);
+            return;
+        }
     }
     if (!why && set->count >= h->cfg.max_scanouts) {
         snprintf(whybuf, sizeof(whybuf), "%u scanouts enabled (limit %u)", set->count,
@@ -513,12 +641,13 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
     }
     so->host = h;
     so->id = (uint16_t)id;
-    so->owner = c;
+    so->publisher = c;
     so->session = s;
     so->width = q->width;
     so->height = q->height;
     so->refresh_hz = q->refresh_hz ? q->refresh_hz : 60;
-    snprintf(so->connector, sizeof(so->connector), "Virtual-%u", (unsigned)id);
+    /* The guest kernel's name for it: its connectors count from 1. */
+    snprintf(so->connector, sizeof(so->connector), "Virtual-%u", (unsigned)id + 1u);
     so->next = set->list;
     set->list = so;
     set->count++;
@@ -536,15 +665,22 @@ void hxfr__scanout_handle_disable(struct hxfr__client *c, const struct hxfr_msg 
     uint32_t id = m->u.disable_scanout.scanout_id;
     struct hxfr__scanout *so = scanout_find(h, id);
 
-    if (!so || so->owner != c) {
+    if (!so) {
         hxfr__log(&h->log, HXFR_HOST_LOG_WARN, "client %llu: DISABLE_SCANOUT %u refused: %s",
-                  (unsigned long long)c->id, id, so ? "owned by another client" : "not enabled");
+                  (unsigned long long)c->id, id, "not enabled");
         send_scanout_resp(c, m->hdr.session_id, id, false, NULL);
         return;
     }
-    char connector[HXFR_CONNECTOR_LEN];
+    /* Any connection may disable (Helix's manager disables on a new
+     * connection of its own). */
+    char connector[HXFR_CONNECTOR_LEN], reason[64];
     memcpy(connector, so->connector, sizeof(connector));
-    scanout_end(so, "disabled by its publisher");
+    if (so->publisher == c) {
+        snprintf(reason, sizeof(reason), "disabled by its publisher");
+    } else {
+        snprintf(reason, sizeof(reason), "disabled by client %llu", (unsigned long long)c->id);
+    }
+    scanout_end(so, reason);
     send_scanout_resp(c, m->hdr.session_id, id, true, connector);
 }
 
@@ -566,6 +702,7 @@ void hxfr__scanout_handle_subscribe(struct hxfr__client *c, const struct hxfr_ms
             sub->next = so->subs;
             so->subs = sub;
             so->nsubs++;
+            update_alone(so);
         }
     }
     if (why) {
@@ -574,6 +711,7 @@ void hxfr__scanout_handle_subscribe(struct hxfr__client *c, const struct hxfr_ms
         send_subscribe_resp(c, m->hdr.session_id, id, false);
         return;
     }
+    sub->seq = ++h->scanouts->next_sub_seq;
     hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "client %llu subscribed to scanout %u (%u subscribers)",
               (unsigned long long)c->id, (unsigned)id, so->nsubs);
     send_subscribe_resp(c, m->hdr.session_id, id, true);
@@ -589,13 +727,76 @@ bool hxfr__scanout_keyframe_req(struct hxfr__client *c, uint16_t sid)
 {
     struct hxfr__scanout *so = scanout_find(c->host, sid);
 
-    if (!so || so->owner == c || !sub_find(so, c)) {
+    if (!so || so->publisher == c || !sub_find(so, c)) {
         return false;
     }
     hxfr__log(&c->host->log, HXFR_HOST_LOG_DEBUG, "client %llu: KEYFRAME_REQ for scanout %u",
               (unsigned long long)c->id, (unsigned)so->id);
     want_idr(so);
     return true;
+}
+
+/* The scanout a subscriber's CONFIG_REQ on session sid is for (see
+ * hxfr__scanout_config_req), or NULL. */
+static struct hxfr__scanout *config_target(struct hxfr__client *c, uint16_t sid,
+                                           struct hxfr__subscriber **subp)
+{
+    struct hxfr_host *h = c->host;
+    struct hxfr__scanout *so = scanout_find(h, sid);
+    struct hxfr__subscriber *sub = so && so->publisher != c ? sub_find(so, c) : NULL;
+    if (sub) {
+        *subp = sub;
+        return so;
+    }
+    /* Helix's subscriber sends its CONFIG_REQ on session 0 whatever it
+     * subscribed to: a connection that publishes nothing and has no
+     * session of that id means its latest subscription. */
+    struct hxfr__scanout *best = NULL;
+    for (struct hxfr__scanout *x = h->scanouts->list; x; x = x->next) {
+        if (x->publisher == c) {
+            return NULL;
+        }
+        struct hxfr__subscriber *y = sub_find(x, c);
+        if (y && (!best || y->seq > (*subp)->seq)) {
+            best = x;
+            *subp = y;
+        }
+    }
+    if (!best) {
+        return NULL;
+    }
+    for (struct hxfr__session *s = c->sessions; s; s = s->next) {
+        if (s->id == sid) {
+            return NULL;
+        }
+    }
+    return best;
+}
+
+const struct hxfr__session *hxfr__scanout_config_req(struct hxfr__client *c, uint16_t sid,
+                                                     uint32_t bitrate, uint32_t *width,
+                                                     uint32_t *height)
+{
+    struct hxfr__subscriber *sub = NULL;
+    struct hxfr__scanout *so = config_target(c, sid, &sub);
+
+    if (!so) {
+        return NULL;
+    }
+    /* Nobody's stream is starved by one subscriber: a floor. */
+    if (bitrate && bitrate < HXFR_HOST_SUBSCRIBER_MIN_BITRATE) {
+        bitrate = HXFR_HOST_SUBSCRIBER_MIN_BITRATE;
+    }
+    hxfr__log(&c->host->log, HXFR_HOST_LOG_INFO,
+              "client %llu: subscriber CONFIG_REQ for scanout %u: %u bit/s",
+              (unsigned long long)c->id, (unsigned)so->id, bitrate);
+    if (sub->bitrate != bitrate) {
+        sub->bitrate = bitrate;
+        update_bitrate_cap(so);
+    }
+    *width = so->width;
+    *height = so->height;
+    return so->session;
 }
 
 void hxfr__scanout_client_closed(struct hxfr__client *c)
@@ -616,14 +817,19 @@ void hxfr__scanout_client_closed(struct hxfr__client *c)
                       (unsigned long long)sub->dropped);
             sub_remove(so, sub);
         }
-    }
-    struct hxfr__scanout *so = set->list;
-    while (so) {
-        struct hxfr__scanout *next = so->next;
-        if (so->owner == c) {
-            scanout_end(so, "ended: its publisher disconnected");
+        if (so->publisher == c) {
+            /* The scanout outlives its publisher: its session (encoder,
+             * kept picture) leaves the client and stays with the scanout,
+             * which goes on sending keepalives of the last picture to its
+             * subscribers until another connection publishes, someone
+             * disables it, or it is alone for scanout_timeout_ms. */
+            hxfr__session_disown(so->session);
+            so->publisher = NULL;
+            update_alone(so);
+            hxfr__log(&h->log, HXFR_HOST_LOG_INFO,
+                      "scanout %u (%s): publisher client %llu gone; %u subscribers stay",
+                      (unsigned)so->id, so->connector, (unsigned long long)c->id, so->nsubs);
         }
-        so = next;
     }
     rearm(h);
 }
@@ -643,6 +849,9 @@ int hxfr__scanouts_init(struct hxfr_host *h)
     }
     if (h->cfg.subscriber_queue == 0) {
         h->cfg.subscriber_queue = HXFR_HOST_SUBSCRIBER_QUEUE_DEFAULT;
+    }
+    if (h->cfg.scanout_timeout_ms == 0) {
+        h->cfg.scanout_timeout_ms = HXFR_HOST_SCANOUT_TIMEOUT_DEFAULT_MS;
     }
     struct hxfr__scanout_set *set = calloc(1, sizeof(*set));
     if (!set) {
@@ -683,7 +892,13 @@ void hxfr__scanouts_finish(struct hxfr_host *h)
             so->subs = sub->next;
             free(sub);
         }
-        so->session->owner = NULL;
+        struct hxfr__session *s = so->session;
+        s->owner = NULL;
+        if (!s->client) {
+            /* A scanout without a publisher owned its session. The workers
+             * are finished: nothing of it runs any more. */
+            hxfr__session_destroy(s);
+        }
         free(so);
     }
     close(set->timer_fd);

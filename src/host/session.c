@@ -12,7 +12,7 @@ void hxfr__session_deliver_client(struct hxfr__session *s, struct hxfr__frame *f
 {
     struct hxfr__client *c = s->client;
 
-    if (!c) {
+    if (!c || f->no_answer) {
         return;
     }
     if (c->inflight > 0) {
@@ -93,6 +93,7 @@ struct hxfr__frame *hxfr__session_frame_get(struct hxfr__session *s)
             f->force_idr = false;
             f->early_release = false;
             f->slot_released = false;
+            f->no_answer = false;
             memset(&f->ext, 0, sizeof(f->ext));
             f->resolver = NULL;
             /* A published frame of a scanout keeps its picture for
@@ -169,7 +170,14 @@ void hxfr__session_prepare(struct hxfr__session *s, struct hxfr__frame *f, int64
     f->force_idr = force_idr || s->force_idr_next;
     s->force_idr_next = false;
     f->cfg = s->cfg;
+    f->cfg.bitrate = hxfr__session_bitrate(s);
     f->cfg_gen = s->cfg_gen;
+}
+
+uint32_t hxfr__session_bitrate(const struct hxfr__session *s)
+{
+    uint32_t b = s->cfg.bitrate, cap = s->bitrate_cap;
+    return cap && (b == 0 || cap < b) ? cap : b;
 }
 
 static void session_kick(struct hxfr__session *s)
@@ -263,7 +271,7 @@ void hxfr__session_consumed(struct hxfr__frame *f)
         return;
     }
     struct hxfr__client *c = f->session->client;
-    if (c && !c->conn.cut && c->conn.fd >= 0) {
+    if (c && !f->no_answer && !c->conn.cut && c->conn.fd >= 0) {
         struct hxfr_msg m;
         hxfr__msg_start(&m, HXFR_MSG_SLOT_RELEASE, f->session->id);
         m.u.slot_release.slot = f->slot;
@@ -287,15 +295,16 @@ void hxfr__session_fail_queued(struct hxfr__session *s, int32_t status, const ch
     }
 }
 
-void hxfr__session_detach(struct hxfr__session *s)
+/* What a session loses with its client: frames not yet at a worker (their
+ * sources released) and the answers held for the client. A dropped frame
+ * counts as answered: a session that lives on (a scanout's) must not hold
+ * its next client's answers behind frames that will never come back. */
+static void drop_client_work(struct hxfr__session *s)
 {
-    struct hxfr_host *h = s->host;
-
-    /* Frames not yet at a worker are dropped now; their sources are
-     * released. */
     struct hxfr__frame *f;
     while ((f = hxfr__queue_pop_entry(&s->queue, struct hxfr__frame, link))) {
         hxfr__frame_put(f);
+        s->answered++;
     }
     for (unsigned i = 0; i < s->nframes; i++) {
         if (s->frames[i].state == HXFR__FRAME_FILLING) {
@@ -303,6 +312,90 @@ void hxfr__session_detach(struct hxfr__session *s)
         }
     }
     hxfr__session_drop_answers(s);
+}
+
+void hxfr__session_disown(struct hxfr__session *s)
+{
+    struct hxfr__client *c = s->client;
+
+    if (!c) {
+        return;
+    }
+    drop_client_work(s);
+    for (struct hxfr__session **p = &c->sessions; *p; p = &(*p)->next) {
+        if (*p == s) {
+            *p = s->next;
+            c->nsessions--;
+            break;
+        }
+    }
+    s->next = NULL;
+    /* The client's pool count covers the buffers of its sessions' frames:
+     * these are no longer its. Idle ones are freed; a running frame's
+     * buffer goes when the frame is done (its deliver sees no client). */
+    for (unsigned i = 0; i < s->nframes; i++) {
+        struct hxfr__frame *f = &s->frames[i];
+        c->pool_bytes -= f->cap;
+        /* A frame at the worker is the old client's: a later client of
+         * the session (hxfr__session_adopt) must not get its answer. */
+        f->no_answer = f->state == HXFR__FRAME_RUNNING;
+        if (f->state == HXFR__FRAME_FREE) {
+            free(f->buf);
+            f->buf = NULL;
+            f->cap = 0;
+        }
+    }
+    /* The ring was the client's memory (frames at a worker hold their own
+     * reference). */
+    hxfr__shm_ring_unref(s->shm);
+    s->shm = NULL;
+    s->client = NULL;
+}
+
+int hxfr__session_adopt(struct hxfr__session *s, struct hxfr__client *c)
+{
+    struct hxfr__session **link = &c->sessions;
+    struct hxfr__session *old = NULL;
+
+    for (; *link; link = &(*link)->next) {
+        if ((*link)->id == s->id) {
+            old = *link;
+            break;
+        }
+    }
+    if (old) {
+        for (unsigned i = 0; i < old->nframes; i++) {
+            if (old->frames[i].state != HXFR__FRAME_FREE) {
+                return -EBUSY;
+            }
+        }
+        if (!hxfr__queue_empty(&old->answers)) {
+            return -EBUSY;
+        }
+        *link = old->next;
+        c->nsessions--;
+        for (unsigned i = 0; i < old->nframes; i++) {
+            c->pool_bytes -= old->frames[i].cap;
+        }
+        hxfr__session_destroy(old);
+    } else if (c->nsessions >= c->host->cfg.max_sessions) {
+        return -ENOSPC;
+    }
+    for (unsigned i = 0; i < s->nframes; i++) {
+        c->pool_bytes += s->frames[i].cap;
+    }
+    s->client = c;
+    s->next = c->sessions;
+    c->sessions = s;
+    c->nsessions++;
+    return 0;
+}
+
+void hxfr__session_detach(struct hxfr__session *s)
+{
+    struct hxfr_host *h = s->host;
+
+    drop_client_work(s);
     s->client = NULL;
     if (s->running) {
         s->next = h->zombies;

@@ -19,8 +19,23 @@
 struct hxfr__session *hxfr__session_open(struct hxfr__client *c, uint16_t id);
 /* The client is gone: frames not at a worker are dropped (their sources
  * released) and held answers with them; the session is freed, or kept as
- * a zombie until its running frame comes back. */
+ * a zombie until its running frame comes back. Also for a session that
+ * has no client already (a scanout's, disowned below) once nobody owns it
+ * any more. */
 void hxfr__session_detach(struct hxfr__session *s);
+/* Takes s out of its client (which is going away) without ending it: what
+ * detach drops is dropped, the client's pooled-buffer count gives up s's
+ * buffers (the idle ones are freed), and s lives on with client NULL for
+ * whoever owns it (s->owner, a scanout). */
+void hxfr__session_disown(struct hxfr__session *s);
+/* Gives a session without a client to c, as c's session s->id. A session
+ * of c with that id must have no frame in use; it is destroyed. Returns 0,
+ * -EBUSY (c's session of that id is in use) or -ENOSPC (c has max_sessions
+ * others). */
+int hxfr__session_adopt(struct hxfr__session *s, struct hxfr__client *c);
+/* The bitrate s's next frame is encoded with: the lower nonzero of its
+ * settings' bitrate and its bitrate_cap; 0 = the encoder's default. */
+uint32_t hxfr__session_bitrate(const struct hxfr__session *s);
 void hxfr__session_destroy(struct hxfr__session *s);
 
 /* A free frame of the pool, reset, or NULL (errno EBUSY). */

@@ -65,6 +65,7 @@ enum {
     HXFR_HOSTCLI_OPT_MAX_SCANOUTS,
     HXFR_HOSTCLI_OPT_MAX_SUBSCRIBERS,
     HXFR_HOSTCLI_OPT_SUBSCRIBER_QUEUE,
+    HXFR_HOSTCLI_OPT_SCANOUT_TIMEOUT,
     HXFR_HOSTCLI_OPT_LOG_LEVEL,
     HXFR_HOSTCLI_OPT_STATS_INTERVAL,
     HXFR_HOSTCLI_OPT_END,
@@ -92,6 +93,7 @@ enum {
     {"max-scanouts", required_argument, NULL, HXFR_HOSTCLI_OPT_MAX_SCANOUTS},           \
     {"max-subscribers", required_argument, NULL, HXFR_HOSTCLI_OPT_MAX_SUBSCRIBERS},     \
     {"subscriber-queue", required_argument, NULL, HXFR_HOSTCLI_OPT_SUBSCRIBER_QUEUE},   \
+    {"scanout-timeout", required_argument, NULL, HXFR_HOSTCLI_OPT_SCANOUT_TIMEOUT},     \
     {"log-level", required_argument, NULL, HXFR_HOSTCLI_OPT_LOG_LEVEL},                 \
     {"stats-interval", required_argument, NULL, HXFR_HOSTCLI_OPT_STATS_INTERVAL}
 // clang-format on

@@ -46,6 +46,7 @@ static const struct number_option numbers[] = {
     {HXFR_HOSTCLI_OPT_MAX_SUBSCRIBERS, "--max-subscribers", 1, 4096, 1, CFG_FIELD(max_subscribers)},
     {HXFR_HOSTCLI_OPT_SUBSCRIBER_QUEUE, "--subscriber-queue", 1, 1024, 1,
      CFG_FIELD(subscriber_queue)},
+    {HXFR_HOSTCLI_OPT_SCANOUT_TIMEOUT, "--scanout-timeout", 0, 86400, 1, SPECIAL},
     {HXFR_HOSTCLI_OPT_STATS_INTERVAL, "--stats-interval", 0, 86400, 1, SPECIAL},
 };
 
@@ -75,6 +76,9 @@ static void store_special(struct hxfr_hostcli *cli, int opt, unsigned long v)
         break;
     case HXFR_HOSTCLI_OPT_STATS_INTERVAL:
         cli->stats_interval = (unsigned)v;
+        break;
+    case HXFR_HOSTCLI_OPT_SCANOUT_TIMEOUT:
+        cli->cfg->scanout_timeout_ms = v ? (unsigned)v * 1000u : HXFR_HOST_TIMEOUT_NEVER;
         break;
     default:
         break;
@@ -217,6 +221,9 @@ void hxfr__hostcli_usage(FILE *f)
           "  --max-subscribers N   subscribers per scanout (default 32)\n"
           "  --subscriber-queue N  messages queued for one subscriber before its frames\n"
           "                        are dropped until it catches up (default 8)\n"
+          "  --scanout-timeout SEC a scanout outlives the connection that enabled it; it\n"
+          "                        ends after SEC s with neither publisher nor subscriber\n"
+          "                        (default 60; 0: only DISABLE_SCANOUT ends it)\n"
           "\n"
           "Logging:\n"
           "  --log-level LEVEL     error, warn, info (default) or debug; logs go to stderr\n"

@@ -39,4 +39,21 @@ static inline int daemon_connect_ok(const struct hxfr_test_daemon *d, bool tcp)
     return fd;
 }
 
+/* Sends HELLO (version 1, caps) on fd and reads its HELLO_RESP, or fails
+ * the test. A peer that did this is not a v1 peer: hxfrd answers its
+ * CONFIG_REQs with CONFIG_RESP (a v1 peer gets none). Returns the caps
+ * answered. */
+static inline uint32_t daemon_hello_ok(int fd, uint32_t caps)
+{
+    struct hxfr_msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = HXFR_MSG_HELLO;
+    m.u.hello.version = HXFR_VERSION_1;
+    m.u.hello.caps = caps;
+    CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
+    CHECK_EQ(hxfr_test_recv_msg(fd, 10000, &m, NULL, NULL), 1);
+    CHECK_EQ(m.hdr.type, HXFR_MSG_HELLO_RESP);
+    return m.u.hello.caps;
+}
+
 #endif

@@ -1661,8 +1661,8 @@ TEST_T(hxfrsrc_hxfrd_streams, 60)
     gst_object_unref(pipe);
     g_free(r);
 
-    /* The publisher goes away: the daemon ends the scanout and the
-     * source ends its stream with EOS. */
+    /* The publisher disables the scanout on its way out (view-publish on
+     * SIGTERM): the source ends its stream with EOS. */
     snprintf(desc, sizeof(desc), "hxfrsrc address=%s scanout=0 ! appsink name=sink sync=false",
              h.address);
     pipe = launch(desc);

@@ -635,6 +635,8 @@ TEST(percentile_nearest_rank)
 
 TEST(frame_response_units_from_annexb)
 {
+    /* One unit, the whole access unit, as Helix's host sends it and its
+     * subscriber reads it (exactly one unit per FRAME_RESPONSE). */
     const uint8_t au[] = {0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9, 9, 9};
     struct hxfr__outbuf *b = hxfr__frame_response_build(3, 111, 110, true, au, sizeof(au));
     CHECK(b != NULL);
@@ -649,24 +651,21 @@ TEST(frame_response_units_from_annexb)
     CHECK_EQ(m.u.frame_response.pts, 111);
     CHECK_EQ(m.u.frame_response.dts, 110);
     CHECK_EQ(m.u.frame_response.is_keyframe, 1);
-    CHECK_EQ(m.u.frame_response.nal_count, 3);
+    CHECK_EQ(m.u.frame_response.nal_count, 1);
     const uint8_t *units = b->data + HXFR_HEADER_SIZE + HXFR_FRAME_RESPONSE_SIZE;
     size_t ulen = b->len - HXFR_HEADER_SIZE - HXFR_FRAME_RESPONSE_SIZE;
-    CHECK_EQ(hxfr_units_validate(units, ulen, 3), 0);
-    /* Units, concatenated, are the access unit again. */
-    uint8_t back[sizeof(au)];
-    size_t pos = 0, n = 0;
-    const uint8_t *u;
-    uint32_t us;
-    while (hxfr_units_next(units, ulen, &pos, &u, &us) == 1) {
-        memcpy(back + n, u, us);
-        n += us;
-    }
-    CHECK_EQ(n, sizeof(au));
-    CHECK_MEM(back, au, sizeof(au));
+    CHECK_EQ(hxfr_units_validate(units, ulen, 1), 0);
+    CHECK_EQ(ulen, 4 + sizeof(au));
+    CHECK_EQ(hxfr_get_u32(units), sizeof(au));
+    CHECK_MEM(units + 4, au, sizeof(au));
+    /* Not Annex B from the first byte, or no NAL unit: refused. */
+    const uint8_t junk[] = {1, 2, 3, 0, 0, 1, 0x65};
+    errno = 0;
+    CHECK(hxfr__frame_response_build(3, 0, 0, false, junk, sizeof(junk)) == NULL);
+    CHECK_EQ(errno, EPROTO);
+    const uint8_t bare[] = {0, 0, 1};
+    CHECK(hxfr__frame_response_build(3, 0, 0, false, bare, sizeof(bare)) == NULL);
+    const uint8_t none[] = {1, 2, 3};
+    CHECK(hxfr__frame_response_build(1, 0, 0, false, none, sizeof(none)) == NULL);
     hxfr__outbuf_unref(b);
-
-    /* No start code at all: nothing to send. */
-    const uint8_t junk[] = {1, 2, 3};
-    CHECK(hxfr__frame_response_build(1, 0, 0, false, junk, sizeof(junk)) == NULL);
 }

@@ -113,6 +113,7 @@ TEST(config_req_effective_values)
     struct hxfr_test_daemon d;
     daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, NULL);
     int fd = daemon_connect_ok(&d, false);
+    daemon_hello_ok(fd, HXFR_CAP_CONFIG_GOP);
     struct hxfr_msg m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_CONFIG_REQ;
@@ -507,7 +508,7 @@ TEST(resource_shm_and_scanout_requests_answered)
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
     CHECK_EQ(expect_msg(fd, HXFR_MSG_SCANOUT_RESP, &m, NULL, NULL), 0);
     CHECK_EQ(m.u.scanout_resp.success, 1);
-    CHECK(strcmp(m.u.scanout_resp.connector, "Virtual-1") == 0);
+    CHECK(strcmp(m.u.scanout_resp.connector, "Virtual-2") == 0); /* scanout N is Virtual-<N+1> */
     /* Scanout 0 is not enabled: refused, the stream goes on (the scanout
      * tests in tests/scanout cover the rest). */
     memset(&m, 0, sizeof(m));
@@ -855,6 +856,7 @@ TEST(log_level_filters_lines)
     const char *verbose[] = {"--log-level", "debug", NULL};
     daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, verbose);
     fd = daemon_connect_ok(&d, false);
+    daemon_hello_ok(fd, 0);
     struct hxfr_msg m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_CONFIG_REQ;

@@ -114,11 +114,16 @@ TEST(frame_request_without_pixels_but_with_body)
     fatal_case(b, n + 60);
 }
 
-/* A small stream of control messages; its expected replies. */
+/* A small stream of control messages; its expected replies. HELLO comes
+ * first: only a peer that sent it gets CONFIG_RESP. */
 static size_t control_stream(uint8_t *out)
 {
     struct hxfr_msg m;
     size_t n = 0;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = HXFR_MSG_HELLO;
+    m.u.hello.version = 1;
+    n += (size_t)hxfr_msg_encode(&m, 0, out + n, 512);
     memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_PING;
     m.hdr.session_id = 1;
@@ -133,10 +138,6 @@ static size_t control_stream(uint8_t *out)
     m.hdr.session_id = 2;
     n += (size_t)hxfr_msg_encode(&m, 0, out + n, 512);
     memset(&m, 0, sizeof(m));
-    m.hdr.type = HXFR_MSG_HELLO;
-    m.u.hello.version = 1;
-    n += (size_t)hxfr_msg_encode(&m, 0, out + n, 512);
-    memset(&m, 0, sizeof(m));
     m.hdr.type = HXFR_MSG_PING;
     m.hdr.session_id = 3;
     n += (size_t)hxfr_msg_encode(&m, 0, out + n, 512);
@@ -146,11 +147,11 @@ static size_t control_stream(uint8_t *out)
 static void expect_control_replies(int fd)
 {
     struct hxfr_msg m;
+    CHECK_EQ(expect_msg(fd, HXFR_MSG_HELLO_RESP, &m, NULL, NULL), 0);
     CHECK_EQ(expect_msg(fd, HXFR_MSG_PONG, &m, NULL, NULL), 0);
     CHECK_EQ(m.hdr.session_id, 1);
     CHECK_EQ(expect_msg(fd, HXFR_MSG_CONFIG_RESP, &m, NULL, NULL), 0);
     CHECK_EQ(m.u.config_resp.bitrate, 1000000);
-    CHECK_EQ(expect_msg(fd, HXFR_MSG_HELLO_RESP, &m, NULL, NULL), 0);
     CHECK_EQ(expect_msg(fd, HXFR_MSG_PONG, &m, NULL, NULL), 0);
     CHECK_EQ(m.hdr.session_id, 3);
 }
@@ -322,6 +323,8 @@ TEST(bad_control_values_answered)
     m.u.hello.version = 0;
     CHECK_EQ(hxfr_test_send_msg(fd, &m, NULL, 0), 0);
     CHECK_EQ(expect_error(fd, HXFR_STATUS_INVALID_MSG), 0);
+    /* That left it a v1 peer; a good HELLO gets its CONFIG_REQs answered. */
+    daemon_hello_ok(fd, 0);
 
     /* Sessions are capped per client. */
     for (uint16_t sid = 1; sid <= 3; sid++) {

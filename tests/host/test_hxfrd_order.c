@@ -98,6 +98,7 @@ TEST(rejections_wait_for_earlier_frames_of_the_session)
     const char *args[] = {"--window", "16", "--workers", "1", NULL};
     daemon_start_ok(&d, HXFR_TEST_DAEMON_UNIX, args);
     int fd = daemon_connect_ok(&d, false);
+    daemon_hello_ok(fd, 0); /* CONFIG_REQ is answered only after HELLO */
     struct test_frame f;
     /* Big enough that encoding takes a while: the rejections are handled
      * while the earlier frames are queued or at the encoder. */

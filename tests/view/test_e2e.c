@@ -145,8 +145,9 @@ TEST_T(e2e_hxfrd_publisher_gateway_browsers, 90)
     CHECK_EQ(kill(t.publisher, SIGUSR2), 0);
     ws_close(&b);
 
-    /* The publisher goes away: the browser is told; it comes back: the
-     * stream resumes on its own, as a new stream starting at a keyframe. */
+    /* The publisher disables the scanout and goes (view-publish on
+     * SIGTERM): the browser is told; it comes back: the stream resumes on
+     * its own, as a new stream starting at a keyframe. */
     CHECK_EQ(vt_stop(&t.publisher), 0);
     char text[HXFR_VIEW_TEXT_MAX + 1] = "";
     bool told = false;

@@ -10,7 +10,9 @@
  *
  * Prints "publishing" on stdout once the scanout is enabled. SIGUSR1
  * pauses publishing (the connection stays: the host's keepalive keeps the
- * stream alive), SIGUSR2 resumes; SIGTERM exits.
+ * stream alive), SIGUSR2 resumes; SIGTERM disables the scanout
+ * (DISABLE_SCANOUT, as a display being switched off; the scanout would
+ * otherwise outlive the connection) and exits; SIGKILL just leaves it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -265,6 +267,26 @@ int main(int argc, char **argv)
             break;
         }
         sent++;
+    }
+    if (stop && rc == 0) {
+        memset(&m, 0, sizeof(m));
+        m.hdr.type = HXFR_MSG_DISABLE_SCANOUT;
+        m.hdr.session_id = (uint16_t)scanout;
+        m.u.disable_scanout.scanout_id = scanout;
+        n = hxfr_msg_encode(&m, 0, hdr, sizeof(hdr));
+        iov[0] = (struct iovec){hdr, (size_t)n};
+        if (n < 0 || send_all(fd, iov, 1) < 0) {
+            rc = 1;
+        }
+        /* Its answer comes after those of the frames in flight. */
+        last.hdr.type = 0;
+        deadline = now_s() + 5;
+        while (rc == 0 && last.hdr.type != HXFR_MSG_SCANOUT_RESP) {
+            if (now_s() > deadline || drain(fd, &parser, 100, &responses, &last) < 0) {
+                fprintf(stderr, "view-publish: DISABLE_SCANOUT not answered\n");
+                rc = 1;
+            }
+        }
     }
     free(pixels);
     close(fd);
