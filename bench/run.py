@@ -45,6 +45,17 @@ FULL_WORKLOADS = [
     ("1080p-busy", "busy", 1920, 1080, 90, 3),
 ]
 SMOKE_WORKLOADS = [("smoke-desktop", "desktop", 320, 240, 8, 1)]
+# hxfr-bench-gpu: width, height, frames, rounds, backing pieces (Linux
+# guests give 15-130 pieces for a 1080p framebuffer).
+GPU_FULL = (1920, 1080, 60, 5, 32)
+GPU_SMOKE = (320, 240, 4, 1, 4)
+GPU_LABELS = {
+    "device": "TRANSFER_TO_HOST_2D + RESOURCE_FLUSH (device, host copy updated)",
+    "device+display": "the same + QEMU display socket (UPDATE built, written, drained)",
+    "inplace-i420": "reading the frame in place: ARGBToI420 from the backing pieces",
+    "copy": "copying the frame out of the backing (gather into one buffer)",
+    "copy-i420": "copying it, then ARGBToI420 from the copy",
+}
 
 # id, label, kind, options
 CONTENDERS = [
@@ -203,6 +214,8 @@ class Bench:
         build = os.path.abspath(args.build)
         self.hxfrd = os.environ.get("HXFRD") or os.path.join(build, "src/daemon/hxfrd")
         self.tool = os.environ.get("HXFR_BENCH") or os.path.join(build, "bench/hxfr-bench")
+        self.gpu_tool = os.environ.get("HXFR_BENCH_GPU") or os.path.join(build,
+                                                                         "bench/hxfr-bench-gpu")
         self.gst_plugin_dir = os.environ.get("HXFR_GST_PLUGIN_DIR") or os.path.join(build, "gst")
         self.tmp = tempfile.mkdtemp(prefix="hxfr-bench.", dir="/dev/shm"
                                     if os.path.isdir("/dev/shm") else None)
@@ -464,6 +477,24 @@ class Bench:
                 if f.startswith(name + "."):
                     os.unlink(os.path.join(self.tmp, f))
 
+    # ---- hxfr-gpu -----------------------------------------------------------
+
+    def gpu(self, w, h, frames, rounds, pieces):
+        """hxfr-bench-gpu: TRANSFER+FLUSH handling per frame, QEMU's display
+        socket, and reading a frame in place against copying it; its
+        variants interleave by round inside one process."""
+        if not os.access(self.gpu_tool, os.X_OK):
+            log("hxfr-gpu: hxfr-bench-gpu not built (meson option gpu, libyuv)")
+            return {"available": False, "reason": "hxfr-bench-gpu not built"}
+        log(f"hxfr-gpu: {w}x{h}, {frames} frames x {rounds} rounds, {pieces} backing pieces")
+        j, _, _, _ = run_json([self.gpu_tool, "--size", f"{w}x{h}", "--frames", str(frames),
+                               "--rounds", str(rounds), "--pieces", str(pieces)])
+        j["available"] = True
+        j["load_average"] = " ".join(open("/proc/loadavg").read().split()[:3])
+        for k, v in j["variants"].items():
+            log(f"hxfr-gpu {k}: {v['ms_per_frame']:.2f} ms per frame")
+        return j
+
     # ---- scaling ----------------------------------------------------------
 
     def scaling(self, counts, w, h, fps, frames):
@@ -706,6 +737,28 @@ def markdown(res):
         val = "n/a" if g["value"] is None else f"{g['value']:.3f} {g['unit']}"
         lines.append(f"| {g['goal']} | {g['workload']} | {val} | {g['target']} | {met} "
                      f"{('(' + g['note'] + ')') if g['note'] else ''} |")
+    g = res.get("gpu")
+    if g and g.get("available"):
+        r = g["ratios"]
+        lines += ["", f"## hxfr-gpu: {g['width']}x{g['height']} B8G8R8X8, backing in "
+                  f"{g['pieces']} pieces, {g['frames']} frames x {g['rounds']} rounds "
+                  f"(load average {g.get('load_average', 'n/a')})", "",
+                  "| what | CPU ms per frame | wall ms per frame | wall ms, every round |",
+                  "|---|---|---|---|"]
+        for k, v in g["variants"].items():
+            lines.append(f"| {GPU_LABELS.get(k, k)} | {v['cpu_ms_per_frame']:.2f} | "
+                         f"{v['ms_per_frame']:.2f} | "
+                         f"{' '.join(f'{x:.2f}' for x in v['rounds_ms'])} |")
+        c = g["cpu_ratios"]
+        lines += ["", "Ratios within each round (median; CPU time, then wall time): reading in "
+                  f"place / copy then convert = {c['inplace_i420_vs_copy_i420']:.2f}, "
+                  f"{r['inplace_i420_vs_copy_i420']:.2f}; copy alone / reading in place = "
+                  f"{c['copy_vs_inplace_i420']:.2f}, {r['copy_vs_inplace_i420']:.2f}; with QEMU's "
+                  f"display / device alone = {c['display_vs_device']:.2f}, "
+                  f"{r['display_vs_device']:.2f}. Medians of rounds; CPU is hxfr-bench-gpu's "
+                  "own thread (QEMU's reading of the display socket not included)."]
+    elif g:
+        lines += ["", f"## hxfr-gpu: not available ({g.get('reason')})"]
     sc = res.get("scaling")
     if sc:
         lines += ["", f"## Scaling: {sc['width']}x{sc['height']} at {sc['fps']} fps paced, "
@@ -838,6 +891,7 @@ def main():
             keep = args.only.split(",")
             wls = [w for w in wls if w[0] in keep]
         results = [b.workload(*w) for w in wls]
+        gpu = b.gpu(*(GPU_SMOKE if args.smoke else GPU_FULL))
         scaling = None
         if not args.no_scaling:
             if args.smoke:
@@ -854,7 +908,7 @@ def main():
                                           if not k.startswith("vbv")) +
                         ", VBV max rate = buffer = max(4 x pixels, 5 Mbit) per second",
                         "threads": THREADS, "nominal_fps": FPS},
-               "workloads": results, "goals": goals(results), "scaling": scaling}
+               "workloads": results, "goals": goals(results), "scaling": scaling, "gpu": gpu}
         res["meta"]["seconds"] = time.monotonic() - t0
         with open(os.path.join(args.out, "latest.json"), "w") as f:
             json.dump(res, f, indent=1)
@@ -937,6 +991,13 @@ def check(path):
     for g in res.get("goals", []):
         if g["met"] is None and not g["note"]:
             problems.append(f"goal '{g['goal']}' has neither a verdict nor a reason")
+    g = res.get("gpu")
+    if g is not None and g.get("available"):
+        for k in GPU_LABELS:
+            if not g["variants"].get(k, {}).get("ms_per_frame", 0) > 0:
+                problems.append(f"hxfr-gpu: no figure for {k}")
+    elif g is not None and g.get("reason") != "hxfr-bench-gpu not built":
+        problems.append(f"hxfr-gpu: {g.get('reason')}")
     sc = res.get("scaling")
     if sc is not None and not all(p["fps_total"] > 0 for p in sc["points"]):
         problems.append("scaling: a point without frames")

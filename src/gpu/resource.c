@@ -410,7 +410,12 @@ int hxfr_gpu_resource_read(const struct hxfr_gpu *gpu, uint32_t id, const struct
     if (!hxfr__rect_inside(r, res->width, res->height) || dst_stride < (uint64_t)r->width * 4) {
         return -EINVAL;
     }
-    /* backing_size >= size, so every row of the resource is there. */
+    /* backing_size >= size, so every row of the resource is there. Whole
+     * rows into a buffer of the same stride: one run. */
+    if (r->x == 0 && r->width == res->width && dst_stride == res->stride) {
+        hxfr__res_gather(res, (uint64_t)r->y * res->stride, dst, (uint64_t)r->height * res->stride);
+        return 0;
+    }
     for (uint32_t h = 0; h < r->height; h++) {
         hxfr__res_gather(res, (uint64_t)(r->y + h) * res->stride + (uint64_t)r->x * 4,
                          dst + (uint64_t)h * dst_stride, (uint64_t)r->width * 4);

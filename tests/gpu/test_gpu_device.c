@@ -4,6 +4,7 @@
  * test_gpu_hostile.c. Each test starts its own hxfr-gpu process. */
 #include <linux/virtio_gpu.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -656,6 +657,19 @@ TEST(unknown_feature_bits_and_batched_requests)
     fq_cursor(&q, c, sizeof(c));
     fq_ping(&q);
     fq_stop_clean(&q);
+}
+
+TEST(sigterm_ends_it_cleanly)
+{
+    struct fq q;
+    fq_start(&q, NULL, 0);
+    make_resource(&q, 1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 64, 2, 1);
+    CHECK(kill(q.pid, SIGTERM) == 0);
+    int st;
+    CHECK(waitpid(q.pid, &st, 0) == q.pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    q.pid = 0;
+    fq_stop(&q); /* closes and unmaps; the process is already gone */
 }
 
 TEST(exits_cleanly_with_state_when_qemu_goes)
