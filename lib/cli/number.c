@@ -60,3 +60,19 @@ int hxfr__cli_parse_bytes(const char *s, uint64_t max, uint64_t *out)
     *out = v * mul;
     return 0;
 }
+
+int hxfr__cli_parse_size(const char *s, uint32_t max, uint32_t *w, uint32_t *h)
+{
+    uint64_t a, b;
+    char *end;
+    if (leading_u64(s, &a, &end) < 0 || *end != 'x') {
+        return -EINVAL;
+    }
+    const char *t = end + 1;
+    if (leading_u64(t, &b, &end) < 0 || *end || a == 0 || b == 0 || a > max || b > max) {
+        return -EINVAL;
+    }
+    *w = (uint32_t)a;
+    *h = (uint32_t)b;
+    return 0;
+}

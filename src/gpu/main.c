@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +24,9 @@
 #include <unistd.h>
 
 #include "hxfr-config.h"
+
+#include "cli.h"
+#include "hostcli.h"
 
 #include "control.h"
 #include "device.h"
@@ -116,64 +118,11 @@ static void usage(FILE *f)
                "  -h, --help            this help\n");
 }
 
-static bool parse_size(const char *s, uint32_t *w, uint32_t *h)
-{
-    char *end;
-    unsigned long a = strtoul(s, &end, 10);
-    if (end == s || *end != 'x') {
-        return false;
-    }
-    const char *t = end + 1;
-    unsigned long b = strtoul(t, &end, 10);
-    if (end == t || *end != '\0' || a == 0 || b == 0 || a > HXFR_GPU_MAX_DIM ||
-        b > HXFR_GPU_MAX_DIM) {
-        return false;
-    }
-    *w = (uint32_t)a;
-    *h = (uint32_t)b;
-    return true;
-}
-
-static bool parse_bytes(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s) {
-        return false;
-    }
-    unsigned shift = 0;
-    switch (*end) {
-    case 'K':
-    case 'k':
-        shift = 10;
-        end++;
-        break;
-    case 'M':
-    case 'm':
-        shift = 20;
-        end++;
-        break;
-    case 'G':
-    case 'g':
-        shift = 30;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (*end != '\0' || v == 0 || v > (UINT64_MAX >> shift)) {
-        return false;
-    }
-    *out = (uint64_t)v << shift;
-    return true;
-}
-
+/* An int option lo..hi (file descriptors, counts). */
 static bool parse_int(const char *s, int lo, int hi, int *out)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < lo || v > hi) {
+    uint64_t v;
+    if (hxfr__cli_parse_u64(s, (uint64_t)hi, &v) < 0 || v < (uint64_t)lo) {
         return false;
     }
     *out = (int)v;
@@ -244,13 +193,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->gpu.max_outputs = (uint32_t)n;
             break;
         case OPT_SIZE:
-            if (!parse_size(optarg, &o->gpu.width, &o->gpu.height)) {
+            if (hxfr__cli_parse_size(optarg, HXFR_GPU_MAX_DIM, &o->gpu.width, &o->gpu.height) < 0) {
                 fprintf(stderr, "hxfr-gpu: --size takes WxH, each 1 to %d\n", HXFR_GPU_MAX_DIM);
                 return 2;
             }
             break;
         case OPT_MEMORY:
-            if (!parse_bytes(optarg, &o->gpu.max_resource_memory)) {
+            if (hxfr__cli_parse_bytes(optarg, UINT64_MAX, &o->gpu.max_resource_memory) < 0) {
                 fprintf(stderr, "hxfr-gpu: --max-resource-memory takes bytes (K, M, G suffixes)\n");
                 return 2;
             }
@@ -393,21 +342,20 @@ static void setup_done(struct app *app)
 
 static int setup(struct app *app)
 {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     app->loop = hxfr__loop_new();
     if (app->loop == NULL) {
         logm(HXFR_LOG_ERROR, "event loop: %s", strerror(errno));
         return -1;
     }
-    app->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (app->signal_fd < 0 || (app->signal_src = hxfr__loop_add(app->loop, app->signal_fd, EPOLLIN,
-                                                                signal_event, app)) == NULL) {
+    /* SIGTERM and SIGINT through the loop; SIGPIPE ignored (QEMU's sockets
+     * may close under a write). */
+    app->signal_fd = hxfr__hostcli_signalfd();
+    if (app->signal_fd < 0) {
+        logm(HXFR_LOG_ERROR, "signalfd: %s", strerror(-app->signal_fd));
+        return -1;
+    }
+    app->signal_src = hxfr__loop_add(app->loop, app->signal_fd, EPOLLIN, signal_event, app);
+    if (app->signal_src == NULL) {
         logm(HXFR_LOG_ERROR, "signalfd: %s", strerror(errno));
         return -1;
     }

@@ -2,6 +2,7 @@
  * conversation, the 2D commands, QEMU's display socket, the cursor,
  * hot-plug, reboot and the control socket. The hostile cases are in
  * test_gpu_hostile.c. Each test starts its own hxfr-gpu process. */
+#include <fcntl.h>
 #include <linux/virtio_gpu.h>
 #include <poll.h>
 #include <signal.h>
@@ -84,28 +85,93 @@ static unsigned display_updates(struct fq *q, uint32_t x, uint32_t y, uint32_t w
     return n;
 }
 
-TEST(print_capabilities)
+/* Runs hxfr-gpu with args (NULL-terminated) and no QEMU; its stdout goes
+ * into out (NUL-terminated), stderr is dropped. Returns the exit status,
+ * or -1 if it did not exit. */
+static int run_binary(const char *const *args, char *out, size_t outlen)
 {
+    const char *argv[16] = {fq_binary()};
+    size_t n = 1;
+    for (; args[n - 1] != NULL && n < 15; n++) {
+        argv[n] = args[n - 1];
+    }
+    argv[n] = NULL;
     int p[2];
     CHECK(pipe(p) == 0);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(p[1], 1);
-        execl(fq_binary(), fq_binary(), "--print-capabilities", "--bogus-option", (char *)NULL);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(p[1]);
-    char buf[256] = {0};
-    size_t n = 0;
+    size_t got = 0;
     ssize_t r;
-    while ((r = read(p[0], buf + n, sizeof(buf) - 1 - n)) > 0) {
-        n += (size_t)r;
+    while ((r = read(p[0], out + got, outlen - 1 - got)) > 0) {
+        got += (size_t)r;
     }
+    out[got] = '\0';
+    close(p[0]);
     int st;
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(waitpid(pid, &st, 0) == pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(print_capabilities)
+{
+    char buf[256];
+    /* The conventions: --print-capabilities ignores every other option. */
+    const char *args[] = {"--print-capabilities", "--bogus-option", "--size", "0x0", NULL};
+    CHECK_EQ(run_binary(args, buf, sizeof(buf)), 0);
     CHECK(strstr(buf, "\"type\": \"gpu\"") != NULL);
     CHECK(strstr(buf, "\"features\"") != NULL);
+}
+
+TEST(option_values_are_checked)
+{
+    /* Each of these is a usage error (status 2) before anything starts;
+     * the sockets named do not exist, nothing is created. */
+    static const char *const bad[][5] = {
+        {"--fd", "-1", NULL},
+        {"--fd", "3x", NULL},
+        {"--socket-path", "/nonexistent/x.sock", "--fd", "3", NULL},
+        {"--max-outputs", "0", NULL},
+        {"--max-outputs", "17", NULL},
+        {"--size", "0x600", NULL},
+        {"--size", "1920x", NULL},
+        {"--size", "1920x-1", NULL},
+        {"--size", "8193x100", NULL},
+        {"--max-resource-memory", "0", NULL},
+        {"--max-resource-memory", "-5M", NULL},
+        {"--max-resource-memory", "5X", NULL},
+        {"--max-resource-memory", "99999999999G", NULL},
+        {"--ready-fd", "", NULL},
+        {"stray-argument", NULL},
+    };
+    char buf[64];
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *args[8];
+        unsigned n = 0;
+        if (strcmp(bad[i][0], "--fd") != 0) {
+            args[n++] = "--fd";
+            args[n++] = "1000";
+        }
+        for (unsigned k = 0; bad[i][k] != NULL; k++) {
+            args[n++] = bad[i][k];
+        }
+        args[n] = NULL;
+        if (run_binary(args, buf, sizeof(buf)) != 2) {
+            FAIL("case %u (%s %s): not refused as a usage error", i, bad[i][0],
+                 bad[i][1] ? bad[i][1] : "");
+        }
+    }
+    /* Good values get past parsing: --fd 1000 is then not a socket (1). */
+    const char *good[] = {"--fd",   "1000",      "--max-outputs",         "16",
+                          "--size", "5120x2880", "--max-resource-memory", "1G",
+                          NULL};
+    CHECK_EQ(run_binary(good, buf, sizeof(buf)), 1);
 }
 
 TEST(display_info_and_config)

@@ -89,25 +89,6 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
-static int parse_size(const char *s, uint32_t *w, uint32_t *h)
-{
-    char *end;
-    errno = 0;
-    unsigned long pw = strtoul(s, &end, 10);
-    if (errno || end == s || *end != 'x' || s[0] == '-') {
-        return -EINVAL;
-    }
-    const char *hs = end + 1;
-    unsigned long ph = strtoul(hs, &end, 10);
-    if (errno || end == hs || *end || hs[0] == '-' || pw == 0 || ph == 0 ||
-        pw > HXFR_MAX_DIM_HARD || ph > HXFR_MAX_DIM_HARD) {
-        return -EINVAL;
-    }
-    *w = (uint32_t)pw;
-    *h = (uint32_t)ph;
-    return 0;
-}
-
 static int parse_bitrate(const char *s, uint32_t *out)
 {
     char *end;
@@ -248,7 +229,7 @@ static int number_option(struct send_args *a, int opt, const char *arg, int *err
     }
     switch (opt) {
     case O_SIZE:
-        *err = parse_size(arg, &a->width, &a->height);
+        *err = hxfr__cli_parse_size(arg, HXFR_MAX_DIM_HARD, &a->width, &a->height);
         a->have_size = true;
         return 1;
     case O_FPS:
