@@ -633,7 +633,7 @@ static void encode_720p(struct host *h, const char *props)
 TEST_T(encode_720p_fakehost, 120)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, NULL);
     encode_720p(&h, "");
     char log[4096];
@@ -646,7 +646,7 @@ TEST_T(encode_720p_fakehost, 120)
 TEST_T(encode_720p_hxfrd, 120)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     HXFRD_START_OR_SKIP(&h);
     encode_720p(&h, "");
     host_stop(&h);
@@ -727,7 +727,7 @@ static void every_format(struct host *h, const char *props, int width, int heigh
 TEST_T(every_sink_format_fakehost, 120)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, NULL);
     every_format(&h, "", 64, 48);
     host_stop(&h);
@@ -752,7 +752,7 @@ TEST_T(every_sink_format_hxfrd_shm, 120)
 TEST_T(every_sink_format_hxfrd, 120)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     HXFRD_START_OR_SKIP(&h);
     every_format(&h, "", 64, 48);
     host_stop(&h);
@@ -849,7 +849,7 @@ static void renegotiate(struct host *h, const char *props)
 TEST_T(renegotiate_size_fakehost, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, NULL);
     renegotiate(&h, "");
     char log[4096];
@@ -862,7 +862,7 @@ TEST_T(renegotiate_size_fakehost, 60)
 TEST_T(renegotiate_size_hxfrd, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     HXFRD_START_OR_SKIP(&h);
     renegotiate(&h, "");
     host_stop(&h);
@@ -908,7 +908,7 @@ TEST_T(use_shm_needs_unix_and_falls_back, 60)
         g_free(r);
     }
 
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -980,7 +980,7 @@ static void force_key_unit(struct host *h)
 TEST_T(force_key_unit_fakehost, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, NULL);
     force_key_unit(&h);
     char log[4096];
@@ -992,7 +992,7 @@ TEST_T(force_key_unit_fakehost, 60)
 TEST_T(force_key_unit_hxfrd, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     HXFRD_START_OR_SKIP(&h);
     force_key_unit(&h);
     host_stop(&h);
@@ -1002,7 +1002,7 @@ TEST_T(force_key_unit_hxfrd, 60)
 TEST_T(keyframe_interval_and_bitrate, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -1313,7 +1313,7 @@ TEST_T(host_absent_fails_start, 30)
 TEST_T(host_error_is_element_error, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--fail-frame", "5", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -1336,7 +1336,7 @@ TEST_T(host_error_is_element_error, 60)
 TEST_T(host_empty_response_drops_frame, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--empty-frame", "3", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -1359,7 +1359,7 @@ TEST_T(host_empty_response_drops_frame, 60)
 TEST_T(v1_host_without_hello, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--hello-error", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -1378,7 +1378,7 @@ TEST_T(v1_host_without_hello, 60)
 TEST_T(host_killed_is_error, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--exit-after", "10", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -1403,7 +1403,7 @@ TEST_T(host_killed_is_error, 60)
 TEST_T(host_dropped_reconnects, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--drop-after", "10", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -1451,7 +1451,7 @@ TEST_T(host_dropped_reconnects, 60)
 TEST_T(hxfrsrc_streams_scanout, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--push", "160", "120", "30", "--scanouts", "2", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -1493,7 +1493,7 @@ TEST_T(hxfrsrc_streams_scanout, 60)
 TEST_T(hxfrsrc_unknown_scanout_and_no_host, 30)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--scanouts", "1", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc), "hxfrsrc address=%s scanout=7 ! fakesink", h.address);
@@ -1514,7 +1514,7 @@ TEST_T(hxfrsrc_unknown_scanout_and_no_host, 30)
 TEST_T(hxfrsrc_reconnects, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--push", "96", "64", "30", "--drop-after", "12", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc),
@@ -1551,7 +1551,7 @@ TEST_T(hxfrsrc_reconnects, 60)
 TEST_T(hxfrsrc_unlock_and_host_killed, 30)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--push", "64", "64", "1", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false", h.address);
@@ -1581,7 +1581,7 @@ TEST_T(hxfrsrc_unlock_and_host_killed, 30)
 TEST_T(hxfrsrc_hxfrd_unknown_scanout, 30)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     HXFRD_START_OR_SKIP(&h);
     char desc[1024];
     snprintf(desc, sizeof(desc), "hxfrsrc address=%s scanout=5 ! fakesink", h.address);
@@ -1601,7 +1601,7 @@ TEST_T(hxfrsrc_hxfrd_streams, 60)
 {
     init_gst();
     const char *publish = getenv("HXFR_PUBLISH");
-    struct host h;
+    struct host h = {0};
     if (!publish || !*publish) {
         SKIP("hxfrd has no scanouts in this build (no publisher)");
     }
@@ -1755,7 +1755,7 @@ TEST_T(hxfrd_killed_reconnect_and_error, 90)
 TEST_T(hxfrsrc_scanout_ends, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--push", "96", "64", "30", "--end-after", "8", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false", h.address);
@@ -1790,7 +1790,7 @@ TEST_T(hxfrsrc_scanout_ends, 60)
 TEST_T(hxfrsrc_force_key_unit, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--push", "96", "64", "30", NULL);
     char desc[1024];
     snprintf(desc, sizeof(desc), "hxfrsrc address=%s ! appsink name=sink sync=false", h.address);
