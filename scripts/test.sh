@@ -110,9 +110,14 @@ if [ "${HXFR_TEST_QUICK:-0}" != "1" ]; then
   echo "== [2/3] ASan+UBSan build and test"
   if setup build/asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
       -Dbuildtype=debug -Dvm_tests=disabled; then
+    # The sanitizers make everything several times slower: meson's timeout
+    # per test binary and the harness's alarm per test (tests/harness.h)
+    # grow by the same factor.
+    asan_slowdown=4
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      run_suite build/asan "asan" --no-suite slow --timeout-multiplier 4
+    HXFR_TEST_TIMEOUT_SCALE=$asan_slowdown \
+      run_suite build/asan "asan" --no-suite slow --timeout-multiplier "$asan_slowdown"
   else
     failed=$((failed + 1)); failures+=("asan: meson setup failed")
   fi

@@ -3,7 +3,10 @@
  * reads (protocol : 'tap'). A crash, a failed CHECK or a timeout fails only
  * that test. SKIP("why") ends a test as skipped: TAP "ok N - name # SKIP
  * why", counted as skipped (never as passed) by meson and scripts/test.sh.
- * HXFR_TEST_TIMEOUT (seconds, default 60) sets the timeout and
+ * HXFR_TEST_TIMEOUT (seconds, default 60) sets the default timeout,
+ * HXFR_TEST_TIMEOUT_SCALE=K multiplies every test's timeout by K (1..100;
+ * scripts/test.sh sets it to meson's --timeout-multiplier in the sanitizer
+ * stage, where everything runs several times slower) and
  * HXFR_TEST_FILTER=substring runs only matching tests.
  *
  * Include it from exactly one .c file per test binary, after defining any
@@ -136,6 +139,19 @@ enum hxfr_test_result {
     HXFR_TEST_SKIPPED,
 };
 
+/* The factor HXFR_TEST_TIMEOUT_SCALE asks for; 1 when unset or not a
+ * number in 1..100 (a typo must not turn every alarm off). */
+static inline unsigned hxfr_test_timeout_scale(void)
+{
+    const char *s = getenv("HXFR_TEST_TIMEOUT_SCALE");
+    char *end = NULL;
+    unsigned long k = s ? strtoul(s, &end, 10) : 1;
+    if (!s || end == s || *end != '\0' || k < 1 || k > 100) {
+        k = 1;
+    }
+    return (unsigned)k;
+}
+
 /* Runs one test in a child. On HXFR_TEST_SKIPPED, why holds the reason. */
 static enum hxfr_test_result hxfr_test_run_one(const struct hxfr_test *t, unsigned default_timeout,
                                                char *why, size_t why_len)
@@ -160,7 +176,7 @@ static enum hxfr_test_result hxfr_test_run_one(const struct hxfr_test *t, unsign
         close(skip_pipe[0]);
         hxfr_test_skip_fd = skip_pipe[1];
         signal(SIGPIPE, SIG_IGN);
-        alarm(t->timeout_s ? t->timeout_s : default_timeout);
+        alarm((t->timeout_s ? t->timeout_s : default_timeout) * hxfr_test_timeout_scale());
         t->fn();
         exit(0);
     }

@@ -21,7 +21,8 @@ def fail(msg):
 def run_sample(exe, env_extra=None):
     hold_r, hold_w = os.pipe()
     env = dict(os.environ, HXFR_SAMPLE_HOLD_FD=str(hold_r))
-    env.pop('HXFR_TEST_FILTER', None)
+    for k in ('HXFR_TEST_FILTER', 'HXFR_TEST_TIMEOUT', 'HXFR_TEST_TIMEOUT_SCALE'):
+        env.pop(k, None)
     env.update(env_extra or {})
     p = subprocess.run([exe], env=env, pass_fds=(hold_r,), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=20)
@@ -52,7 +53,7 @@ def main():
     print(p.stderr, end='', file=sys.stderr)
     lines = p.stdout.splitlines()
     expect = [
-        '1..5',
+        '1..7',
         'ok 1 - passes',
         'ok 2 - skips_with_a_reason # SKIP no frobnicator on this machine',
         'not ok 3 - fails',
@@ -63,12 +64,33 @@ def main():
     if not (lines[5].startswith('ok 5 - skips_with_a_child_alive # SKIP skipped while child ')
             and lines[5].endswith(' runs')):
         fail('line 6: %r' % lines[5])
-    if lines[6] != '# 1 passed, 2 failed, 2 skipped':
-        fail('summary %r' % lines[6])
+    if lines[6:8] != ['ok 6 - reports_its_alarm', 'ok 7 - reports_the_default_alarm']:
+        fail('lines 7-8: %r' % lines[6:8])
+    if lines[8] != '# 3 passed, 2 failed, 2 skipped':
+        fail('summary %r' % lines[8])
     if p.returncode != 1:
         fail('exit status %d with failures, expected 1' % p.returncode)
     if 'exits_77_without_skip: exited 77 without SKIP()' not in p.stderr:
         fail('no diagnostic for the exit(77) without SKIP()')
+
+    # Every test's alarm scaled by HXFR_TEST_TIMEOUT_SCALE (the sanitizer
+    # stage's slowdown); a value that is not a factor in 1..100 scales by 1.
+    for env, own, default in (({}, 5, 60), ({'HXFR_TEST_TIMEOUT': '7'}, 5, 7),
+                              ({'HXFR_TEST_TIMEOUT': '7', 'HXFR_TEST_TIMEOUT_SCALE': '3'}, 15, 21),
+                              ({'HXFR_TEST_TIMEOUT_SCALE': '4'}, 20, 240),
+                              ({'HXFR_TEST_TIMEOUT_SCALE': 'x'}, 5, 60),
+                              ({'HXFR_TEST_TIMEOUT_SCALE': '0'}, 5, 60),
+                              ({'HXFR_TEST_TIMEOUT_SCALE': '4000'}, 5, 60)):
+        a = run_sample(exe, dict(env, HXFR_TEST_FILTER='alarm'))
+        want = ['own alarm %d' % own, 'default alarm %d' % default]
+        got = [l for l in a.stderr.splitlines() if l.startswith(('own alarm ', 'default alarm '))]
+        # Rounded to the nearest second: a loaded machine may lose one.
+        ok = len(got) == 2 and all(
+            g.rsplit(' ', 1)[0] == w.rsplit(' ', 1)[0]
+            and int(w.split()[-1]) - 1 <= int(g.split()[-1]) <= int(w.split()[-1])
+            for g, w in zip(got, want))
+        if a.returncode != 0 or not ok:
+            fail('alarms with %r: %r (status %d), expected %r' % (env, got, a.returncode, want))
 
     # Only skips and passes: exit 0, and meson would call it OK.
     q = run_sample(exe, {'HXFR_TEST_FILTER': 'skips_with_a_reason'})
@@ -79,8 +101,8 @@ def main():
              {'name': 'other', 'protocol': 'exitcode'}]
     sample = {'name': 'hxfr:unit / sample', 'result': 'FAIL', 'returncode': 1, 'stdout': p.stdout}
     got, detail = count(testcount, [sample], tests)
-    if got != (1, 2, 2):
-        fail('testcount: %r for the sample, expected (1, 2, 2): %r' % (got, detail))
+    if got != (3, 2, 2):
+        fail('testcount: %r for the sample, expected (3, 2, 2): %r' % (got, detail))
 
     # Whole-test skips (exit 77 of a script) and the no-skip groups.
     vm_skip = {'name': 'vm-x', 'result': 'SKIP', 'returncode': 77,
@@ -98,7 +120,7 @@ def main():
         fail('testcount: a VM skip with --allow-skip: %r %r' % (got, detail))
     # A TAP subtest skip inside a no-skip group counts too.
     got, detail = count(testcount, [sample], tests, '--no-skip', 'S=sample')
-    if got != (1, 3, 2):
+    if got != (3, 3, 2):
         fail('testcount: a subtest skip under --no-skip: %r %r' % (got, detail))
     # A group missing from the build.
     got, detail = count(testcount, [other], tests, '--no-skip', 'G=gst', '--present')

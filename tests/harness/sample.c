@@ -48,3 +48,16 @@ TEST(skips_with_a_child_alive)
     }
     SKIP("skipped while child %d runs", (int)pid);
 }
+
+/* The alarm a test runs under (its own timeout, else HXFR_TEST_TIMEOUT's,
+ * times HXFR_TEST_TIMEOUT_SCALE), printed for the checker: alarm(0) returns
+ * the seconds left, rounded to the nearest. */
+TEST_T(reports_its_alarm, 5)
+{
+    fprintf(stderr, "own alarm %u\n", alarm(0));
+}
+
+TEST(reports_the_default_alarm)
+{
+    fprintf(stderr, "default alarm %u\n", alarm(0));
+}
