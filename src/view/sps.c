@@ -38,7 +38,8 @@ static uint32_t bitsn(struct bits *b, unsigned n)
     return v;
 }
 
-/* Exp-Golomb ue(v); values above 2^31 are refused (bad). */
+/* Exp-Golomb ue(v), 0..2^32-2; a code of more than 31 leading zeros is
+ * refused (bad). Callers bound what their syntax element allows. */
 static uint32_t ue(struct bits *b)
 {
     unsigned zeros = 0;
@@ -65,7 +66,13 @@ static void skip_scaling_list(struct bits *b, unsigned size)
     int32_t last = 8, next = 8;
     for (unsigned j = 0; j < size && !b->bad; j++) {
         if (next != 0) {
-            next = (last + se(b) + 256) % 256;
+            /* se(v) reaches +-(2^31 - 1); the standard allows -128..127. */
+            int32_t delta = se(b);
+            if (delta < -128 || delta > 127) {
+                b->bad = true;
+                return;
+            }
+            next = (last + delta + 256) % 256;
         }
         last = next == 0 ? last : next;
     }
