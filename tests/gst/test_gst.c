@@ -34,6 +34,8 @@
 
 /* ---- hosts ------------------------------------------------------------ */
 
+/* Declare it zeroed (`struct host h = {0};`) or with designated options:
+ * hxfrd_spawn reads the options and tcp_port. */
 struct host {
     pid_t pid;
     char dir[64];
@@ -1167,7 +1169,7 @@ TEST_T(helix_properties_hxfrd, 120)
 TEST_T(keyframe_interval_v1_host, 60)
 {
     init_gst();
-    struct host h;
+    struct host h = {0};
     fakehost_start(&h, "--hello-error", NULL);
     char props[256];
     snprintf(props, sizeof(props), "address=%s keyframe-interval=10", h.address);
