@@ -29,8 +29,7 @@ void hxfr__gpu_config_init(struct hxfr_gpu_config *cfg)
     };
 }
 
-int hxfr__gpu_init(struct hxfr_gpu *gpu, const struct hxfr_gpu_config *cfg,
-                   const struct hxfr_mem *mem)
+int hxfr__gpu_init(struct hxfr_gpu *gpu, const struct hxfr_gpu_config *cfg, struct hxfr_mem *mem)
 {
     memset(gpu, 0, sizeof(*gpu));
     if (cfg->max_outputs == 0 || cfg->max_outputs > HXFR_GPU_MAX_SCANOUTS || cfg->width == 0 ||
@@ -54,6 +53,7 @@ void hxfr__gpu_finish(struct hxfr_gpu *gpu)
 
 void hxfr__gpu_reset(struct hxfr_gpu *gpu)
 {
+    hxfr__gpu_unhold(gpu);
     hxfr__res_destroy_all(gpu);
     for (uint32_t i = 0; i < HXFR_GPU_MAX_SCANOUTS; i++) {
         struct hxfr_gpu_output *o = &gpu->out[i];
@@ -111,8 +111,8 @@ static void reply_start(struct reply *rp, const uint8_t *hdr, uint32_t type, uin
 {
     memset(rp->b, 0, len);
     hxfr_put_u32(rp->b, type);
-    /* A fenced command is done when we answer (everything here is
-     * synchronous): echo the fence. ctx_id is 0 without virgl; ring_idx
+    /* A fenced command is done when we answer (a held flush is answered
+     * when its hold ends): echo the fence. ctx_id is 0 without virgl; ring_idx
      * needs context init, never offered. */
     uint32_t flags = hxfr_get_u32(hdr + 4);
     if (flags & VIRTIO_GPU_FLAG_FENCE) {

@@ -32,6 +32,12 @@ struct conn {
 struct hxfr_control {
     struct hxfr_loop *loop;
     struct hxfr_device *dev;
+    int listener; /* on dev's gpu, -1 without a device */
+    /* freeze: every flush is held (the guest waits) until thaw; holds of
+     * token are outstanding. */
+    bool frozen;
+    uint32_t holds;
+    uint64_t token;
     int fd;
     struct hxfr_loop_source *src;
     char *path;
@@ -116,6 +122,8 @@ static void cmd_info(struct conn *c, struct hxfr_gpu *gpu)
         (unsigned long long)g->errors, (unsigned long long)g->cursor_commands,
         (unsigned long long)g->transfers, (unsigned long long)g->flushes,
         (unsigned long long)g->resets, (unsigned long long)st.malformed_chains);
+    say(c, "hold %s holds %u held %llu", c->ctl->frozen ? "frozen" : "off", c->ctl->holds,
+        (unsigned long long)st.held_flushes);
     say(c, "display %s messages %llu updates %llu bytes %llu coalesced %llu",
         st.display_connected ? "connected" : "none", (unsigned long long)st.display_messages,
         (unsigned long long)st.display_updates, (unsigned long long)st.display_bytes,
@@ -158,6 +166,42 @@ static void cmd_read(struct conn *c, struct hxfr_gpu *gpu, uint32_t id, bool inp
         memcpy(dst, r.host_copy, r.size);
     }
     c->out_len += r.size;
+}
+
+/* --- freeze / thaw: the device's flush holds ---------------------------- */
+
+static int on_flush(void *data, uint32_t scanout, uint32_t resource, const struct hxfr_gpu_rect *r,
+                    uint64_t token)
+{
+    struct hxfr_control *ctl = data;
+    (void)scanout;
+    (void)resource;
+    (void)r;
+    if (!ctl->frozen) {
+        return HXFR_GPU_FLUSH_DONE;
+    }
+    if (token != ctl->token) {
+        /* Holds of an earlier token were answered by a ring stop. */
+        ctl->holds = 0;
+        ctl->token = token;
+    }
+    ctl->holds++;
+    return HXFR_GPU_FLUSH_HOLD;
+}
+
+static void on_reset(void *data)
+{
+    struct hxfr_control *ctl = data;
+    ctl->holds = 0; /* answered by the reset */
+}
+
+static void thaw(struct hxfr_control *ctl)
+{
+    ctl->frozen = false;
+    for (; ctl->holds > 0; ctl->holds--) {
+        /* -ENOENT: a ring stop already answered it. */
+        hxfr_gpu_flush_done(hxfr__device_gpu(ctl->dev), ctl->token);
+    }
 }
 
 static void command(struct conn *c, char *line)
@@ -221,6 +265,10 @@ static void command(struct conn *c, char *line)
         }
         say(c, "cursor %u visible %d image %d x %u y %u hot %u,%u serial %llu", id, k.visible,
             k.has_image, k.x, k.y, k.hot_x, k.hot_y, (unsigned long long)k.image_serial);
+    } else if (strcmp(argv[0], "freeze") == 0 && argc == 1) {
+        c->ctl->frozen = true;
+    } else if (strcmp(argv[0], "thaw") == 0 && argc == 1) {
+        thaw(c->ctl);
     } else if (strcmp(argv[0], "read") == 0 && argc == 3 &&
                (strcmp(argv[2], "inplace") == 0 || strcmp(argv[2], "copy") == 0)) {
         cmd_read(c, gpu, id, strcmp(argv[2], "inplace") == 0);
@@ -330,6 +378,7 @@ struct hxfr_control *hxfr__control_new(struct hxfr_loop *loop, const char *path)
         return NULL;
     }
     ctl->loop = loop;
+    ctl->listener = -1;
     ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     ctl->path = strdup(path);
     if (ctl->fd < 0 || ctl->path == NULL) {
@@ -364,8 +413,18 @@ fail:;
 
 void hxfr__control_set_device(struct hxfr_control *c, struct hxfr_device *dev)
 {
-    if (c != NULL) {
-        c->dev = dev;
+    if (c == NULL) {
+        return;
+    }
+    if (c->dev != NULL && c->listener >= 0) {
+        thaw(c);
+        hxfr_gpu_remove_listener(hxfr__device_gpu(c->dev), c->listener);
+    }
+    c->dev = dev;
+    c->listener = -1;
+    if (dev != NULL) {
+        const struct hxfr_gpu_listener l = {.data = c, .flush = on_flush, .reset = on_reset};
+        c->listener = hxfr_gpu_add_listener(hxfr__device_gpu(dev), &l);
     }
 }
 
@@ -374,6 +433,7 @@ void hxfr__control_destroy(struct hxfr_control *c)
     if (c == NULL) {
         return;
     }
+    hxfr__control_set_device(c, NULL);
     for (int i = 0; i < MAX_CONNS; i++) {
         if (c->conns[i] != NULL) {
             conn_close(c->conns[i]);

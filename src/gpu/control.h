@@ -9,8 +9,13 @@
  *   cursor ID           the cursor of scanout ID
  *   read ID inplace     "data N", then N raw bytes: resource ID read in place
  *   read ID copy        the same from the device's host copy
+ *   freeze              hold every flush from now on: the guest waits for
+ *                       its RESOURCE_FLUSH answer, so its picture stands
+ *                       still (a tear-free "read ID inplace")
+ *   thaw                answer the held flush, hold no more
  *
- * It goes through gpu.h only, like any other consumer of the device.
+ * It goes through gpu.h only, like any other consumer of the device (its
+ * freeze is a flush listener that holds, as an encoder does).
  * The socket file is created mode 0600; connections are few (8 at most).
  */
 #ifndef HXFR_GPU_CONTROL_H

@@ -34,6 +34,12 @@ struct hxfr_device {
     int kick_src_fd[N_RINGS];
     bool pending[N_RINGS];
     struct hxfr_vring_elem *elem;
+    /* A RESOURCE_FLUSH a listener holds: its chain, answered when the hold
+     * ends (the control ring waits behind it). */
+    bool held;
+    uint16_t held_head;
+    uint32_t held_len;
+    uint64_t held_flushes;
     bool done, error;
     uint64_t bad_heads;
     hxfr_device_log_fn log;
@@ -117,6 +123,30 @@ static void display_event(void *data, uint32_t events)
 /* Chains handled per ring before other sources get their turn. */
 #define RING_BUDGET 256
 
+/* Gives the held flush's chain back to the guest (its answer and fence
+ * were written when it was handled). */
+static void answer_held(struct hxfr_device *dev)
+{
+    if (!dev->held) {
+        return;
+    }
+    struct hxfr_vring *vr = &dev->vhost.rings[RING_CONTROL];
+    dev->held = false;
+    hxfr__vring_push(vr, dev->held_head, dev->held_len);
+    hxfr__vring_notify(vr);
+}
+
+/* The last hold ended (a listener's hxfr_gpu_flush_done): answer, and let
+ * the next work turn go on with the control queue. */
+static void flush_released(void *data)
+{
+    struct hxfr_device *dev = data;
+    if (dev->held) {
+        answer_held(dev);
+        dev->pending[RING_CONTROL] = true;
+    }
+}
+
 static void process_ring(struct hxfr_device *dev, unsigned idx)
 {
     struct hxfr_vring *vr = &dev->vhost.rings[idx];
@@ -124,7 +154,7 @@ static void process_ring(struct hxfr_device *dev, unsigned idx)
     unsigned budget = RING_BUDGET;
 
     dev->pending[idx] = false;
-    if (!hxfr__vhost_ring_live(&dev->vhost, idx)) {
+    if (!hxfr__vhost_ring_live(&dev->vhost, idx) || (idx == RING_CONTROL && dev->held)) {
         return;
     }
     for (;;) {
@@ -159,6 +189,15 @@ static void process_ring(struct hxfr_device *dev, unsigned idx)
                 len = hxfr__gpu_ctrl(&dev->gpu, dev->elem);
             } else {
                 hxfr__gpu_cursor_cmd(&dev->gpu, dev->elem);
+            }
+            if (idx == RING_CONTROL && hxfr__gpu_held(&dev->gpu) && dev->elem->head < vr->num) {
+                /* A listener holds this flush: nothing after it is taken
+                 * until the hold ends (answers stay in order). */
+                dev->held = true;
+                dev->held_head = dev->elem->head;
+                dev->held_len = len;
+                dev->held_flushes++;
+                break;
             }
             if (dev->elem->head < vr->num) {
                 hxfr__vring_push(vr, dev->elem->head, len);
@@ -263,6 +302,13 @@ static void op_mem_changed(void *data)
 static void op_ring_changed(void *data, unsigned idx)
 {
     struct hxfr_device *dev = data;
+    if (idx == RING_CONTROL && dev->held && !dev->vhost.rings[idx].started) {
+        /* The ring stops (GET_VRING_BASE: a VM pause, migration, reset):
+         * the held flush is answered now, before the front-end learns
+         * where the ring stands, so no chain is left in flight. */
+        hxfr__gpu_unhold(&dev->gpu);
+        answer_held(dev);
+    }
     watch_kick(dev, idx);
     if (hxfr__vhost_ring_live(&dev->vhost, idx)) {
         process_ring(dev, idx);
@@ -274,6 +320,7 @@ static void op_reset(void *data)
     struct hxfr_device *dev = data;
     logf_(dev, HXFR_LOG_INFO, "device reset: %u resource%s dropped", dev->gpu.n_resources,
           dev->gpu.n_resources == 1 ? "" : "s");
+    dev->held = false; /* the rings were stopped first: already answered */
     hxfr__gpu_reset(&dev->gpu);
     display_flush(dev);
 }
@@ -344,6 +391,8 @@ struct hxfr_device *hxfr__device_new(struct hxfr_loop *loop, int vhost_fd,
     if (err == 0) {
         dev->gpu.log = gpu_log;
         dev->gpu.log_data = dev;
+        dev->gpu.flush_released = flush_released;
+        dev->gpu.flush_released_data = dev;
         err = hxfr__display_init(&dev->display, &dev->gpu);
     }
     if (err == 0) {
@@ -414,6 +463,7 @@ void hxfr__device_stats(const struct hxfr_device *dev, struct hxfr_device_stats 
         .display_updates = dev->display.updates,
         .display_bytes = dev->display.bytes,
         .display_coalesced = dev->display.coalesced,
+        .held_flushes = dev->held_flushes,
         .display_connected = dev->display.fd >= 0,
     };
 }

@@ -58,6 +58,7 @@ struct hxfr_device_stats {
     uint64_t display_updates;
     uint64_t display_bytes;
     uint64_t display_coalesced;
+    uint64_t held_flushes; /* RESOURCE_FLUSH answers a listener held */
     bool display_connected;
 };
 void hxfr__device_stats(const struct hxfr_device *dev, struct hxfr_device_stats *out);

@@ -30,14 +30,18 @@ static void on_scanout(void *data, uint32_t id)
     d->s[id].config_dirty = true;
 }
 
-static void on_flush(void *data, uint32_t id, uint32_t resource, const struct hxfr_gpu_rect *r)
+/* QEMU's display never holds a flush: its pixels are copied out of the
+ * host copy (what TRANSFER_TO_HOST_2D put there) when the socket has room. */
+static int on_flush(void *data, uint32_t id, uint32_t resource, const struct hxfr_gpu_rect *r,
+                    uint64_t token)
 {
     struct hxfr_display *d = data;
     struct hxfr_display_scanout *s = &d->s[id];
     struct hxfr_gpu_scanout_info info;
     (void)resource;
+    (void)token;
     if (hxfr_gpu_scanout_get(d->gpu, id, &info) < 0) {
-        return;
+        return HXFR_GPU_FLUSH_DONE;
     }
     /* Resource coordinates to scanout coordinates (r lies inside the
      * scanout's rectangle: the device clipped it). */
@@ -53,6 +57,7 @@ static void on_flush(void *data, uint32_t id, uint32_t resource, const struct hx
     }
     s->dmg = (struct hxfr_gpu_rect){x0, y0, x1 - x0, y1 - y0};
     s->damage = true;
+    return HXFR_GPU_FLUSH_DONE;
 }
 
 static void on_cursor(void *data, uint32_t id, bool image)

@@ -91,8 +91,8 @@ struct hxfr_gpu_stats {
 
 struct hxfr_gpu {
     struct hxfr_gpu_config cfg;
-    const struct hxfr_mem *mem; /* borrowed: the vhost-user memory table */
-    bool edid;                  /* VIRTIO_GPU_F_EDID negotiated */
+    struct hxfr_mem *mem; /* borrowed: the vhost-user memory table */
+    bool edid;            /* VIRTIO_GPU_F_EDID negotiated */
     struct hxfr_gpu_res **table;
     uint32_t table_size; /* buckets, a power of two */
     uint32_t n_resources;
@@ -101,6 +101,13 @@ struct hxfr_gpu {
     struct hxfr_gpu_listener listeners[HXFR_GPU_MAX_LISTENERS];
     bool listener_used[HXFR_GPU_MAX_LISTENERS];
     uint32_t events_read; /* config space (QEMU keeps its own) */
+    /* RESOURCE_FLUSH holds (HXFR_GPU_FLUSH_HOLD): the token of the latest
+     * flush and how many holds of it are outstanding. */
+    uint64_t flush_token;
+    uint32_t flush_holds;
+    /* Called when the last hold ends: the device answers the flush. */
+    void (*flush_released)(void *data);
+    void *flush_released_data;
     struct hxfr_gpu_stats stats;
     /* Optional: called with a line for every rejected command. */
     void (*log)(void *data, const char *line);
@@ -109,8 +116,7 @@ struct hxfr_gpu {
 
 /* Sets up an empty device on mem (borrowed for the device's life). Returns
  * 0 or -EINVAL (cfg out of range) / -ENOMEM. */
-int hxfr__gpu_init(struct hxfr_gpu *gpu, const struct hxfr_gpu_config *cfg,
-                   const struct hxfr_mem *mem);
+int hxfr__gpu_init(struct hxfr_gpu *gpu, const struct hxfr_gpu_config *cfg, struct hxfr_mem *mem);
 /* Frees every resource. */
 void hxfr__gpu_finish(struct hxfr_gpu *gpu);
 /* Device reset: resources, scanout bindings and cursors go, listeners get
@@ -121,8 +127,15 @@ void hxfr__gpu_reset(struct hxfr_gpu *gpu);
 void hxfr__gpu_mem_changed(struct hxfr_gpu *gpu);
 
 /* Handles one control-queue chain and writes the reply into its writable
- * part. Returns the number of reply bytes written. */
+ * part. Returns the number of reply bytes written. When hxfr__gpu_held()
+ * is true afterwards, the command was a flush a listener holds: the chain
+ * goes back to the guest only once flush_released is called (or
+ * hxfr__gpu_unhold()), and no later control chain may be processed before. */
 uint32_t hxfr__gpu_ctrl(struct hxfr_gpu *gpu, const struct hxfr_vring_elem *e);
+/* True while a flush is held. */
+bool hxfr__gpu_held(const struct hxfr_gpu *gpu);
+/* Ends every hold at once (ring stop, reset): tokens become stale. */
+void hxfr__gpu_unhold(struct hxfr_gpu *gpu);
 /* Handles one cursor-queue chain (no reply). */
 void hxfr__gpu_cursor_cmd(struct hxfr_gpu *gpu, const struct hxfr_vring_elem *e);
 
@@ -169,9 +182,9 @@ void hxfr__scanout_forget_resource(struct hxfr_gpu *gpu, uint32_t resource_id);
 bool hxfr__cursor_update(struct hxfr_gpu *gpu, uint32_t id, uint32_t resource_id, uint32_t x,
                          uint32_t y, uint32_t hot_x, uint32_t hot_y);
 void hxfr__cursor_move(struct hxfr_gpu *gpu, uint32_t id, uint32_t x, uint32_t y);
-/* Listener fan-out. */
+/* Listener fan-out. emit_flush counts the holds in gpu->flush_holds. */
 void hxfr__emit_flush(struct hxfr_gpu *gpu, uint32_t scanout, uint32_t resource,
-                      const struct hxfr_gpu_rect *r);
+                      const struct hxfr_gpu_rect *r, uint64_t token);
 void hxfr__emit_scanout(struct hxfr_gpu *gpu, uint32_t scanout);
 void hxfr__emit_cursor(struct hxfr_gpu *gpu, uint32_t scanout, bool image);
 void hxfr__emit_display_changed(struct hxfr_gpu *gpu);

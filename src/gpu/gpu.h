@@ -9,8 +9,12 @@
  * valid until control returns to the event loop: the next virtqueue
  * command, vhost-user request (a new memory table remaps guest RAM) or
  * device reset may free or move them. A consumer that reads pixels on
- * another thread must copy them first (hxfr_gpu_resource_read()), or keep
- * its reads inside a callback.
+ * another thread (an encoder's worker) either copies them first
+ * (hxfr_gpu_resource_read()), or takes what it needs into its own memory
+ * (the pieces array: n_pieces entries) and holds guest RAM mapped with
+ * hxfr_gpu_mem_hold() until it is done; to keep the guest from drawing
+ * into a frame that is being read, a flush listener holds the flush
+ * (HXFR_GPU_FLUSH_HOLD).
  *
  * Coordinates: resources are width x height pixels of 4 bytes, rows of
  * stride = width * 4 bytes, in the guest's backing exactly as in the
@@ -117,17 +121,33 @@ struct hxfr_gpu_cursor_info {
 /* Fills *out with the cursor of scanout id. Returns 0 or -EINVAL. */
 int hxfr_gpu_cursor_get(const struct hxfr_gpu *gpu, uint32_t id, struct hxfr_gpu_cursor_info *out);
 
+/* A flush listener's answer: it keeps the flush (see flush below). */
+#define HXFR_GPU_FLUSH_DONE 0
+#define HXFR_GPU_FLUSH_HOLD 1
+
 /* What happened in the device, as it happens. Every callback is optional
  * and runs on the loop thread, inside the command that caused it; it may
- * call the getters above but must not call hxfr_gpu_scanout_configure() or
- * change listeners. data is the listener's own. */
+ * call the getters above but must not call hxfr_gpu_scanout_configure(),
+ * hxfr_gpu_flush_done() or change listeners. data is the listener's own. */
 struct hxfr_gpu_listener {
     void *data;
     /* RESOURCE_FLUSH of rect (resource coordinates, clipped to the
      * resource and to the part scanout_id shows) of resource_id: new
-     * pixels on scanout_id. Once per scanout showing the resource. */
-    void (*flush)(void *data, uint32_t scanout_id, uint32_t resource_id,
-                  const struct hxfr_gpu_rect *rect);
+     * pixels on scanout_id. Once per scanout showing the resource, all
+     * with the same token.
+     *
+     * Returns HXFR_GPU_FLUSH_DONE, or HXFR_GPU_FLUSH_HOLD to keep the
+     * frame for a while (tear-free reading: the guest waits for the
+     * flush's answer and fence before it draws into that buffer again).
+     * Then the guest's RESOURCE_FLUSH is not answered, and nothing after
+     * it on the control queue is processed (answers and fences stay in
+     * order; the cursor queue goes on), until hxfr_gpu_flush_done(gpu,
+     * token) has been called once for every HOLD returned. The guest
+     * stalls while a flush is held: hold for as long as reading the frame
+     * takes, never indefinitely. A ring stop (VM pause, migration) or a
+     * device reset answers a held flush at once; the token is then stale. */
+    int (*flush)(void *data, uint32_t scanout_id, uint32_t resource_id,
+                 const struct hxfr_gpu_rect *rect, uint64_t token);
     /* scanout_id shows something else: another resource or rect
      * (SET_SCANOUT), nothing, or its connector changed. */
     void (*scanout)(void *data, uint32_t scanout_id);
@@ -139,9 +159,28 @@ struct hxfr_gpu_listener {
     /* resource_id is about to go (RESOURCE_UNREF): drop what refers to it. */
     void (*resource_destroy)(void *data, uint32_t resource_id);
     /* The device was reset (guest reboot, driver reload): every resource,
-     * binding and cursor is gone; connectors keep their configuration. */
+     * binding and cursor is gone; connectors keep their configuration;
+     * held flushes are answered (their tokens are stale). */
     void (*reset)(void *data);
 };
+
+/* Ends one hold of the flush with this token (loop thread, outside the
+ * listener callbacks). The last one answers the guest's RESOURCE_FLUSH;
+ * the control queue then resumes in the device's next work turn. Returns
+ * 0, or -ENOENT: no hold of that token (already answered by a ring stop
+ * or reset, or more calls than holds). */
+int hxfr_gpu_flush_done(struct hxfr_gpu *gpu, uint64_t token);
+
+/* Keeps guest RAM, as it is mapped now, mapped until the matching
+ * hxfr_gpu_mem_release(), even across a new memory table: backing
+ * pointers taken now stay readable (from any thread) until then. After a
+ * new table they are no longer the guest's current layout, so a frame read
+ * under an old hold is at worst stale, never a fault. Loop thread. Returns
+ * the hold. */
+uint64_t hxfr_gpu_mem_hold(struct hxfr_gpu *gpu);
+/* Ends a hold (loop thread). Returns 0 or -ENOENT (no such hold). Holds
+ * end with the device: the process's device goes when QEMU does. */
+int hxfr_gpu_mem_release(struct hxfr_gpu *gpu, uint64_t hold);
 
 /* Adds a listener (copied). Returns its handle >= 0, or -ENOSPC. */
 int hxfr_gpu_add_listener(struct hxfr_gpu *gpu, const struct hxfr_gpu_listener *l);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -27,9 +28,54 @@ static void unmap_all(struct hxfr_mem_region *r, unsigned n)
 void hxfr__mem_finish(struct hxfr_mem *mem)
 {
     unmap_all(mem->r, mem->n);
+    while (mem->retired != NULL) {
+        struct hxfr_mem_retired *t = mem->retired;
+        mem->retired = t->next;
+        unmap_all(t->r, t->n);
+        free(t);
+    }
     uint64_t gen = mem->generation;
     memset(mem, 0, sizeof(*mem));
     mem->generation = gen + 1;
+}
+
+uint64_t hxfr__mem_hold(struct hxfr_mem *mem)
+{
+    mem->holds++;
+    return mem->generation;
+}
+
+int hxfr__mem_release(struct hxfr_mem *mem, uint64_t hold)
+{
+    if (hold == mem->generation) {
+        if (mem->holds == 0) {
+            return -ENOENT;
+        }
+        mem->holds--;
+        return 0;
+    }
+    for (struct hxfr_mem_retired **pp = &mem->retired; *pp != NULL; pp = &(*pp)->next) {
+        struct hxfr_mem_retired *t = *pp;
+        if (t->generation != hold) {
+            continue;
+        }
+        if (--t->holds == 0) {
+            *pp = t->next;
+            unmap_all(t->r, t->n);
+            free(t);
+        }
+        return 0;
+    }
+    return -ENOENT;
+}
+
+unsigned hxfr__mem_retired_count(const struct hxfr_mem *mem)
+{
+    unsigned n = 0;
+    for (const struct hxfr_mem_retired *t = mem->retired; t != NULL; t = t->next) {
+        n++;
+    }
+    return n;
 }
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -58,13 +104,30 @@ static int validate(const struct hxfr_mem_desc *d, unsigned n)
     return 0;
 }
 
-static void install(struct hxfr_mem *mem, const struct hxfr_mem_region *r, unsigned n)
+/* Replaces the table. A held one is retired with its mappings (readers on
+ * other threads may be inside them), the others are unmapped. */
+static int install(struct hxfr_mem *mem, const struct hxfr_mem_region *r, unsigned n)
 {
-    unmap_all(mem->r, mem->n);
+    if (mem->holds > 0) {
+        struct hxfr_mem_retired *t = calloc(1, sizeof(*t));
+        if (t == NULL) {
+            return -ENOMEM;
+        }
+        t->generation = mem->generation;
+        t->holds = mem->holds;
+        memcpy(t->r, mem->r, sizeof(t->r));
+        t->n = mem->n;
+        t->next = mem->retired;
+        mem->retired = t;
+        mem->holds = 0;
+    } else {
+        unmap_all(mem->r, mem->n);
+    }
     memset(mem->r, 0, sizeof(mem->r));
     memcpy(mem->r, r, n * sizeof(*r));
     mem->n = n;
     mem->generation++;
+    return 0;
 }
 
 int hxfr__mem_set(struct hxfr_mem *mem, const struct hxfr_mem_desc *d, unsigned n, const int *fds)
@@ -108,12 +171,13 @@ int hxfr__mem_set(struct hxfr_mem *mem, const struct hxfr_mem_desc *d, unsigned 
             .map_len = (size_t)len,
         };
     }
+    if (err == 0) {
+        err = install(mem, r, n);
+    }
     if (err < 0) {
         unmap_all(r, mapped);
-        return err;
     }
-    install(mem, r, n);
-    return 0;
+    return err;
 }
 
 int hxfr__mem_set_local(struct hxfr_mem *mem, const struct hxfr_mem_desc *d, unsigned n,
@@ -128,8 +192,7 @@ int hxfr__mem_set_local(struct hxfr_mem *mem, const struct hxfr_mem_desc *d, uns
         r[i] = (struct hxfr_mem_region){
             .gpa = d[i].gpa, .size = d[i].size, .uva = d[i].uva, .host = host[i]};
     }
-    install(mem, r, n);
-    return 0;
+    return install(mem, r, n);
 }
 
 uint64_t hxfr__mem_gpa_span(const struct hxfr_mem *mem, uint64_t gpa, uint64_t len, uint8_t **host)

@@ -422,3 +422,16 @@ int hxfr_gpu_resource_read(const struct hxfr_gpu *gpu, uint32_t id, const struct
     }
     return 0;
 }
+
+/* Backing pieces point into guest RAM: a reader on another thread keeps
+ * that mapping with a hold (mem.c retires a held table instead of
+ * unmapping it). */
+uint64_t hxfr_gpu_mem_hold(struct hxfr_gpu *gpu)
+{
+    return hxfr__mem_hold(gpu->mem);
+}
+
+int hxfr_gpu_mem_release(struct hxfr_gpu *gpu, uint64_t hold)
+{
+    return hxfr__mem_release(gpu->mem, hold);
+}

@@ -29,9 +29,36 @@ void hxfr__gpu_outputs_init(struct hxfr_gpu *gpu)
     } while (0)
 
 void hxfr__emit_flush(struct hxfr_gpu *gpu, uint32_t scanout, uint32_t resource,
-                      const struct hxfr_gpu_rect *r)
+                      const struct hxfr_gpu_rect *r, uint64_t token)
 {
-    EMIT(gpu, flush, l_->data, scanout, resource, r);
+    for (int i = 0; i < HXFR_GPU_MAX_LISTENERS; i++) {
+        const struct hxfr_gpu_listener *l = &gpu->listeners[i];
+        if (gpu->listener_used[i] && l->flush != NULL &&
+            l->flush(l->data, scanout, resource, r, token) == HXFR_GPU_FLUSH_HOLD) {
+            gpu->flush_holds++;
+        }
+    }
+}
+
+bool hxfr__gpu_held(const struct hxfr_gpu *gpu)
+{
+    return gpu->flush_holds > 0;
+}
+
+void hxfr__gpu_unhold(struct hxfr_gpu *gpu)
+{
+    gpu->flush_holds = 0;
+}
+
+int hxfr_gpu_flush_done(struct hxfr_gpu *gpu, uint64_t token)
+{
+    if (token != gpu->flush_token || gpu->flush_holds == 0) {
+        return -ENOENT;
+    }
+    if (--gpu->flush_holds == 0 && gpu->flush_released != NULL) {
+        gpu->flush_released(gpu->flush_released_data);
+    }
+    return 0;
 }
 
 void hxfr__emit_scanout(struct hxfr_gpu *gpu, uint32_t scanout)
@@ -213,6 +240,9 @@ uint32_t hxfr__scanout_flush(struct hxfr_gpu *gpu, uint32_t resource_id,
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     }
     gpu->stats.flushes++;
+    /* Every flush gets a new token, so that a late flush_done for an
+     * earlier one (answered by a ring stop) cannot end this one's hold. */
+    uint64_t token = ++gpu->flush_token;
     for (uint32_t i = 0; i < gpu->cfg.max_outputs; i++) {
         const struct hxfr_gpu_output *o = &gpu->out[i];
         if (o->resource_id != resource_id) {
@@ -232,7 +262,7 @@ uint32_t hxfr__scanout_flush(struct hxfr_gpu *gpu, uint32_t resource_id,
         }
         struct hxfr_gpu_rect c = {(uint32_t)x0, (uint32_t)y0, (uint32_t)(x1 - x0),
                                   (uint32_t)(y1 - y0)};
-        hxfr__emit_flush(gpu, i, resource_id, &c);
+        hxfr__emit_flush(gpu, i, resource_id, &c, token);
     }
     return VIRTIO_GPU_RESP_OK_NODATA;
 }

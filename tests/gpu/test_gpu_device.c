@@ -468,6 +468,109 @@ TEST(fence_and_ctx_echoed)
     fq_stop_clean(&q);
 }
 
+/* Submits a command without waiting; its reply room (resp_cap bytes) is
+ * at *resp_gpa. Returns the head. */
+static uint16_t submit_cmd(struct fq *q, const uint8_t *req, uint32_t len, uint32_t resp_cap,
+                           uint64_t *resp_gpa)
+{
+    uint64_t rq = fq_alloc(q, len, 8);
+    *resp_gpa = fq_alloc(q, resp_cap, 8);
+    memcpy(fq_ptr(q, rq), req, len);
+    memset(fq_ptr(q, *resp_gpa), 0xaa, resp_cap);
+    struct fq_seg segs[2] = {{rq, len, false}, {*resp_gpa, resp_cap, true}};
+    return fq_submit(q, FQ_CTRL, segs, 2, false);
+}
+
+static uint16_t submit_fenced_flush(struct fq *q, uint32_t id, uint64_t fence, uint64_t *resp)
+{
+    uint8_t req[48];
+    fq_hdr(req, VIRTIO_GPU_CMD_RESOURCE_FLUSH, VIRTIO_GPU_FLAG_FENCE, fence);
+    wle32(req + 24, 0);
+    wle32(req + 28, 0);
+    wle32(req + 32, 64);
+    wle32(req + 36, 64);
+    wle32(req + 40, id);
+    wle32(req + 44, 0);
+    return submit_cmd(q, req, sizeof(req), 24, resp);
+}
+
+static void expect_used(struct fq *q, uint16_t head, uint32_t len)
+{
+    uint32_t id, got;
+    if (!fq_wait_used(q, FQ_CTRL, &id, &got)) {
+        FAIL("no answer for head %u", head);
+    }
+    CHECK_EQ(id, head);
+    CHECK_EQ(got, len);
+}
+
+/* Until the device has held n flushes in all (a control round trip each:
+ * the kick and the control socket are separate events of its loop). */
+static void wait_held(struct fq *q, uint64_t n)
+{
+    while (fq_info_value(q, "held") < n) {
+        usleep(1000);
+    }
+}
+
+TEST(held_flush_answers_in_order_and_on_ring_stop)
+{
+    /* A flush listener that holds (the control socket's freeze, as an
+     * encoder would) keeps the guest's RESOURCE_FLUSH and its fence
+     * unanswered, and everything behind it on the control queue, while
+     * the cursor queue goes on; its release answers both in order. A ring
+     * stop answers a held flush before GET_VRING_BASE's reply. */
+    struct fq q;
+    fq_start(&q, NULL, 0);
+    make_resource(&q, 1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 64, 2, 1);
+    CHECK_EQ(fq_set_scanout(&q, 0, 1, 0, 0, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
+    free(fq_control(&q, "freeze", NULL));
+    uint64_t r_flush, r_info;
+    uint16_t h_flush = submit_fenced_flush(&q, 1, 0x77, &r_flush);
+    uint8_t info_req[24];
+    fq_hdr(info_req, VIRTIO_GPU_CMD_GET_DISPLAY_INFO, 0, 0);
+    uint16_t h_info = submit_cmd(&q, info_req, sizeof(info_req), 24 + 24 * 16, &r_info);
+    wait_held(&q, 1);
+    CHECK(fq_used_empty(&q, FQ_CTRL));
+    CHECK_EQ(fq_info_value(&q, "holds"), 1);
+    uint8_t c[56] = {0};
+    fq_hdr(c, VIRTIO_GPU_CMD_MOVE_CURSOR, 0, 0);
+    fq_cursor(&q, c, sizeof(c)); /* the cursor queue is served */
+    CHECK(fq_used_empty(&q, FQ_CTRL));
+    free(fq_control(&q, "thaw", NULL));
+    expect_used(&q, h_flush, 24);
+    const uint8_t *rf = fq_ptr(&q, r_flush);
+    CHECK_EQ(le32(rf), VIRTIO_GPU_RESP_OK_NODATA);
+    CHECK_EQ(le32(rf + 4), VIRTIO_GPU_FLAG_FENCE);
+    CHECK_EQ(le64(rf + 8), 0x77);
+    expect_used(&q, h_info, 24 + 24 * 16);
+    CHECK_EQ(le32(fq_ptr(&q, r_info)), VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+
+    /* Held again, then QEMU stops the ring (a VM pause). */
+    free(fq_control(&q, "freeze", NULL));
+    h_flush = submit_fenced_flush(&q, 1, 0x78, &r_flush);
+    wait_held(&q, 2);
+    CHECK(fq_used_empty(&q, FQ_CTRL));
+    uint32_t st[2] = {FQ_CTRL, 0};
+    fq_send(&q, 11, 0, st, 8, NULL, 0); /* GET_VRING_BASE */
+    uint32_t rep[2];
+    CHECK_EQ(fq_recv(&q, 11, rep, sizeof(rep)), 8);
+    CHECK_EQ(rep[1], q.ring[FQ_CTRL].avail_idx);
+    CHECK(!fq_used_empty(&q, FQ_CTRL)); /* answered before the reply */
+    expect_used(&q, h_flush, 24);
+    CHECK_EQ(le64((const uint8_t *)fq_ptr(&q, r_flush) + 8), 0x78);
+    free(fq_control(&q, "thaw", NULL)); /* its token is stale: harmless */
+    /* The ring restarts where it stopped and serves again. */
+    struct fq_ring *r = &q.ring[FQ_CTRL];
+    uint32_t base[2] = {0, r->avail_idx};
+    CHECK_EQ(fq_request_ack(&q, 10, base, 8, NULL, 0), 0);
+    uint64_t v = 0;
+    CHECK_EQ(fq_request_ack(&q, 12, &v, 8, &r->kick, 1), 0);
+    fq_ping(&q);
+    CHECK_EQ(fq_flush(&q, 1, 0, 0, 64, 64), VIRTIO_GPU_RESP_OK_NODATA); /* not held */
+    fq_stop_clean(&q);
+}
+
 TEST(indirect_descriptors_and_split_buffers)
 {
     struct fq q;

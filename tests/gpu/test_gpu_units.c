@@ -4,6 +4,8 @@
 #include <linux/virtio_gpu.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "edid.h"
 #include "gpu-private.h"
@@ -48,6 +50,67 @@ TEST(mem_ranges_cannot_wrap)
     CHECK(hxfr__mem_gpa(&mem, 0x10000, 1) == ram);
     hxfr__mem_finish(&mem);
     free(ram);
+}
+
+static bool mapped(const void *p)
+{
+    /* msync on an unmapped page fails with ENOMEM. */
+    void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
+    return msync(page, 4096, MS_ASYNC) == 0;
+}
+
+static int memfd_of(uint64_t size, uint8_t byte)
+{
+    int fd = memfd_create("hxfr-gpu-units", MFD_CLOEXEC);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, (off_t)size) == 0);
+    uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    memset(p, byte, size);
+    munmap(p, size);
+    return fd;
+}
+
+TEST(mem_holds_keep_replaced_tables_mapped)
+{
+    /* A reader on another thread holds guest RAM: a new memory table
+     * retires the old mappings instead of unmapping them, the last
+     * release unmaps them; unheld tables are unmapped at once. */
+    struct hxfr_mem mem;
+    hxfr__mem_init(&mem);
+    struct hxfr_mem_desc d = {.gpa = 0, .size = 1u << 16, .uva = 0x1000000};
+    int a = memfd_of(d.size, 0x11), b = memfd_of(d.size, 0x22), c = memfd_of(d.size, 0x33);
+    CHECK_EQ(hxfr__mem_set(&mem, &d, 1, &a), 0);
+    const uint8_t *pa = hxfr__mem_gpa(&mem, 0x100, 1);
+    uint64_t h1 = hxfr__mem_hold(&mem), h2 = hxfr__mem_hold(&mem);
+    CHECK_EQ(h1, h2);
+    CHECK_EQ(hxfr__mem_set(&mem, &d, 1, &b), 0);
+    CHECK_EQ(hxfr__mem_retired_count(&mem), 1);
+    CHECK(mapped(pa) && *pa == 0x11); /* the old table, still readable */
+    CHECK_EQ(*hxfr__mem_gpa(&mem, 0x100, 1), 0x22);
+    CHECK_EQ(hxfr__mem_release(&mem, h1), 0);
+    CHECK(mapped(pa));
+    CHECK_EQ(hxfr__mem_release(&mem, h2), 0);
+    CHECK_EQ(hxfr__mem_retired_count(&mem), 0);
+    CHECK(!mapped(pa));
+    CHECK_EQ(hxfr__mem_release(&mem, h2), -ENOENT); /* released twice */
+    /* Not held: replaced and unmapped at once. */
+    const uint8_t *pb = hxfr__mem_gpa(&mem, 0x100, 1);
+    CHECK_EQ(hxfr__mem_set(&mem, &d, 1, &c), 0);
+    CHECK_EQ(hxfr__mem_retired_count(&mem), 0);
+    CHECK(!mapped(pb));
+    /* A hold on the current table ends with a plain release; finish
+     * unmaps a retired table that is still held. */
+    uint64_t h3 = hxfr__mem_hold(&mem);
+    const uint8_t *pc = hxfr__mem_gpa(&mem, 0x100, 1);
+    CHECK_EQ(hxfr__mem_set(&mem, &d, 1, &a), 0);
+    CHECK(mapped(pc));
+    hxfr__mem_finish(&mem);
+    CHECK(!mapped(pc));
+    CHECK_EQ(hxfr__mem_release(&mem, h3), -ENOENT);
+    close(a);
+    close(b);
+    close(c);
 }
 
 /* A ring of 8 at gpa/uva 0 in ram: desc at 0, avail at 0x100, used 0x200. */
@@ -275,6 +338,94 @@ TEST(core_commands_check_their_arguments)
     hxfr_gpu_scanout_get(&c->gpu, 1, &si);
     CHECK_EQ(si.resource_id, 0);
     CHECK_EQ(c->gpu.memory, 0);
+    hxfr__gpu_finish(&c->gpu);
+    hxfr__mem_finish(&c->mem);
+    free(c->ram);
+    free(c);
+}
+
+struct holder {
+    unsigned calls, released;
+    uint64_t token;
+};
+
+static int hold_flush(void *data, uint32_t scanout, uint32_t resource,
+                      const struct hxfr_gpu_rect *r, uint64_t token)
+{
+    struct holder *h = data;
+    (void)scanout;
+    (void)resource;
+    (void)r;
+    h->calls++;
+    h->token = token;
+    return HXFR_GPU_FLUSH_HOLD;
+}
+
+static void on_released(void *data)
+{
+    ((struct holder *)data)->released++;
+}
+
+static void core_simple(struct core *c, uint32_t type, const uint32_t *args, unsigned n,
+                        uint32_t expect)
+{
+    uint8_t req[64] = {0}, resp[24];
+    wle32(req, type);
+    for (unsigned i = 0; i < n; i++) {
+        wle32(req + 24 + 4 * i, args[i]);
+    }
+    CHECK_EQ(core_cmd(c, req, 24 + 4 * n, resp, 24), 24);
+    CHECK_EQ(le32(resp), expect);
+}
+
+TEST(flush_holds_count_every_scanout_and_tokens_go_stale)
+{
+    struct core *c = calloc(1, sizeof(*c));
+    c->ram = ram_setup(&c->mem, 0);
+    struct hxfr_gpu_config cfg;
+    hxfr__gpu_config_init(&cfg);
+    CHECK_EQ(hxfr__gpu_init(&c->gpu, &cfg, &c->mem), 0);
+    struct holder h = {0};
+    c->gpu.flush_released = on_released;
+    c->gpu.flush_released_data = &h;
+    const struct hxfr_gpu_listener l = {.data = &h, .flush = hold_flush};
+    CHECK(hxfr_gpu_add_listener(&c->gpu, &l) >= 0);
+    const uint32_t create[] = {1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 64};
+    core_simple(c, VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, create, 4, VIRTIO_GPU_RESP_OK_NODATA);
+    /* Scanouts 0 and 1 show the left and right halves of resource 1. */
+    const uint32_t left[] = {0, 0, 32, 64, 0, 1}, right[] = {32, 0, 32, 64, 1, 1};
+    core_simple(c, VIRTIO_GPU_CMD_SET_SCANOUT, left, 6, VIRTIO_GPU_RESP_OK_NODATA);
+    core_simple(c, VIRTIO_GPU_CMD_SET_SCANOUT, right, 6, VIRTIO_GPU_RESP_OK_NODATA);
+    const uint32_t flush[] = {0, 0, 64, 64, 1, 0};
+    core_simple(c, VIRTIO_GPU_CMD_RESOURCE_FLUSH, flush, 6, VIRTIO_GPU_RESP_OK_NODATA);
+    CHECK_EQ(h.calls, 2);
+    CHECK(hxfr__gpu_held(&c->gpu));
+    uint64_t first = h.token;
+    CHECK_EQ(hxfr_gpu_flush_done(&c->gpu, first + 1), -ENOENT);
+    CHECK_EQ(hxfr_gpu_flush_done(&c->gpu, first), 0);
+    CHECK(hxfr__gpu_held(&c->gpu));
+    CHECK_EQ(h.released, 0);
+    CHECK_EQ(hxfr_gpu_flush_done(&c->gpu, first), 0);
+    CHECK(!hxfr__gpu_held(&c->gpu));
+    CHECK_EQ(h.released, 1);
+    CHECK_EQ(hxfr_gpu_flush_done(&c->gpu, first), -ENOENT); /* more dones than holds */
+    /* A flush no scanout shows is not held; the next one gets a new
+     * token, and a ring stop or reset (unhold) makes it stale. */
+    core_simple(c, VIRTIO_GPU_CMD_SET_SCANOUT, (const uint32_t[]){0, 0, 0, 0, 0, 0}, 6,
+                VIRTIO_GPU_RESP_OK_NODATA);
+    core_simple(c, VIRTIO_GPU_CMD_SET_SCANOUT, (const uint32_t[]){0, 0, 0, 0, 1, 0}, 6,
+                VIRTIO_GPU_RESP_OK_NODATA);
+    core_simple(c, VIRTIO_GPU_CMD_RESOURCE_FLUSH, flush, 6, VIRTIO_GPU_RESP_OK_NODATA);
+    CHECK(!hxfr__gpu_held(&c->gpu));
+    CHECK_EQ(h.calls, 2);
+    core_simple(c, VIRTIO_GPU_CMD_SET_SCANOUT, left, 6, VIRTIO_GPU_RESP_OK_NODATA);
+    core_simple(c, VIRTIO_GPU_CMD_RESOURCE_FLUSH, flush, 6, VIRTIO_GPU_RESP_OK_NODATA);
+    CHECK(h.token != first);
+    CHECK(hxfr__gpu_held(&c->gpu));
+    hxfr__gpu_reset(&c->gpu);
+    CHECK(!hxfr__gpu_held(&c->gpu));
+    CHECK_EQ(hxfr_gpu_flush_done(&c->gpu, h.token), -ENOENT);
+    CHECK_EQ(h.released, 1);
     hxfr__gpu_finish(&c->gpu);
     hxfr__mem_finish(&c->mem);
     free(c->ram);
