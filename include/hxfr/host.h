@@ -47,8 +47,35 @@ enum hxfr_host_log_level {
  * duration of the call. Called on the loop thread. */
 typedef void (*hxfr_host_log_fn)(void *opaque, enum hxfr_host_log_level level, const char *msg);
 
-/* Pixels of a GPU resource, filled by hxfr_host_resolver.acquire. The
- * planes must stay valid and unchanged until the matching release. */
+/* One contiguous run of a resource's bytes in the embedder's memory: a
+ * piece of a guest resource's backing in the VMM's mapping of guest RAM.
+ * The bytes [offset, offset + len) of the resource are at host. */
+struct hxfr_host_piece {
+    const uint8_t *host;
+    uint64_t offset;
+    uint64_t len;
+};
+
+/* Most pieces one picture may come in (a 4K framebuffer in 4 KiB pages
+ * that nothing merged is 8100). */
+#define HXFR_HOST_MAX_PIECES 65536u
+
+/* Pixels the embedder lends the server: a GPU resource resolved by
+ * hxfr_host_resolver.acquire, a frame published into a scanout
+ * (hxfr_host_scanout_publish) or a scanout's current picture
+ * (hxfr_host_scanout_ops.acquire). The memory must stay valid until the
+ * matching release; the server reads it on a worker thread in between,
+ * in place (never copied whole).
+ *
+ * Two forms. Contiguous: planes and strides, pieces NULL. Scattered
+ * (resolver version 2, published frames), packed RGB formats only:
+ * pieces lists the resource's bytes in resource order, each piece
+ * starting where the previous one ended (no gaps, no overlaps; pieces
+ * outside the picture are ignored), planes are ignored, and pixel (x, y)
+ * is resource byte offset + y * strides[0] + x * 4. The pieces array
+ * itself is copied before the call that hands it over returns; only the
+ * memory it points at stays borrowed. Fields the embedder does not use
+ * are zero (the server zeroes *out before acquire). */
 struct hxfr_host_pixels {
     uint32_t format; /* enum hxfr_format */
     uint32_t width;
@@ -56,6 +83,9 @@ struct hxfr_host_pixels {
     const uint8_t *planes[3]; /* as many as the format has planes */
     uint32_t strides[3];
     void *handle; /* embedder's own, handed back to release */
+    const struct hxfr_host_piece *pieces;
+    uint32_t n_pieces; /* at most HXFR_HOST_MAX_PIECES */
+    uint64_t offset;   /* resource byte of pixel (0, 0) */
 };
 
 /* Resolves a FRAME_REQUEST without inline pixels (and without the SHM flag)
@@ -67,16 +97,18 @@ struct hxfr_host_pixels {
  * height and format are hints, the returned description is what gets
  * encoded and is validated against the server's limits). Returns 0 and
  * fills *out, or -ENOENT (answered RESOURCE_NOT_FOUND), -ENOTSUP (answered
- * NOT_GPU_TEXTURE) or another -errno (answered INTERNAL).
+ * NOT_GPU_TEXTURE), -ENODATA (the resource has no memory behind it:
+ * answered NO_SURFACE) or another -errno (answered INTERNAL).
  * release (required with acquire): called exactly once per successful
  * acquire when the server no longer reads the pixels (encoded, failed,
  * or the client vanished). */
-#define HXFR_HOST_RESOLVER_VERSION 1u
+#define HXFR_HOST_RESOLVER_VERSION 2u /* 2: pixels may be scattered (pieces); 1 accepted */
 
 struct hxfr_host_resolver {
     /* HXFR_HOST_RESOLVER_VERSION: the layout of this struct and the
-     * contract below. Required when acquire is set (anything else is
-     * refused with EINVAL by hxfr_host_new()). */
+     * contract below. Required when acquire is set: 1 (contiguous pixels
+     * only) or 2 (pixels may be scattered); anything else is refused with
+     * EINVAL by hxfr_host_new(). */
     uint32_t version;
     int (*acquire)(void *opaque, uint32_t resource_id, const struct hxfr_frame_request *req,
                    struct hxfr_host_pixels *out);
@@ -306,6 +338,17 @@ struct hxfr_host_stats {
                                        does not grow for them) */
     uint32_t shm_rings;             /* rings attached now */
     uint32_t fds_held;              /* received fds not yet claimed or closed */
+    /* Frames from GPU memory: scattered pixels an embedder lent (resolver
+     * version 2, published frames), converted in place. */
+    uint64_t gpu_frames;           /* encoded from a guest resource's backing */
+    uint64_t gpu_converted_pixels; /* pixels the converter read from it (only
+                                      the damage of a published frame) */
+    uint64_t gpu_bounced_bytes;    /* bytes the converter first copied to a
+                                      bounce row (pieces one stride cannot
+                                      reach); never a whole frame */
+    uint64_t gpu_frame_copies;     /* whole-frame copies of such pictures (a
+                                      client publishing a resource id into its
+                                      scanout keeps a copy for keepalive) */
 };
 
 /* Fills *out. Returns 0. Callback-safe. */

@@ -27,6 +27,8 @@ void hxfr__frame_encode(struct hxfr__frame *f)
     f->status = HXFR_STATUS_OK;
     f->errmsg[0] = '\0';
     f->out = NULL;
+    f->converted_pixels = 0;
+    f->bounced_bytes = 0;
     if (f->source && f->source->map && f->source->map(f) < 0) {
         f->status = HXFR_STATUS_INTERNAL;
         snprintf(f->errmsg, sizeof(f->errmsg), "%s: no picture to encode", f->source->name);
@@ -79,6 +81,8 @@ void hxfr__frame_encode(struct hxfr__frame *f)
     }
     f->keyframe = pkt.keyframe;
     f->au_bytes = pkt.size;
+    f->converted_pixels = pkt.converted_pixels;
+    f->bounced_bytes = pkt.bounced_bytes;
     if (f->keep_op == HXFR__KEEP_SAVE) {
         hxfr__keep_save(f);
     }

@@ -45,7 +45,10 @@ struct hxfr__encoding; /* encode.h */
 
 /* Where the pixels of a source are once mapped. */
 enum hxfr__pixels {
-    HXFR__PIXELS_CPU = 1, /* f->img planes are CPU-readable memory */
+    HXFR__PIXELS_CPU = 1, /* f->img planes are CPU-readable memory, or (lent
+                             pixels) f->img pieces: CPU-readable runs of a
+                             guest resource's backing, read in place by the
+                             converter (struct hxfr_image pieces) */
 };
 
 /* The frame limits of the server. */
@@ -138,6 +141,11 @@ struct hxfr__frame {
     /* Resolver source: the embedder's pixels and who resolved them. */
     struct hxfr_host_pixels ext;
     const struct hxfr_host_resolver *resolver;
+    /* Lent scattered pixels (hxfr__frame_lend): the frame's own copy of
+     * the pieces array that f->img.pieces points at; grown only, freed
+     * with the pool. */
+    struct hxfr_image_piece *pieces;
+    uint32_t pieces_cap;
     /* Shared-memory source: the ring (a reference), the slot, and whether
      * the slot went back to the client before the frame completed. */
     struct hxfr__shm_ring *ring;
@@ -155,6 +163,7 @@ struct hxfr__frame {
     struct hxfr__keep *keep;
     uint8_t keep_op;
     uint64_t kept_bytes;
+    bool kept_whole_copy; /* the keep copied a scattered (GPU) picture whole */
 
     struct hxfr_image img;
     int64_t pts;
@@ -171,6 +180,8 @@ struct hxfr__frame {
     bool keyframe;
     uint64_t au_bytes;
     uint64_t encode_ns;
+    uint64_t converted_pixels; /* read by the colour conversion */
+    uint64_t bounced_bytes;    /* of those, bytes first copied to a bounce row */
     char codec[HXFR_ENCODER_NAME_LEN];
 };
 
@@ -180,6 +191,16 @@ int hxfr__limits_check(const struct hxfr__limits *l, uint32_t format, uint32_t w
                        uint32_t height, uint32_t stride, struct hxfr_geometry *g);
 /* The wire status for a hxfr__limits_check() failure. */
 int32_t hxfr__limits_status(int err);
+
+/* Describes pixels an embedder lends (struct hxfr_host_pixels, include/
+ * hxfr/host.h) in f->img, checked like a client's request: geometry
+ * within the limits, every plane there with a stride large enough, or,
+ * scattered, pieces in order without gaps that cover every byte of the
+ * picture (only those overlapping it are kept, copied into f->pieces).
+ * Nothing is read from the pixels. Returns HXFR_STATUS_OK, or a wire
+ * status with why filled (f->img then undefined). */
+int32_t hxfr__frame_lend(struct hxfr__frame *f, const struct hxfr_host_pixels *px,
+                         const struct hxfr__limits *l, char *why, size_t why_len);
 
 /* True if f's pixels live in its own pooled buffer (inline frames): host
  * memory a keep can take over by swapping buffers. */

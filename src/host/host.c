@@ -93,7 +93,7 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
     DEFAULT_IF_ZERO(h->cfg.gop, HXFR_DEFAULT_GOP);
     const struct hxfr_host_resolver *rs = &h->cfg.resolver;
     if ((rs->acquire == NULL) != (rs->release == NULL) ||
-        (rs->acquire && rs->version != HXFR_HOST_RESOLVER_VERSION)) {
+        (rs->acquire && (rs->version < 1 || rs->version > HXFR_HOST_RESOLVER_VERSION))) {
         err = EINVAL;
         goto fail;
     }

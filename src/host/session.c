@@ -101,6 +101,7 @@ struct hxfr__frame *hxfr__session_frame_get(struct hxfr__session *s)
             f->keep = s->keep;
             f->keep_op = s->owner ? HXFR__KEEP_SAVE : HXFR__KEEP_NONE;
             f->kept_bytes = 0;
+            f->kept_whole_copy = false;
             f->session_id = s->id;
             f->encoding = &s->encoding;
             return f;
@@ -224,6 +225,15 @@ static void session_record(struct hxfr__session *s, const struct hxfr__frame *f)
         /* Encoded straight from a shared-memory slot: no copy. */
         s->shm_frames++;
         h->stats.shm_frames++;
+    }
+    if (f->img.pieces) {
+        /* Encoded straight from a guest resource's scattered backing. */
+        h->stats.gpu_frames++;
+        h->stats.gpu_converted_pixels += f->converted_pixels;
+        h->stats.gpu_bounced_bytes += f->bounced_bytes;
+        if (f->kept_whole_copy) {
+            h->stats.gpu_frame_copies++;
+        }
     }
     s->encoded_bytes += f->au_bytes;
     s->interval_bytes += f->au_bytes;
@@ -417,6 +427,7 @@ void hxfr__session_destroy(struct hxfr__session *s)
             hxfr__frame_put(f);
         }
         free(f->buf);
+        free(f->pieces);
     }
     free(s->frames);
     hxfr__session_drop_answers(s);

@@ -41,6 +41,34 @@ void hxfr__keep_adopt(struct hxfr__keep *k, struct hxfr__frame *f)
     f->cap = oc;
 }
 
+/* Copies a scattered packed image row by row into dst (rows dst_stride
+ * apart); the pieces were checked to cover it (hxfr__frame_lend). */
+static int keep_gather(const struct hxfr_image *src, uint8_t *dst, uint32_t dst_stride)
+{
+    uint32_t p = 0;
+    for (uint32_t y = 0; y < src->height; y++) {
+        uint64_t off = src->base + (uint64_t)y * src->strides[0];
+        size_t left = (size_t)src->width * 4;
+        uint8_t *out = dst + (size_t)y * dst_stride;
+        while (left > 0) {
+            while (p < src->n_pieces && src->pieces[p].offset + src->pieces[p].len <= off) {
+                p++;
+            }
+            if (p >= src->n_pieces || src->pieces[p].offset > off) {
+                return -EINVAL;
+            }
+            const struct hxfr_image_piece *pc = &src->pieces[p];
+            uint64_t in = pc->len - (off - pc->offset);
+            size_t n = in < left ? (size_t)in : left;
+            memcpy(out, pc->host + (off - pc->offset), n);
+            out += n;
+            off += n;
+            left -= n;
+        }
+    }
+    return 0;
+}
+
 void hxfr__keep_save(struct hxfr__frame *f)
 {
     struct hxfr__keep *k = f->keep;
@@ -68,6 +96,18 @@ void hxfr__keep_save(struct hxfr__frame *f)
         }
     }
     hxfr__image_from_geometry(&k->img, &g, k->buf);
+    if (src->pieces) {
+        /* A guest resource published by a client (FRAME_REQUEST by id on
+         * a scanout session): its pieces are gathered, a whole-frame copy
+         * that the statistics count (gpu_frame_copies). */
+        if (keep_gather(src, k->buf, g.stride[0]) < 0) {
+            return;
+        }
+        k->valid = true;
+        f->kept_bytes = g.size;
+        f->kept_whole_copy = true;
+        return;
+    }
     for (uint32_t i = 0; i < g.num_planes && i < 3; i++) {
         uint8_t *dst = k->buf + g.offset[i];
         for (uint32_t y = 0; y < g.plane_height[i]; y++) {
