@@ -5,16 +5,18 @@
  * one event loop (epoll) that owns every client connection, session and
  * output queue, and encodes frames on a pool of worker threads that report
  * back to the loop through an eventfd. hxfrd is a thin main() over this
- * library; a VMM embeds the same server and can resolve GPU resource ids to
- * pixels with a callback (struct hxfr_host_resolver).
+ * library; a VMM embeds the same server, resolves GPU resource ids to
+ * pixels with a callback (struct hxfr_host_resolver) and publishes its
+ * display's scanouts (hxfr_host_scanout_*).
  *
  * Threading: every function here must be called from one thread, the "loop
  * thread" (the thread that calls hxfr_host_run() or hxfr_host_dispatch()),
  * except hxfr_host_stop(), which may be called from any thread and from a
- * signal handler. Callbacks (log, resolver) are always called on the loop
+ * signal handler. Callbacks (log, resolver, scanout ops) are always called on the loop
  * thread (the FFmpeg log sink of hxfr_host_set_ffmpeg_log() excepted), from inside
  * hxfr_host_run()/hxfr_host_dispatch()/hxfr_host_new()/ hxfr_host_destroy(); they must not call
- * back into the server except for the getters documented as callback-safe.
+ * back into the server except for the getters documented as callback-safe
+ * (and what struct hxfr_host_scanout_ops allows its enable and disable).
  *
  * The library never writes to stdout/stderr: it reports through the log
  * callback. It ignores nothing silently: every rejected request is answered
@@ -115,6 +117,110 @@ struct hxfr_host_resolver {
     void (*release)(void *opaque, struct hxfr_host_pixels *pixels);
     void *opaque;
 };
+
+/* ---- Scanouts the embedder publishes (a VMM's display) -----------------
+ * A VMM that owns the guest's display (hxfr-gpu: the virtio-gpu device)
+ * is the publisher of its scanouts, as in Helix's model (docs/gpu.md):
+ * it enables them (hxfr_host_scanout_enable: a connector the guest sees
+ * connected), publishes a frame on every flush or page flip
+ * (hxfr_host_scanout_publish, with the damage), and peers' ENABLE_SCANOUT
+ * and DISABLE_SCANOUT are commands to it (the enable and disable
+ * callbacks below). Subscribers get what every scanout gives them (IDR on
+ * join, keepalive of a still screen, their own drops when slow). Without
+ * subscribers publishing costs nothing: nothing is taken, converted or
+ * encoded. */
+
+/* A rectangle of a frame, in pixels. */
+struct hxfr_host_rect {
+    uint32_t x, y, width, height;
+};
+
+/* A frame published into a scanout. */
+struct hxfr_host_frame {
+    /* The picture (contiguous or scattered), lent until
+     * hxfr_host_scanout_ops.release gets it back. */
+    struct hxfr_host_pixels pixels;
+    /* What changed since the previous frame published into this scanout:
+     * n_damage rectangles inside the picture (merged into their bounding
+     * box past 16). NULL: all of it (a page flip, a new size). The server
+     * converts only the damage into the encoder's picture where that
+     * picture holds the previous frame; rectangles are borrowed for the
+     * call. */
+    const struct hxfr_host_rect *damage;
+    uint32_t n_damage;
+    int64_t pts; /* ns, the embedder's clock; echoed in the access unit */
+};
+
+#define HXFR_HOST_SCANOUT_OPS_VERSION 1u
+
+/* The embedder's side of its scanouts. All calls on the loop thread,
+ * from inside hxfr_host_dispatch() (or the call that releases). The
+ * enable and disable callbacks may call hxfr_host_scanout_enable(),
+ * _disable() and _publish(); the others must not call into the server. */
+struct hxfr_host_scanout_ops {
+    /* HXFR_HOST_SCANOUT_OPS_VERSION; required when any function is set
+     * (hxfr_host_new() refuses anything else with EINVAL). */
+    uint32_t version;
+    /* Optional. A peer sent ENABLE_SCANOUT(id, width, height,
+     * refresh_hz): a command to the display (plug connector id in with
+     * width x height preferred). Return 0 after writing its connector name
+     * into connector (len bytes, NUL-terminated; the guest kernel's name,
+     * "Virtual-<id+1>") to accept: the server enables scanout id as the
+     * embedder's (as hxfr_host_scanout_enable, unless the callback did),
+     * answers SCANOUT_RESP success 1 with that name, and the scanout stays
+     * after the peer's connection closes. Return -errno to refuse (success
+     * 0). With enable set, a peer never becomes a scanout's publisher.
+     * NULL: peers publish as with hxfrd. */
+    int (*enable)(void *opaque, uint32_t id, uint32_t width, uint32_t height, uint32_t refresh_hz,
+                  char *connector, size_t len);
+    /* Optional. A peer sent DISABLE_SCANOUT(id) for a scanout the embedder
+     * publishes: unplug it. Return 0 to accept (the server ends the
+     * scanout, subscribers get ERROR NO_SCANOUT, the peer SCANOUT_RESP
+     * success 1), -errno to refuse (success 0). NULL: the server ends it. */
+    int (*disable)(void *opaque, uint32_t id);
+    /* Required with hxfr_host_scanout_enable(). The picture scanout id
+     * shows now, for a keepalive re-encode or a new subscriber's IDR:
+     * fills *out (zeroed by the server) like a resolver's acquire.
+     * -ENOENT: nothing shown (no keepalive, the subscriber waits for the
+     * next published frame). Every successful acquire is released. */
+    int (*acquire)(void *opaque, uint32_t id, struct hxfr_host_pixels *out);
+    /* Required with hxfr_host_scanout_enable(). Gives back pixels of a
+     * published frame or of acquire, exactly once each: as soon as the
+     * encoder's colour conversion has read them (before the encode
+     * proper), or when the frame is dropped (replaced by a newer frame
+     * before its turn, scanout disabled, server stopping). A VMM completes
+     * the guest's flush here: the guest then may draw again, and a guest
+     * flushing faster than the encoder is paced by it. */
+    void (*release)(void *opaque, uint32_t id, struct hxfr_host_pixels *pixels);
+    void *opaque;
+};
+
+/* Enables scanout id (0..65535) as one the embedder publishes, or
+ * reconfigures it: width x height, connector its name (copied; NULL =
+ * "Virtual-<id+1>"). Subscribers may join from now on. Returns 0, -EINVAL
+ * (id, a size of 0 or above the limits, no acquire/release in
+ * hxfr_host_config.scanout_ops), -EBUSY (a peer publishes scanout id),
+ * -ENOSPC (max_scanouts reached), -ESHUTDOWN (stopping) or -ENOMEM. */
+HXFR_EXPORT int hxfr_host_scanout_enable(struct hxfr_host *host, uint32_t id, uint32_t width,
+                                         uint32_t height, const char *connector);
+
+/* Ends scanout id that the embedder publishes: its subscribers get ERROR
+ * NO_SCANOUT, frames not yet encoded are released. Returns 0 or -ENOENT
+ * (no such scanout of the embedder). */
+HXFR_EXPORT int hxfr_host_scanout_disable(struct hxfr_host *host, uint32_t id);
+
+/* Publishes a frame into scanout id (enabled with
+ * hxfr_host_scanout_enable). frame is copied; its pixels are lent (see
+ * struct hxfr_host_frame). Returns 0: taken, scanout_ops.release will give
+ * the pixels back; 1: not taken (no subscriber, or the server is
+ * stopping): nothing to release, the embedder completes its flush at
+ * once; -ENOENT (no such scanout of the embedder) or -EINVAL (unusable
+ * pixels: the reason is logged). While a frame of the scanout is being
+ * encoded, one more waits; a newer frame replaces the waiting one (which
+ * is released unencoded, its damage carried over): the stream follows
+ * the newest picture. */
+HXFR_EXPORT int hxfr_host_scanout_publish(struct hxfr_host *host, uint32_t id,
+                                          const struct hxfr_host_frame *frame);
 
 /* A shared-memory region the host offers to clients by name (hxfrd --shm
  * NAME=PATH): typically the mem-path file of QEMU's
@@ -236,6 +342,7 @@ struct hxfr_host_config {
     hxfr_host_log_fn log;               /* NULL = no logging */
     void *log_opaque;
     struct hxfr_host_resolver resolver;             /* all NULL = RESOURCE_NOT_FOUND */
+    struct hxfr_host_scanout_ops scanout_ops;       /* all NULL: no embedder scanouts */
     const struct hxfr_host_shm_region *shm_regions; /* copied; may be NULL */
     unsigned shm_region_count;
 };
@@ -349,6 +456,12 @@ struct hxfr_host_stats {
     uint64_t gpu_frame_copies;     /* whole-frame copies of such pictures (a
                                       client publishing a resource id into its
                                       scanout keeps a copy for keepalive) */
+    /* Scanouts the embedder publishes (hxfr_host_scanout_publish). */
+    uint64_t gpu_flushes;         /* frames published */
+    uint64_t gpu_flushes_encoded; /* of those, encoded */
+    uint64_t gpu_flushes_skipped; /* not encoded: no subscriber, or replaced by
+                                     a newer frame before their turn */
+    uint64_t gpu_damage_pixels;   /* damaged area of the encoded ones */
 };
 
 /* Fills *out. Returns 0. Callback-safe. */

@@ -15,6 +15,9 @@
  *             (struct hxfr_host_resolver; source-resolver.c)
  *   keep      a scanout's kept last picture, re-encoded for keepalive or
  *             for a new subscriber's IDR (source-keep.c)
+ *   gpu       a frame the embedding VMM publishes into its scanout, or
+ *             that scanout's current picture, lent from guest memory and
+ *             given back as soon as it is converted (source-gpu.c)
  *
  * A frame changes hands in pairs: acquire (on the thread that owns the
  * frame's client, while its request is handled) and release (the same
@@ -70,8 +73,13 @@ struct hxfr__source_args {
     struct hxfr__shm_ring *ring;               /* shm: the session's ring */
     bool slot_release;                         /* shm: the peer takes SLOT_RELEASE */
     const struct hxfr_host_resolver *resolver; /* resolver */
-    const struct hxfr__limits *limits;         /* resolver: what it returns must fit */
-    char *why;                                 /* the reason for a refusal */
+    const struct hxfr__limits *limits;         /* resolver, gpu: what it returns must fit */
+    /* gpu: pixels the embedder lends for its scanout scanout_id, given
+     * back through scanout_ops->release */
+    const struct hxfr_host_pixels *lent;
+    const struct hxfr_host_scanout_ops *scanout_ops;
+    uint32_t scanout_id;
+    char *why; /* the reason for a refusal */
     size_t why_len;
 };
 
@@ -102,6 +110,7 @@ extern const struct hxfr__source_ops hxfr__source_inline;
 extern const struct hxfr__source_ops hxfr__source_shm;
 extern const struct hxfr__source_ops hxfr__source_resolver;
 extern const struct hxfr__source_ops hxfr__source_keep;
+extern const struct hxfr__source_ops hxfr__source_gpu;
 
 enum hxfr__frame_state {
     HXFR__FRAME_FREE = 0,
@@ -146,6 +155,12 @@ struct hxfr__frame {
      * with the pool. */
     struct hxfr_image_piece *pieces;
     uint32_t pieces_cap;
+    /* Gpu source: whose pixels f->ext are, and whether they are still to
+     * be given back. */
+    const struct hxfr_host_scanout_ops *lender;
+    uint32_t lender_id;
+    bool lent;
+    uint64_t damage_pixels; /* area of f->img.damage (all of it without) */
     /* Shared-memory source: the ring (a reference), the slot, and whether
      * the slot went back to the client before the frame completed. */
     struct hxfr__shm_ring *ring;

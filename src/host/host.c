@@ -97,6 +97,13 @@ struct hxfr_host *hxfr_host_new(const struct hxfr_host_config *cfg)
         err = EINVAL;
         goto fail;
     }
+    const struct hxfr_host_scanout_ops *so = &h->cfg.scanout_ops;
+    bool any = so->enable || so->disable || so->acquire || so->release;
+    if ((any && so->version != HXFR_HOST_SCANOUT_OPS_VERSION) ||
+        (so->acquire == NULL) != (so->release == NULL)) {
+        err = EINVAL;
+        goto fail;
+    }
     h->log = (struct hxfr__log){h->cfg.log, h->cfg.log_opaque, h->cfg.log_level};
     h->limits = (struct hxfr__limits){h->cfg.max_width, h->cfg.max_height};
     /* The largest body a client may announce: a maximum-size frame at 4
@@ -521,6 +528,22 @@ int hxfr_host_run(struct hxfr_host *h)
             return 0;
         }
     }
+}
+
+int hxfr_host_scanout_enable(struct hxfr_host *h, uint32_t id, uint32_t width, uint32_t height,
+                             const char *connector)
+{
+    return hxfr__scanout_vmm_enable(h, id, width, height, connector);
+}
+
+int hxfr_host_scanout_disable(struct hxfr_host *h, uint32_t id)
+{
+    return hxfr__scanout_vmm_disable(h, id);
+}
+
+int hxfr_host_scanout_publish(struct hxfr_host *h, uint32_t id, const struct hxfr_host_frame *frame)
+{
+    return hxfr__scanout_vmm_publish(h, id, frame);
 }
 
 int hxfr_host_get_stats(struct hxfr_host *h, struct hxfr_host_stats *out)

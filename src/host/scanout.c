@@ -54,6 +54,17 @@ struct hxfr__scanout {
     /* Since when it has had neither publisher nor subscribers (0: it has
      * one): after scanout_timeout_ms of that it ends. */
     uint64_t alone_since_ns;
+    /* The embedder publishes it (hxfr_host_scanout_enable; publisher is
+     * NULL, the session has no client). Its frames come from
+     * hxfr_host_scanout_publish through the gpu source. */
+    bool vmm;
+    /* The session's encoder has been given every published frame since
+     * its last whole picture: a frame's damage is relative to what it
+     * holds. False after a frame was not taken (no subscriber). */
+    bool chain;
+    /* The newest published frame waiting for the running one (state
+     * FILLING: in use, in no queue); a newer one replaces it. */
+    struct hxfr__frame *pending;
 };
 
 struct hxfr__scanout_set {
@@ -65,6 +76,7 @@ struct hxfr__scanout_set {
     uint64_t units_sent, units_dropped, keepalive_frames;
     uint64_t keep_copy_bytes;
     uint64_t next_sub_seq;
+    uint64_t gpu_flushes, gpu_encoded, gpu_skipped, gpu_damage_pixels;
 };
 
 /* ---- Lookup and helpers ------------------------------------------------ */
@@ -153,7 +165,7 @@ static uint64_t alone_due_ns(const struct hxfr__scanout *so)
  * subscribers. */
 static void update_alone(struct hxfr__scanout *so)
 {
-    bool alone = !so->publisher && so->nsubs == 0;
+    bool alone = !so->publisher && !so->vmm && so->nsubs == 0;
     if (alone && !so->alone_since_ns) {
         so->alone_since_ns = hxfr__now_ns();
     } else if (!alone) {
@@ -204,6 +216,8 @@ static void rearm(struct hxfr_host *h)
 /* Re-encodes the kept picture now (a keepalive, or an IDR for a new
  * subscriber). The frame takes the slot the scanout session's pool keeps
  * beyond the publisher's window. Returns 0 or -errno. */
+static int vmm_keepalive_source(struct hxfr__scanout *so, struct hxfr__frame *f);
+
 static int submit_keepalive(struct hxfr__scanout *so)
 {
     struct hxfr__session *s = so->session;
@@ -214,8 +228,15 @@ static int submit_keepalive(struct hxfr__scanout *so)
     }
     struct hxfr__source_args args = {0};
     f->keep_op = HXFR__KEEP_USE;
-    hxfr__source_keep.acquire(f, &args);
-    f->source = &hxfr__source_keep;
+    if (so->vmm) {
+        int r = vmm_keepalive_source(so, f);
+        if (r < 0) {
+            return r;
+        }
+    } else {
+        hxfr__source_keep.acquire(f, &args);
+        f->source = &hxfr__source_keep;
+    }
     /* The clock keeps running on a still screen: pts advances by the time
      * since the last frame, so players do not see a frozen timestamp. */
     uint64_t now = hxfr__now_ns();
@@ -365,8 +386,18 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
         return;
     }
     struct hxfr_host *h = so->host;
+    if (so->vmm && f->status != HXFR_STATUS_OK) {
+        /* The encoder may not hold the picture the next damage is
+         * relative to. */
+        so->chain = false;
+    }
     if (f->status == HXFR_STATUS_OK) {
-        if (!keepalive) {
+        if (!keepalive && so->vmm) {
+            so->have_picture = true;
+            so->frames++;
+            h->scanouts->gpu_encoded++;
+            h->scanouts->gpu_damage_pixels += f->damage_pixels;
+        } else if (!keepalive) {
             struct hxfr__keep *k = s->keep;
             if (hxfr__frame_pixels_in_pool(f)) {
                 /* Keep the picture by taking the frame's buffer and giving
@@ -400,6 +431,14 @@ static void scanout_deliver(struct hxfr__session *s, struct hxfr__frame *f)
     so->keepalive_due_ns = so->last_ns + keepalive_ns(h);
     if (!keepalive) {
         hxfr__session_deliver_client(s, f);
+    }
+    if (so->pending && hxfr__queue_empty(&s->queue) && !h->stopping) {
+        /* The newest published frame goes next (it runs once this one is
+         * released). */
+        struct hxfr__frame *p = so->pending;
+        so->pending = NULL;
+        hxfr__session_prepare(s, p, p->pts, false);
+        hxfr__session_submit(s, p);
     }
     /* An IDR was asked for while this frame ran (a new subscriber, a
      * KEYFRAME_REQ) and nothing follows it: make it now from the kept
@@ -482,6 +521,12 @@ static void scanout_end(struct hxfr__scanout *so, const char *reason)
     }
     so->nsubs = 0;
     struct hxfr__session *s = so->session;
+    if (so->pending) {
+        /* Never encoded: its pixels go back now. */
+        hxfr__frame_put(so->pending);
+        so->pending = NULL;
+        h->scanouts->gpu_skipped++;
+    }
     s->owner = NULL;
     s->bitrate_cap = 0;
     s->deliver = hxfr__session_deliver_client;
@@ -554,6 +599,10 @@ static const char *enable_again(struct hxfr__scanout *so, struct hxfr__client *c
         snprintf(why, len, "published by client %llu", (unsigned long long)so->publisher->id);
         return why;
     }
+    if (so->vmm) {
+        snprintf(why, len, "published by the VMM");
+        return why;
+    }
     if (!so->publisher) {
         int r = hxfr__session_adopt(so->session, c);
         if (r < 0) {
@@ -573,6 +622,9 @@ static const char *enable_again(struct hxfr__scanout *so, struct hxfr__client *c
               so->refresh_hz, (unsigned long long)so->publisher->id);
     return NULL;
 }
+
+static void vmm_enable_command(struct hxfr__client *c, uint16_t sid,
+                               const struct hxfr_enable_scanout *q);
 
 void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *m)
 {
@@ -596,6 +648,10 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
         why = whybuf;
     } else if (h->stopping) {
         why = "server shutting down";
+    }
+    if (!why && h->cfg.scanout_ops.enable) {
+        vmm_enable_command(c, sid, q);
+        return;
     }
     struct hxfr__scanout *so = why ? NULL : scanout_find(h, id);
     if (so) {
@@ -659,6 +715,9 @@ void hxfr__scanout_handle_enable(struct hxfr__client *c, const struct hxfr_msg *
     send_scanout_resp(c, sid, id, true, so->connector);
 }
 
+static void vmm_disable_command(struct hxfr__client *c, uint16_t sid, uint32_t id,
+                                const char *connector);
+
 void hxfr__scanout_handle_disable(struct hxfr__client *c, const struct hxfr_msg *m)
 {
     struct hxfr_host *h = c->host;
@@ -675,6 +734,10 @@ void hxfr__scanout_handle_disable(struct hxfr__client *c, const struct hxfr_msg 
      * connection of its own). */
     char connector[HXFR_CONNECTOR_LEN], reason[64];
     memcpy(connector, so->connector, sizeof(connector));
+    if (so->vmm) {
+        vmm_disable_command(c, m->hdr.session_id, id, connector);
+        return;
+    }
     if (so->publisher == c) {
         snprintf(reason, sizeof(reason), "disabled by its publisher");
     } else {
@@ -893,6 +956,9 @@ void hxfr__scanouts_finish(struct hxfr_host *h)
             free(sub);
         }
         struct hxfr__session *s = so->session;
+        if (so->pending) {
+            hxfr__frame_put(so->pending);
+        }
         s->owner = NULL;
         if (!s->client) {
             /* A scanout without a publisher owned its session. The workers
@@ -928,4 +994,331 @@ void hxfr__scanouts_stats(struct hxfr_host *h, struct hxfr_host_stats *out)
     out->scanout_units_dropped = set->units_dropped;
     out->keepalive_frames = set->keepalive_frames;
     out->keep_copy_bytes = set->keep_copy_bytes;
+    out->gpu_flushes = set->gpu_flushes;
+    out->gpu_flushes_encoded = set->gpu_encoded;
+    out->gpu_flushes_skipped = set->gpu_skipped;
+    out->gpu_damage_pixels = set->gpu_damage_pixels;
+}
+
+/* ---- Scanouts the embedder publishes ------------------------------------
+ * (include/hxfr/host.h, "Scanouts the embedder publishes"). A VMM
+ * scanout has no publishing connection: its session has no client, its
+ * frames are the embedder's pixels through the gpu source, and a peer's
+ * ENABLE/DISABLE is a command to the embedder. At most one frame runs and
+ * one waits (so->pending, the newest); the stream follows the newest
+ * picture and the guest, whose flush completes when its frame is
+ * converted, is paced by the encoder. */
+
+/* Pool frames of a VMM scanout's session: the running frame, the waiting
+ * one, a keepalive or IDR made while the running one is delivered, and a
+ * newer frame taken before the waiting one it replaces goes back. */
+#define VMM_FRAMES 4u
+
+/* Damage of the published frame into f->img, clipped to the picture;
+ * whole (no damage) when the encoder's picture is not the one before.
+ * Past HXFR_IMAGE_MAX_DAMAGE rectangles: their bounding box. */
+static void vmm_damage(struct hxfr__scanout *so, struct hxfr__frame *f,
+                       const struct hxfr_host_frame *fr)
+{
+    struct hxfr_image *img = &f->img;
+    uint64_t area = 0;
+    img->has_damage = so->chain && fr->damage != NULL;
+    img->n_damage = 0;
+    if (!img->has_damage) {
+        f->damage_pixels = (uint64_t)img->width * img->height;
+        return;
+    }
+    uint32_t bx0 = UINT32_MAX, by0 = UINT32_MAX, bx1 = 0, by1 = 0;
+    for (uint32_t i = 0; i < fr->n_damage; i++) {
+        const struct hxfr_host_rect *r = &fr->damage[i];
+        if (r->x >= img->width || r->y >= img->height || r->width == 0 || r->height == 0) {
+            continue;
+        }
+        uint32_t x1 = r->width > img->width - r->x ? img->width : r->x + r->width;
+        uint32_t y1 = r->height > img->height - r->y ? img->height : r->y + r->height;
+        bx0 = r->x < bx0 ? r->x : bx0;
+        by0 = r->y < by0 ? r->y : by0;
+        bx1 = x1 > bx1 ? x1 : bx1;
+        by1 = y1 > by1 ? y1 : by1;
+        if (img->n_damage < HXFR_IMAGE_MAX_DAMAGE) {
+            img->damage[img->n_damage] = (struct hxfr_image_rect){r->x, r->y, x1 - r->x, y1 - r->y};
+        }
+        img->n_damage++;
+        area += (uint64_t)(x1 - r->x) * (y1 - r->y);
+    }
+    if (img->n_damage > HXFR_IMAGE_MAX_DAMAGE) {
+        img->n_damage = 1;
+        img->damage[0] = (struct hxfr_image_rect){bx0, by0, bx1 - bx0, by1 - by0};
+        area = (uint64_t)(bx1 - bx0) * (by1 - by0);
+    }
+    f->damage_pixels = area;
+}
+
+/* f (just lent) replaces the waiting frame old: what changed since the
+ * frame before old is old's damage and f's together. */
+static void vmm_merge_damage(struct hxfr__frame *f, const struct hxfr__frame *old)
+{
+    struct hxfr_image *img = &f->img;
+    const struct hxfr_image *o = &old->img;
+    if (!img->has_damage || !o->has_damage || o->width != img->width || o->height != img->height) {
+        img->has_damage = false;
+        img->n_damage = 0;
+        f->damage_pixels = (uint64_t)img->width * img->height;
+        return;
+    }
+    f->damage_pixels += old->damage_pixels;
+    if (img->n_damage + o->n_damage <= HXFR_IMAGE_MAX_DAMAGE) {
+        memcpy(&img->damage[img->n_damage], o->damage, o->n_damage * sizeof(o->damage[0]));
+        img->n_damage += o->n_damage;
+        return;
+    }
+    uint32_t x0 = UINT32_MAX, y0 = UINT32_MAX, x1 = 0, y1 = 0;
+    for (int k = 0; k < 2; k++) {
+        const struct hxfr_image *m = k ? o : img;
+        for (uint32_t i = 0; i < m->n_damage; i++) {
+            const struct hxfr_image_rect *r = &m->damage[i];
+            x0 = r->x < x0 ? r->x : x0;
+            y0 = r->y < y0 ? r->y : y0;
+            x1 = r->x + r->width > x1 ? r->x + r->width : x1;
+            y1 = r->y + r->height > y1 ? r->y + r->height : y1;
+        }
+    }
+    img->n_damage = 1;
+    img->damage[0] = (struct hxfr_image_rect){x0, y0, x1 - x0, y1 - y0};
+    f->damage_pixels = (uint64_t)(x1 - x0) * (y1 - y0);
+}
+
+static int32_t vmm_lend(struct hxfr__scanout *so, struct hxfr__frame *f,
+                        const struct hxfr_host_pixels *px, char *why, size_t len)
+{
+    struct hxfr_host *h = so->host;
+    struct hxfr__source_args a = {
+        .limits = &h->limits,
+        .lent = px,
+        .scanout_ops = &h->cfg.scanout_ops,
+        .scanout_id = so->id,
+        .why = why,
+        .why_len = len,
+    };
+    int32_t st = hxfr__source_gpu.acquire(f, &a);
+    if (st == HXFR_STATUS_OK) {
+        f->source = &hxfr__source_gpu;
+        /* The embedder's memory is never copied to be kept: keepalives
+         * ask it for the current picture. */
+        f->keep = NULL;
+    }
+    return st;
+}
+
+/* A keepalive or IDR of a VMM scanout: the picture it shows now, from
+ * the embedder. Nothing changed since the last frame, so nothing is
+ * converted unless the encoder lost its picture. */
+static int vmm_keepalive_source(struct hxfr__scanout *so, struct hxfr__frame *f)
+{
+    struct hxfr_host *h = so->host;
+    const struct hxfr_host_scanout_ops *ops = &h->cfg.scanout_ops;
+    struct hxfr_host_pixels px;
+    memset(&px, 0, sizeof(px));
+    int r = ops->acquire(ops->opaque, so->id, &px);
+    if (r < 0) {
+        return r; /* nothing shown: no keepalive */
+    }
+    char why[160];
+    int32_t st = vmm_lend(so, f, &px, why, sizeof(why));
+    if (st != HXFR_STATUS_OK) {
+        ops->release(ops->opaque, so->id, &px);
+        hxfr__log(&h->log, HXFR_HOST_LOG_ERROR, "scanout %u: the VMM's picture: %s",
+                  (unsigned)so->id, why);
+        return -EINVAL;
+    }
+    f->img.has_damage = so->chain;
+    f->img.n_damage = 0;
+    f->damage_pixels = 0;
+    so->chain = true;
+    return 0;
+}
+
+int hxfr__scanout_vmm_enable(struct hxfr_host *h, uint32_t id, uint32_t width, uint32_t height,
+                             const char *connector)
+{
+    struct hxfr__scanout_set *set = h->scanouts;
+    const struct hxfr_host_scanout_ops *ops = &h->cfg.scanout_ops;
+
+    if (id > 0xFFFFu || width == 0 || height == 0 || width > h->cfg.max_width ||
+        height > h->cfg.max_height || !ops->acquire || !ops->release) {
+        return -EINVAL;
+    }
+    if (h->stopping) {
+        return -ESHUTDOWN;
+    }
+    struct hxfr__scanout *so = scanout_find(h, id);
+    if (so && !so->vmm) {
+        return -EBUSY;
+    }
+    bool created = !so;
+    if (!so) {
+        if (set->count >= h->cfg.max_scanouts) {
+            return -ENOSPC;
+        }
+        so = calloc(1, sizeof(*so));
+        struct hxfr__session *s = so ? hxfr__session_new(h, (uint16_t)id, VMM_FRAMES) : NULL;
+        if (!s) {
+            free(so);
+            return -ENOMEM;
+        }
+        so->host = h;
+        so->id = (uint16_t)id;
+        so->vmm = true;
+        /* The embedder can always be asked for what the scanout shows
+         * (acquire): a subscriber of a still screen gets its IDR. */
+        so->have_picture = true;
+        so->session = s;
+        s->owner = so;
+        s->deliver = scanout_deliver;
+        so->next = set->list;
+        set->list = so;
+        set->count++;
+    }
+    so->width = width;
+    so->height = height;
+    so->refresh_hz = 60;
+    if (connector) {
+        snprintf(so->connector, sizeof(so->connector), "%s", connector);
+    } else {
+        snprintf(so->connector, sizeof(so->connector), "Virtual-%u", (unsigned)id + 1u);
+    }
+    /* A new mode: the next picture is converted whole. */
+    so->chain = false;
+    hxfr__log(&h->log, HXFR_HOST_LOG_INFO, "scanout %u %s as %s, %ux%u (published by the VMM)",
+              (unsigned)id, created ? "enabled" : "reconfigured", so->connector, width, height);
+    if (!created && so->nsubs > 0) {
+        /* Subscribers see the new mode at once. */
+        want_idr(so);
+    }
+    rearm(h);
+    return 0;
+}
+
+int hxfr__scanout_vmm_disable(struct hxfr_host *h, uint32_t id)
+{
+    struct hxfr__scanout *so = scanout_find(h, id);
+    if (!so || !so->vmm) {
+        return -ENOENT;
+    }
+    scanout_end(so, "disabled by the VMM");
+    return 0;
+}
+
+int hxfr__scanout_vmm_publish(struct hxfr_host *h, uint32_t id, const struct hxfr_host_frame *fr)
+{
+    struct hxfr__scanout_set *set = h->scanouts;
+    struct hxfr__scanout *so = scanout_find(h, id);
+
+    if (!so || !so->vmm) {
+        return -ENOENT;
+    }
+    set->gpu_flushes++;
+    struct hxfr__session *s = so->session;
+    struct hxfr__frame *f = so->nsubs > 0 && !h->stopping ? hxfr__session_frame_get(s) : NULL;
+    if (!f) {
+        /* Nobody watches (or no frame is free): nothing taken, and the
+         * encoder's picture falls behind the guest's. */
+        so->chain = false;
+        set->gpu_skipped++;
+        return 1;
+    }
+    char why[160];
+    int32_t st = vmm_lend(so, f, &fr->pixels, why, sizeof(why));
+    if (st != HXFR_STATUS_OK) {
+        hxfr__log(&h->log, HXFR_HOST_LOG_ERROR, "scanout %u: published frame refused: %s",
+                  (unsigned)id, why);
+        so->chain = false;
+        set->gpu_skipped++;
+        return -EINVAL;
+    }
+    f->keep_op = HXFR__KEEP_NONE;
+    f->pts = fr->pts;
+    vmm_damage(so, f, fr);
+    so->chain = true;
+    if (session_idle(s)) {
+        hxfr__session_prepare(s, f, fr->pts, false);
+        hxfr__session_submit(s, f);
+        return 0;
+    }
+    struct hxfr__frame *old = so->pending;
+    if (old) {
+        /* Replaced before its turn: released unencoded, its damage
+         * carried into the newer frame. */
+        vmm_merge_damage(f, old);
+        hxfr__frame_put(old);
+        set->gpu_skipped++;
+    }
+    f->state = HXFR__FRAME_FILLING;
+    so->pending = f;
+    return 0;
+}
+
+/* A peer's ENABLE_SCANOUT with the embedder's enable callback: a command
+ * to the VMM's display. */
+static void vmm_enable_command(struct hxfr__client *c, uint16_t sid,
+                               const struct hxfr_enable_scanout *q)
+{
+    struct hxfr_host *h = c->host;
+    const struct hxfr_host_scanout_ops *ops = &h->cfg.scanout_ops;
+    char connector[HXFR_CONNECTOR_LEN];
+    memset(connector, 0, sizeof(connector));
+    /* The callback may call back in (it hot-plugs, which enables the
+     * scanout): nothing of the scanout is held across it. */
+    int r = ops->enable(ops->opaque, q->scanout_id, q->width, q->height,
+                        q->refresh_hz ? q->refresh_hz : 60, connector, sizeof(connector));
+    connector[sizeof(connector) - 1] = '\0';
+    if (r == 0) {
+        struct hxfr__scanout *so = scanout_find(h, q->scanout_id);
+        if (!so || !so->vmm || so->width != q->width || so->height != q->height) {
+            r = hxfr__scanout_vmm_enable(h, q->scanout_id, q->width, q->height,
+                                         connector[0] ? connector : NULL);
+        }
+    }
+    struct hxfr__scanout *so = r == 0 ? scanout_find(h, q->scanout_id) : NULL;
+    if (!so) {
+        hxfr__log(&h->log, HXFR_HOST_LOG_WARN,
+                  "client %llu: ENABLE_SCANOUT %u %ux%u refused by the VMM: %s",
+                  (unsigned long long)c->id, q->scanout_id, q->width, q->height,
+                  strerror(r < 0 ? -r : ENOENT));
+        send_scanout_resp(c, sid, q->scanout_id, false, NULL);
+        return;
+    }
+    if (so->refresh_hz != (q->refresh_hz ? q->refresh_hz : 60)) {
+        so->refresh_hz = q->refresh_hz ? q->refresh_hz : 60;
+    }
+    hxfr__log(&h->log, HXFR_HOST_LOG_INFO,
+              "client %llu: ENABLE_SCANOUT %u %ux%u@%u: the VMM plugged in %s",
+              (unsigned long long)c->id, q->scanout_id, q->width, q->height, so->refresh_hz,
+              so->connector);
+    send_scanout_resp(c, sid, q->scanout_id, true, so->connector);
+}
+
+/* A peer's DISABLE_SCANOUT of a VMM scanout: a command to the VMM's
+ * display (unplug), then the scanout ends. */
+static void vmm_disable_command(struct hxfr__client *c, uint16_t sid, uint32_t id,
+                                const char *connector)
+{
+    struct hxfr_host *h = c->host;
+    const struct hxfr_host_scanout_ops *ops = &h->cfg.scanout_ops;
+    int r = ops->disable ? ops->disable(ops->opaque, id) : 0;
+    if (r < 0) {
+        hxfr__log(&h->log, HXFR_HOST_LOG_WARN,
+                  "client %llu: DISABLE_SCANOUT %u refused by the VMM: %s",
+                  (unsigned long long)c->id, id, strerror(-r));
+        send_scanout_resp(c, sid, id, false, NULL);
+        return;
+    }
+    /* The callback may have disabled it already. */
+    struct hxfr__scanout *so = scanout_find(h, id);
+    if (so && so->vmm) {
+        char reason[64];
+        snprintf(reason, sizeof(reason), "disabled by client %llu", (unsigned long long)c->id);
+        scanout_end(so, reason);
+    }
+    send_scanout_resp(c, sid, id, true, connector);
 }

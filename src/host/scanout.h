@@ -19,8 +19,14 @@
  *   subscriber sends 0) asks for a bitrate; the lowest a current
  *   subscriber asks for (at least HXFR_HOST_SUBSCRIBER_MIN_BITRATE) caps
  *   the publisher's setting.
- * An embedder that publishes without a connection (a VMM, issue #13) is
- * one more kind of publisher over these same rules.
+ * An embedder that publishes without a connection (a VMM: hxfr-gpu) is
+ * one more kind of publisher over these same rules: a VMM scanout
+ * (hxfr__scanout_vmm_*) has no publishing connection and never times out
+ * alone, no peer can take it over, and with the embedder's enable and
+ * disable callbacks (struct hxfr_host_scanout_ops) a peer's
+ * ENABLE/DISABLE_SCANOUT is a command to the VMM's display. Its frames
+ * are the embedder's pixels (source-gpu.c), never kept: a keepalive asks
+ * the embedder for the current picture.
  *
  * A scanout's frames are encoded by one session: the publisher's session
  * whose id is the scanout id, so a FRAME_REQUEST with session_id = N goes
@@ -84,6 +90,13 @@ bool hxfr__scanout_keyframe_req(struct hxfr__client *c, uint16_t sid);
 const struct hxfr__session *hxfr__scanout_config_req(struct hxfr__client *c, uint16_t sid,
                                                      uint32_t bitrate, uint32_t *width,
                                                      uint32_t *height);
+/* Scanouts the embedder publishes (host.c's hxfr_host_scanout_enable,
+ * _disable, _publish: the contracts are in include/hxfr/host.h). */
+int hxfr__scanout_vmm_enable(struct hxfr_host *h, uint32_t id, uint32_t width, uint32_t height,
+                             const char *connector);
+int hxfr__scanout_vmm_disable(struct hxfr_host *h, uint32_t id);
+int hxfr__scanout_vmm_publish(struct hxfr_host *h, uint32_t id, const struct hxfr_host_frame *fr);
+
 /* The client is going away: its subscriptions are removed and the scanouts
  * it publishes go on without a publisher (their sessions leave the
  * client). Called before its sessions are detached. */

@@ -48,22 +48,33 @@ struct hxfr__session *hxfr__session_open(struct hxfr__client *c, uint16_t id)
         errno = EBUSY;
         return NULL;
     }
+    struct hxfr__session *s = hxfr__session_new(h, id, h->cfg.window);
+    if (!s) {
+        return NULL;
+    }
+    s->client = c;
+    *link = s;
+    c->nsessions++;
+    return s;
+}
+
+struct hxfr__session *hxfr__session_new(struct hxfr_host *h, uint16_t id, unsigned nframes)
+{
     struct hxfr__session *s = calloc(1, sizeof(*s));
     if (!s) {
         return NULL;
     }
-    s->frames = calloc(h->cfg.window, sizeof(*s->frames));
+    s->frames = calloc(nframes, sizeof(*s->frames));
     if (!s->frames) {
         free(s);
         errno = ENOMEM;
         return NULL;
     }
-    s->nframes = h->cfg.window;
+    s->nframes = nframes;
     for (unsigned i = 0; i < s->nframes; i++) {
         s->frames[i].session = s;
     }
     s->host = h;
-    s->client = c;
     s->id = id;
     s->cfg.codec = h->encoder_name;
     s->cfg.preset = h->preset;
@@ -73,8 +84,6 @@ struct hxfr__session *hxfr__session_open(struct hxfr__client *c, uint16_t id)
     s->cfg_gen = 1;
     s->deliver = hxfr__session_deliver_client;
     s->interval_start_ns = hxfr__now_ns();
-    *link = s;
-    c->nsessions++;
     h->stats.sessions++;
     return s;
 }

@@ -17,6 +17,10 @@
 /* The client's session id, created if it does not exist yet. NULL + errno
  * (EBUSY: max_sessions reached, ENOMEM). */
 struct hxfr__session *hxfr__session_open(struct hxfr__client *c, uint16_t id);
+/* A session of no client with nframes pool frames and the server's
+ * default settings (a scanout the embedder publishes owns one). NULL +
+ * errno (ENOMEM). */
+struct hxfr__session *hxfr__session_new(struct hxfr_host *h, uint16_t id, unsigned nframes);
 /* The client is gone: frames not at a worker are dropped (their sources
  * released) and held answers with them; the session is freed, or kept as
  * a zombie until its running frame comes back. Also for a session that
