@@ -161,7 +161,8 @@ int hxfr__hostcli_stats_fd(const struct hxfr_hostcli *cli);
 
 /* When the timer has expired: logs one "stats client ..." line per live
  * session of host (and restarts their interval counters) and, when host
- * has or had scanouts, one "stats scanouts: ..." line. Statistics lines are
+ * has or had scanouts, one "stats scanouts: ..." line, and when it encoded
+ * frames from GPU memory one "stats gpu: ..." line. Statistics lines are
  * printed whatever --log-level says (they were asked for). */
 void hxfr__hostcli_stats_tick(struct hxfr_hostcli *cli, struct hxfr_host *host);
 

@@ -69,6 +69,28 @@ static void log_scanouts(const struct hxfr_hostcli *cli, struct hxfr_host *host)
     hxfr__hostcli_print(cli, HXFR_HOST_LOG_INFO, line);
 }
 
+/* One line for frames from GPU memory (a VMM's server: hxfr-gpu), when
+ * there were any: scanout flushes published, encoded and skipped, the
+ * damaged area, what the converter read in place and bounced, and the
+ * whole-frame copies (0 unless a client publishes a resource id). */
+static void log_gpu(const struct hxfr_hostcli *cli, struct hxfr_host *host)
+{
+    struct hxfr_host_stats st;
+    char line[400];
+
+    hxfr_host_get_stats(host, &st);
+    if (st.gpu_frames == 0 && st.gpu_flushes == 0) {
+        return;
+    }
+    snprintf(line, sizeof(line),
+             "stats gpu: %" PRIu64 " flushes, %" PRIu64 " encoded, %" PRIu64 " skipped, %" PRIu64
+             " damaged px; %" PRIu64 " frames from guest memory, %" PRIu64
+             " px converted in place, %" PRIu64 " bytes bounced, %" PRIu64 " whole-frame copies",
+             st.gpu_flushes, st.gpu_flushes_encoded, st.gpu_flushes_skipped, st.gpu_damage_pixels,
+             st.gpu_frames, st.gpu_converted_pixels, st.gpu_bounced_bytes, st.gpu_frame_copies);
+    hxfr__hostcli_print(cli, HXFR_HOST_LOG_INFO, line);
+}
+
 void hxfr__hostcli_stats_tick(struct hxfr_hostcli *cli, struct hxfr_host *host)
 {
     uint64_t expirations;
@@ -77,6 +99,7 @@ void hxfr__hostcli_stats_tick(struct hxfr_hostcli *cli, struct hxfr_host *host)
     }
     hxfr_host_foreach_session(host, true, log_session, cli);
     log_scanouts(cli, host);
+    log_gpu(cli, host);
 }
 
 void hxfr__hostcli_finish(struct hxfr_hostcli *cli)
