@@ -269,22 +269,6 @@ static int serve_activated_sockets(struct daemon *d)
     return 0;
 }
 
-static const char *listen_hint(int err)
-{
-    switch (err) {
-    case -EAFNOSUPPORT:
-        return " (AF_VSOCK is not available on this machine: load the vsock "
-               "kernel modules or use unix:/tcp:)";
-    case -EADDRINUSE:
-        return " (another server is listening there)";
-    case -EPROTONOSUPPORT:
-    case -EINVAL:
-        return " (forms: unix:PATH, tcp:HOST:PORT, vsock:PORT)";
-    default:
-        return "";
-    }
-}
-
 /* The --listen endpoints; without them and without systemd's sockets, the
  * default one. */
 static int open_listeners(struct daemon *d)
@@ -298,10 +282,7 @@ static int open_listeners(struct daemon *d)
         d->listen[d->nlisten++] = d->default_uri;
     }
     for (int i = 0; i < d->nlisten; i++) {
-        int r = hxfr_host_listen(d->host, d->listen[i], NULL, 0);
-        if (r < 0) {
-            fprintf(stderr, "hxfrd: cannot listen on %s: %s%s\n", d->listen[i], strerror(-r),
-                    listen_hint(r));
+        if (hxfr__hostcli_listen(&d->cli, d->host, d->listen[i]) < 0) {
             return -1;
         }
     }

@@ -152,6 +152,11 @@ void hxfr__hostcli_print(const struct hxfr_hostcli *cli, enum hxfr_host_log_leve
 void hxfr__hostcli_logf(struct hxfr_hostcli *cli, enum hxfr_host_log_level level, const char *fmt,
                         ...) __attribute__((format(printf, 3, 4)));
 
+/* Listens on uri (unix:PATH, tcp:HOST:PORT, vsock:PORT: hxfrd's --listen)
+ * with host; on failure says why on stderr ("PROG: cannot listen on URI:
+ * reason (hint)"). Returns the listener index or -errno. */
+int hxfr__hostcli_listen(struct hxfr_hostcli *cli, struct hxfr_host *host, const char *uri);
+
 /* With --stats-interval, creates the statistics timer (its fd is then
  * hxfr__hostcli_stats_fd()). Returns 0 or -errno. */
 int hxfr__hostcli_stats_open(struct hxfr_hostcli *cli);
