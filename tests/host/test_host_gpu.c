@@ -417,6 +417,30 @@ static bool pushed_matches(struct hxfr_host *h, int fd, struct hxfr_avcheck *av,
     return m.u.frame_response.is_keyframe != 0;
 }
 
+/* A VMM whose scanout 0 is enabled and watched by one subscriber (fd),
+ * which got the IDR of the still screen. */
+static struct hxfr_host *vmm_watched(struct vmm *v, int *fd, struct hxfr_avcheck **av)
+{
+    vmm_init(v);
+    struct hxfr_host *h = vmm_host(v, fd);
+    CHECK_EQ(hxfr_host_scanout_enable(h, 0, RW, RH, NULL), 0);
+    subscribe(h, *fd, 0);
+    *av = hxfr_avcheck_new(1);
+    CHECK(pushed_matches(h, *fd, *av, v, 40.0));
+    return h;
+}
+
+/* Ends the server; every picture lent came back. */
+static void vmm_end(struct vmm *v, struct hxfr_host *h, int fd, struct hxfr_avcheck *av)
+{
+    hxfr_avcheck_destroy(av);
+    close(fd);
+    hxfr_host_destroy(h);
+    CHECK_EQ(v->lent, v->released);
+    free(v->g.ram);
+    free(v->ref);
+}
+
 /* Push: without subscribers a flush costs nothing (not taken); a
  * subscriber of a still scanout gets an IDR of what it shows; a flush
  * with damage is converted only there (the stream still shows the whole
@@ -457,12 +481,7 @@ TEST_T(vmm_push_with_damage, 120)
     CHECK_EQ(st.keep_copy_bytes, 0);
     CHECK_EQ(st.pixel_bytes_copied, 0);
 
-    hxfr_avcheck_destroy(av);
-    close(fd);
-    hxfr_host_destroy(h);
-    CHECK_EQ(v.lent, v.released);
-    free(v.g.ram);
-    free(v.ref);
+    vmm_end(&v, h, fd, av);
 }
 
 /* A guest that flushes faster than the encoder: one frame runs, one
@@ -471,13 +490,9 @@ TEST_T(vmm_push_with_damage, 120)
 TEST_T(vmm_newest_frame_wins, 120)
 {
     static struct vmm v;
-    vmm_init(&v);
     int fd;
-    struct hxfr_host *h = vmm_host(&v, &fd);
-    CHECK_EQ(hxfr_host_scanout_enable(h, 0, RW, RH, NULL), 0);
-    subscribe(h, fd, 0);
-    struct hxfr_avcheck *av = hxfr_avcheck_new(1);
-    CHECK(pushed_matches(h, fd, av, &v, 40.0));
+    struct hxfr_avcheck *av;
+    struct hxfr_host *h = vmm_watched(&v, &fd, &av);
     /* Three flushes without the loop running in between: the first is
      * submitted, the second waits, the third replaces it. */
     vmm_draw(&v, 0, 0, 64, 64, 0x00ffffff);
@@ -497,12 +512,7 @@ TEST_T(vmm_newest_frame_wins, 120)
      * frame's damage went with the newest one). */
     pushed_matches(h, fd, av, &v, 0.0);
     pushed_matches(h, fd, av, &v, 40.0);
-    hxfr_avcheck_destroy(av);
-    close(fd);
-    hxfr_host_destroy(h);
-    CHECK_EQ(v.lent, v.released);
-    free(v.g.ram);
-    free(v.ref);
+    vmm_end(&v, h, fd, av);
 }
 
 /* A still screen: nothing flushed, nothing encoded but keepalives, which
@@ -510,13 +520,9 @@ TEST_T(vmm_newest_frame_wins, 120)
 TEST_T(vmm_static_screen_keepalives_only, 120)
 {
     static struct vmm v;
-    vmm_init(&v);
     int fd;
-    struct hxfr_host *h = vmm_host(&v, &fd);
-    CHECK_EQ(hxfr_host_scanout_enable(h, 0, RW, RH, NULL), 0);
-    subscribe(h, fd, 0);
-    struct hxfr_avcheck *av = hxfr_avcheck_new(1);
-    CHECK(pushed_matches(h, fd, av, &v, 40.0));
+    struct hxfr_avcheck *av;
+    struct hxfr_host *h = vmm_watched(&v, &fd, &av);
     struct hxfr_host_stats st0, st;
     hxfr_host_get_stats(h, &st0);
     for (int i = 0; i < 3; i++) {
@@ -527,12 +533,7 @@ TEST_T(vmm_static_screen_keepalives_only, 120)
     CHECK_EQ(st.gpu_flushes, 0);
     CHECK_EQ(st.gpu_flushes_encoded, 0);
     CHECK_EQ(st.gpu_converted_pixels, st0.gpu_converted_pixels);
-    hxfr_avcheck_destroy(av);
-    close(fd);
-    hxfr_host_destroy(h);
-    CHECK_EQ(v.lent, v.released);
-    free(v.g.ram);
-    free(v.ref);
+    vmm_end(&v, h, fd, av);
 }
 
 static void scanout_cmd(int fd, uint8_t type, uint32_t id, uint32_t w, uint32_t hgt)
