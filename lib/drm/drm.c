@@ -106,14 +106,16 @@ static int crtc_of(int fd, const struct drm_mode_get_connector *c, uint32_t *crt
 {
     struct drm_mode_get_encoder e = {.encoder_id = c->encoder_id};
     if (c->encoder_id == 0) {
-        uint32_t enc[8];
+        /* The kernel fills the array only when it is large enough for
+         * all of them; it says how many there are either way. */
+        uint32_t enc[8] = {0};
         struct drm_mode_get_connector c2 = {
             .connector_id = c->connector_id, .encoders_ptr = ptr(enc), .count_encoders = 8};
         int err = xioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &c2);
         if (err < 0) {
             return err;
         }
-        if (c2.count_encoders == 0) {
+        if (c2.count_encoders == 0 || c2.count_encoders > 8) {
             return -ENODEV;
         }
         e.encoder_id = enc[0];
@@ -127,13 +129,16 @@ static int crtc_of(int fd, const struct drm_mode_get_connector *c, uint32_t *crt
         return 0;
     }
     /* Not driving one yet: the first CRTC it may use. */
-    uint32_t crtcs[32];
+    uint32_t crtcs[32] = {0};
     struct drm_mode_card_res res = {.crtc_id_ptr = ptr(crtcs), .count_crtcs = 32};
     err = xioctl(fd, DRM_IOCTL_MODE_GETRESOURCES, &res);
     if (err < 0) {
         return err;
     }
-    for (uint32_t i = 0; i < res.count_crtcs && i < 32; i++) {
+    if (res.count_crtcs > 32) {
+        return -ENODEV; /* not filled in; virtio-gpu has at most 16 */
+    }
+    for (uint32_t i = 0; i < res.count_crtcs; i++) {
         if (e.possible_crtcs & (1u << i)) {
             *crtc = crtcs[i];
             return 0;
