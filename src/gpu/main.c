@@ -32,6 +32,9 @@
 #include "device.h"
 #include "doorbell.h"
 #include "loop.h"
+#include "serve.h"
+
+#define MAX_LISTEN 16
 
 struct options {
     const char *socket_path;
@@ -41,6 +44,11 @@ struct options {
     int ready_fd;
     int verbosity; /* 0 warnings, 1 info (default), 2 debug */
     struct hxfr_gpu_config gpu;
+    /* The HXFR server: hxfrd's endpoints and shared options. */
+    const char *listen[MAX_LISTEN];
+    int nlisten;
+    struct hxfr_host_config host;
+    struct hxfr_hostcli cli;
 };
 
 struct app {
@@ -54,6 +62,8 @@ struct app {
     struct hxfr_doorbell *doorbell;
     int signal_fd;
     struct hxfr_loop_source *signal_src;
+    struct hxfr_serve *serve;
+    struct hxfr_loop_source *stats_src;
     bool stop;
     int status;
 };
@@ -115,7 +125,16 @@ static void usage(FILE *f)
                "  -v, --verbose         log more (twice: every refused guest command)\n"
                "  -q, --quiet           log only warnings and errors\n"
                "  --version             print the version\n"
-               "  -h, --help            this help\n");
+               "  -h, --help            this help\n"
+               "\n"
+               "The VM's HXFR server (docs/gpu.md \"Serving HXFR\"): scanout flushes pushed to\n"
+               "subscribers, FRAME_REQUEST(resource_id) encoded from guest memory,\n"
+               "ENABLE_SCANOUT/DISABLE_SCANOUT plug connectors in and out:\n"
+               "  --listen URI          serve HXFR on URI (repeatable; none: no HXFR server):\n"
+               "                          unix:PATH (also QEMU's virtio-serial chardev\n"
+               "                          socket), tcp:HOST:PORT, vsock:PORT\n"
+               "\n");
+    hxfr__hostcli_usage(f);
 }
 
 /* An int option lo..hi (file descriptors, counts). */
@@ -140,6 +159,7 @@ enum {
     OPT_QMP,
     OPT_READY,
     OPT_VERSION,
+    OPT_LISTEN,
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -155,6 +175,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"control", required_argument, NULL, OPT_CONTROL},
         {"qemu-qmp", required_argument, NULL, OPT_QMP},
         {"ready-fd", required_argument, NULL, OPT_READY},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        HXFR_HOSTCLI_OPTIONS,
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -166,6 +188,8 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->ready_fd = -1;
     o->verbosity = 1;
     hxfr__gpu_config_init(&o->gpu);
+    hxfr_host_config_init(&o->host);
+    hxfr__hostcli_init(&o->cli, "hxfr-gpu", &o->host);
     /* --print-capabilities wins over everything else, as the conventions
      * ask (other options are ignored, even invalid ones). */
     for (int i = 1; i < argc; i++) {
@@ -175,7 +199,23 @@ static int parse_options(int argc, char **argv, struct options *o)
         }
     }
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+        char err[256];
+        int r = hxfr__hostcli_option(&o->cli, c, optarg, err, sizeof(err));
+        if (r < 0) {
+            fprintf(stderr, "hxfr-gpu: %s\n", err);
+            return 2;
+        }
+        if (r > 0) {
+            continue;
+        }
         switch (c) {
+        case OPT_LISTEN:
+            if (o->nlisten >= MAX_LISTEN) {
+                fprintf(stderr, "hxfr-gpu: at most %d --listen options\n", MAX_LISTEN);
+                return 2;
+            }
+            o->listen[o->nlisten++] = optarg;
+            break;
         case OPT_SOCKET:
             o->socket_path = optarg;
             break;
@@ -233,6 +273,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             return 2;
         }
     }
+    if (o->cli.list_encoders) {
+        return hxfr__hostcli_list_encoders(&o->cli) > 0 ? 0 : 1;
+    }
     if (optind < argc || (o->socket_path == NULL) == (o->fd < 0)) {
         fprintf(stderr, "hxfr-gpu: give exactly one of --socket-path PATH and --fd N\n");
         usage(stderr);
@@ -265,6 +308,9 @@ static int start_device(struct app *app, int fd)
     struct hxfr_gpu_listener l = {.data = app, .display_changed = on_display_changed};
     hxfr_gpu_add_listener(hxfr__device_gpu(app->dev), &l);
     hxfr__control_set_device(app->control, app->dev);
+    if (app->serve != NULL) {
+        hxfr__serve_set_device(app->serve, app->dev);
+    }
     logm(HXFR_LOG_INFO, "QEMU connected");
     return 0;
 }
@@ -299,6 +345,46 @@ static void signal_event(void *data, uint32_t events)
         logm(HXFR_LOG_INFO, "signal %u: stopping", si.ssi_signo);
         app->stop = true;
     }
+}
+
+static void stats_event(void *data, uint32_t events)
+{
+    struct app *app = data;
+    (void)events;
+    hxfr__serve_stats(app->serve);
+}
+
+/* The HXFR server with its listeners, and its statistics timer. */
+static int start_server(struct app *app)
+{
+    if (app->opt.nlisten == 0) {
+        return 0;
+    }
+    hxfr__hostcli_route_ffmpeg(&app->opt.cli);
+    app->serve = hxfr__serve_new(app->loop, &app->opt.host, &app->opt.cli);
+    if (app->serve == NULL) {
+        logm(HXFR_LOG_ERROR, "cannot start the HXFR server: %s", strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < app->opt.nlisten; i++) {
+        if (hxfr__serve_listen(app->serve, app->opt.listen[i]) < 0) {
+            return -1;
+        }
+        logm(HXFR_LOG_INFO, "serving HXFR on %s", app->opt.listen[i]);
+    }
+    int r = hxfr__hostcli_stats_open(&app->opt.cli);
+    if (r < 0) {
+        logm(HXFR_LOG_ERROR, "stats timer: %s", strerror(-r));
+        return -1;
+    }
+    int fd = hxfr__hostcli_stats_fd(&app->opt.cli);
+    if (fd >= 0) {
+        app->stats_src = hxfr__loop_add(app->loop, fd, EPOLLIN, stats_event, app);
+        if (app->stats_src == NULL) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int listen_on(const char *path)
@@ -373,6 +459,9 @@ static int setup(struct app *app)
             return -1;
         }
     }
+    if (start_server(app) < 0) {
+        return -1;
+    }
     if (app->opt.socket_path != NULL) {
         app->listen_fd = listen_on(app->opt.socket_path);
         if (app->listen_fd < 0) {
@@ -403,6 +492,11 @@ static int setup(struct app *app)
 
 static void teardown(struct app *app)
 {
+    /* The server first: its frames in flight read guest memory and hold
+     * the guest's flushes, which go back to the device before it goes. */
+    hxfr__loop_remove(app->loop, app->stats_src);
+    hxfr__serve_destroy(app->serve);
+    hxfr__hostcli_finish(&app->opt.cli);
     hxfr__control_destroy(app->control);
     hxfr__doorbell_destroy(app->doorbell);
     hxfr__device_destroy(app->dev);
