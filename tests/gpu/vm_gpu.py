@@ -31,7 +31,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -387,32 +386,17 @@ def main():
     if not cache or not gpu_bin or not guest_bin:
         print('vm-gpu: HXFR_VM_CACHE, HXFR_GPU and HXFR_GPU_GUEST must be set (meson test)')
         return 1
-    work = tempfile.mkdtemp(prefix='hxfr-vm-gpu-')
-    run = Run(work, cache, gpu_bin, guest_bin)
-    t0 = time.monotonic()
-    try:
-        run.run()
-    except (Failure, OSError, subprocess.TimeoutExpired) as e:
-        run.stop()
-        print(f'FAIL gpu: {e}')
-        for name in ('console.log', 'hxfr-gpu.log'):
-            path = os.path.join(work, name)
-            if os.path.exists(path):
-                print(f'----- {name} -----')
-                with open(path, errors='replace') as f:
-                    sys.stdout.write(f.read()[-30000:])
-        print(f'work folder kept: {work}')
-        return 1
-    finally:
-        run.stop()
-    for name, t in run.timings.items():
-        log(f'timing: {name} at {t:.1f} s')
-    log(f'PASS gpu in {time.monotonic() - t0:.1f} s')
-    if os.environ.get('HXFR_VM_KEEP') == '1':
-        log(f'work folder kept: {work}')
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
+
+    def body(work):
+        run = Run(work, cache, gpu_bin, guest_bin)
+        try:
+            run.run()
+        finally:
+            run.stop()
+        for name, t in run.timings.items():
+            log(f'timing: {name} at {t:.1f} s')
+
+    return vm.run_in_workdir('gpu', body)
 
 
 if __name__ == '__main__':

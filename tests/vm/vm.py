@@ -897,16 +897,17 @@ def cache_dir():
     return cache
 
 
-def cmd_run(name):
-    if shutil.which('qemu-system-x86_64') is None:
-        print('SKIP: qemu-system-x86_64 is not installed (Debian package qemu-system-x86)')
-        return SKIP
+def run_in_workdir(name, body):
+    """Runs body(work) in a fresh work folder. A Failure (or an OSError, a
+    subprocess timeout) prints FAIL, the guest console and the tail of
+    every other *.log there, keeps the folder and returns 1; otherwise it
+    prints PASS with the time taken, removes the folder (kept with
+    HXFR_VM_KEEP=1) and returns 0."""
     work = tempfile.mkdtemp(prefix=f'hxfr-vm-{name}-')
-    ctx = Ctx(work, cache_dir(), float(os.environ.get('HXFR_VM_TIMEOUT', '150')))
     t0 = time.monotonic()
     try:
-        SCENARIOS[name](ctx)
-    except Failure as e:
+        body(work)
+    except (Failure, OSError, subprocess.TimeoutExpired) as e:
         print(f'FAIL {name}: {e}')
         console = os.path.join(work, 'console.log')
         if os.path.exists(console):
@@ -927,6 +928,14 @@ def cmd_run(name):
     else:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def cmd_run(name):
+    if shutil.which('qemu-system-x86_64') is None:
+        print('SKIP: qemu-system-x86_64 is not installed (Debian package qemu-system-x86)')
+        return SKIP
+    timeout = float(os.environ.get('HXFR_VM_TIMEOUT', '150'))
+    return run_in_workdir(name, lambda work: SCENARIOS[name](Ctx(work, cache_dir(), timeout)))
 
 
 def cmd_shell(binaries, args):

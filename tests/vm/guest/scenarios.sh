@@ -239,11 +239,11 @@ scenario_gpu() {
     echo "@@HXFR-GPU bound $(head -n 1 /sys/class/drm/card0-Virtual-1/modes)@@"
     gpu_fbcon "$phase" || return 1
     if [ "$phase" = a ]; then
-        gpu_draw Virtual-1 preferred 30 || return 1
+        gpu_draw Virtual-1 preferred 3 || return 1
         gpu_ask hotplug || return 1
         gpu_wait_connector Virtual-2 || return 1
         echo "@@HXFR-GPU plugged $(head -n 1 /sys/class/drm/card0-Virtual-2/modes)@@"
-        gpu_draw Virtual-2 1280x720 5 || return 1
+        gpu_draw Virtual-2 1280x720 3 || return 1
         gpu_ask resize || return 1
         gpu_wait_mode Virtual-1 1024x768 || return 1
         gpu_draw Virtual-1 preferred 3 || return 1
@@ -257,7 +257,18 @@ scenario_gpu() {
     hxfr-gpu-guest draw Virtual-1 preferred 100000 /tmp/k.raw --progress /tmp/k.progress \
         > /tmp/k.json 2> /tmp/k.err &
     pid=$!
-    sleep 5
+    # At least 2 s, then until its frame count has stood still for 1 s (it
+    # blocks once the control ring is full), 5 s at most.
+    last=-1
+    still=0
+    i=0
+    while { [ $still -lt 10 ] || [ $i -lt 20 ]; } && [ $i -lt 50 ]; do
+        sleep 0.1
+        now=$(cat /tmp/k.progress 2>/dev/null || echo 0)
+        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
+        last=$now
+        i=$((i + 1))
+    done
     state=gone
     [ -r /proc/$pid/stat ] && state=$(cut -d' ' -f3 /proc/$pid/stat)
     echo "@@HXFR-GPU after-kill frames=$(cat /tmp/k.progress 2>/dev/null || echo 0) state=$state@@"
