@@ -66,6 +66,20 @@ struct bench {
     struct hxfr_vring_elem *elem;
 };
 
+/* Frees what setup() allocated (each may be NULL after a failed set-up). */
+static void teardown(struct bench *b)
+{
+    free(b->ram);
+    free(b->piece_gpa);
+    free(b->frames_buf);
+    free(b->contig);
+    free(b->y);
+    free(b->u);
+    free(b->v);
+    free(b->pair);
+    free(b->elem);
+}
+
 static double clock_ms(clockid_t id)
 {
     struct timespec ts;
@@ -342,6 +356,7 @@ int main(int argc, char **argv)
     int err = setup(&b);
     if (err < 0) {
         fprintf(stderr, "hxfr-bench-gpu: set-up failed: %s\n", strerror(-err));
+        teardown(&b);
         return 1;
     }
     int sv[2];
@@ -417,5 +432,6 @@ int main(int argc, char **argv)
     hxfr__display_finish(&b.display);
     hxfr__gpu_finish(&b.gpu);
     hxfr__mem_finish(&b.mem);
+    teardown(&b);
     return 0;
 }
