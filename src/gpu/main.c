@@ -367,10 +367,11 @@ static int start_server(struct app *app)
         return -1;
     }
     for (int i = 0; i < app->opt.nlisten; i++) {
-        if (hxfr__serve_listen(app->serve, app->opt.listen[i]) < 0) {
+        char bound[320];
+        if (hxfr__serve_listen(app->serve, app->opt.listen[i], bound, sizeof(bound)) < 0) {
             return -1;
         }
-        logm(HXFR_LOG_INFO, "serving HXFR on %s", app->opt.listen[i]);
+        logm(HXFR_LOG_INFO, "serving HXFR on %s", bound);
     }
     int r = hxfr__hostcli_stats_open(&app->opt.cli);
     if (r < 0) {

@@ -430,9 +430,13 @@ struct hxfr_serve *hxfr__serve_new(struct hxfr_loop *loop, struct hxfr_host_conf
     return s;
 }
 
-int hxfr__serve_listen(struct hxfr_serve *s, const char *uri)
+int hxfr__serve_listen(struct hxfr_serve *s, const char *uri, char *bound, size_t len)
 {
-    return hxfr__hostcli_listen(s->cli, s->host, uri);
+    int r = hxfr__hostcli_listen(s->cli, s->host, uri);
+    if (r >= 0 && hxfr_host_listener_uri(s->host, r, bound, len) < 0) {
+        snprintf(bound, len, "%s", uri);
+    }
+    return r;
 }
 
 void hxfr__serve_set_device(struct hxfr_serve *s, struct hxfr_device *dev)

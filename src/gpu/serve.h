@@ -34,9 +34,10 @@ struct hxfr_serve;
  * NULL and errno. */
 struct hxfr_serve *hxfr__serve_new(struct hxfr_loop *loop, struct hxfr_host_config *cfg,
                                    struct hxfr_hostcli *cli);
-/* Listens on uri (hxfrd's forms). Returns 0 or -errno (already said on
- * stderr). */
-int hxfr__serve_listen(struct hxfr_serve *s, const char *uri);
+/* Listens on uri (hxfrd's forms) and writes the endpoint it got (the port
+ * the kernel chose for tcp:...:0) to bound (len bytes). Returns >= 0 or
+ * -errno (already said on stderr). */
+int hxfr__serve_listen(struct hxfr_serve *s, const char *uri, char *bound, size_t len);
 /* The device QEMU connected (or NULL once it is gone): its connected
  * connectors become scanouts, its flushes frames. */
 void hxfr__serve_set_device(struct hxfr_serve *s, struct hxfr_device *dev);

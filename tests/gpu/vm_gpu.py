@@ -11,14 +11,19 @@ One QEMU (10, TCG) with -device vhost-user-gpu-pci on hxfr-gpu, two boots:
           Virtual-2 is hot-plugged from the host (hxfr-gpu's control socket;
           hxfr-gpu rings QEMU's D-Bus display) and a modeset on it works;
           Virtual-1 is resized to 1024x768 and a modeset at the new
-          preferred mode works
+          preferred mode works; between the first DRM client and the
+          hot-plug, hxfr-gpu as the guest's HXFR server (issue #13's
+          checks, tests/gpu/vm_hxfr.py: pull from dumb buffers over
+          virtio-serial and TCP, push with a host subscriber, the still
+          screen, Helix's ENABLE/DISABLE flow on Virtual-2)
   QMP system_reset
   boot 2  the driver binds again, the fbcon and DRM checks pass again; then
           hxfr-gpu is killed: QEMU must stay up, and what the guest sees is
           recorded in the log
 
 Uses tests/vm/vm.py for the kernel and the initramfs. Environment: HXFR_GPU
-(the binary), HXFR_GPU_GUEST (hxfr-gpu-guest), HXFR_VM_CACHE; exit 0 pass,
+(the binary), HXFR_GPU_GUEST (hxfr-gpu-guest), HXFR_SEND (hxfr-send, for the
+guest), HXFR_GPU_VMCHECK (hxfr-gpu-vmcheck), HXFR_VM_CACHE; exit 0 pass,
 1 fail, 77 skip (no qemu-system-x86_64 or no D-Bus display in it).
 """
 
@@ -36,6 +41,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'vm'))
 import vm  # noqa: E402
+import vm_hxfr  # noqa: E402
 
 SKIP = 77
 Failure = vm.Failure
@@ -169,7 +175,7 @@ def xrgb_to_rgb(raw):
 
 
 class Run:
-    def __init__(self, work, cache, gpu_bin, guest_bin):
+    def __init__(self, work, cache, gpu_bin, guest_bin, send_bin, check_bin):
         self.work = work
         self.cache = cache
         self.gpu_bin = gpu_bin
@@ -177,6 +183,7 @@ class Run:
         self.p = lambda name: os.path.join(work, name)
         self.pos = 0
         self.timings = {}
+        self.hxfr = vm_hxfr.Hxfr(self, send_bin, check_bin)
 
     def ask(self, what, timeout=300):
         _, self.pos = self.console.wait(rf'@@HXFR-GPU {re.escape(what)}\?@@', self.pos, timeout)
@@ -253,14 +260,15 @@ class Run:
 
     def run(self):
         kdir = vm.fetch_kernel(self.cache)
-        initrd = vm.build_initramfs(self.cache, kdir, {'hxfr-gpu-guest': self.guest_bin})
+        initrd = vm.build_initramfs(self.cache, kdir, {'hxfr-gpu-guest': self.guest_bin,
+                                                        **self.hxfr.guest_files()})
         ctl_listen = socket.socket(socket.AF_UNIX)
         ctl_listen.bind(self.p('ctl.sock'))
         ctl_listen.listen(1)
         rfd, wfd = os.pipe()
         gpu_args = [self.gpu_bin, '--socket-path', self.p('gpu.sock'), '--control',
                     self.p('control.sock'), '--qemu-qmp', self.p('qmp-gpu.sock'),
-                    '--max-outputs', '2', '--ready-fd', str(wfd), '-v']
+                    '--max-outputs', '2', '--ready-fd', str(wfd), '-v'] + self.hxfr.gpu_args()
         log(f'host: {" ".join(gpu_args)}')
         self.gpu_log = open(self.p('hxfr-gpu.log'), 'w')
         self.gpu = subprocess.Popen(gpu_args, stdin=subprocess.DEVNULL, stdout=self.gpu_log,
@@ -271,7 +279,7 @@ class Run:
             if r.read(6) != b'ready\n':
                 raise Failure(f'hxfr-gpu did not start (status {self.gpu.wait()})')
         cmdline = ('console=ttyS0 quiet loglevel=3 panic=-1 vt.global_cursor_default=0 '
-                   'hxfr.scenario=gpu')
+                   'hxfr.scenario=gpu' + self.hxfr.cmdline())
         qemu = ['qemu-system-x86_64', '-accel', 'tcg', '-m', '512M', '-smp', '1', '-nodefaults',
                 '-serial', 'stdio', '-monitor', 'none', '-display', 'dbus,p2p=yes',
                 '-kernel', os.path.join(kdir, 'vmlinuz'), '-initrd', initrd, '-append', cmdline,
@@ -283,7 +291,8 @@ class Run:
                 '-qmp', f'unix:{self.p("qmp-gpu.sock")},server=on,wait=off',
                 '-device', 'virtio-serial-pci,id=vser0',
                 '-chardev', f'socket,id=ctl,path={self.p("ctl.sock")}',
-                '-device', 'virtserialport,bus=vser0.0,chardev=ctl,name=org.hxfr.ctl']
+                '-device', 'virtserialport,bus=vser0.0,chardev=ctl,name=org.hxfr.ctl'] + \
+            self.hxfr.qemu_args()
         log(f'qemu: {" ".join(qemu)}')
         self.t0 = time.monotonic()
         self.qemu = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -303,6 +312,8 @@ class Run:
         self.fbcon('boot 1')
         self.draw('boot 1 DRM client on Virtual-1', 0)
         self.boot_mark('boot 1: fbcon and DRM checked')
+        self.ask('hxfr')
+        self.hxfr.checks()
         self.ask('hotplug')
         control(self.p('control.sock'), 'scanout 1 1280x720')
         self.answer('plugged')
@@ -383,12 +394,15 @@ def main():
     cache = os.environ.get('HXFR_VM_CACHE')
     gpu_bin = os.environ.get('HXFR_GPU')
     guest_bin = os.environ.get('HXFR_GPU_GUEST')
-    if not cache or not gpu_bin or not guest_bin:
-        print('vm-gpu: HXFR_VM_CACHE, HXFR_GPU and HXFR_GPU_GUEST must be set (meson test)')
+    send_bin = os.environ.get('HXFR_SEND')
+    check_bin = os.environ.get('HXFR_GPU_VMCHECK')
+    if not cache or not gpu_bin or not guest_bin or not send_bin or not check_bin:
+        print('vm-gpu: HXFR_VM_CACHE, HXFR_GPU, HXFR_GPU_GUEST, HXFR_SEND and HXFR_GPU_VMCHECK '
+              'must be set (meson test)')
         return 1
 
     def body(work):
-        run = Run(work, cache, gpu_bin, guest_bin)
+        run = Run(work, cache, gpu_bin, guest_bin, send_bin, check_bin)
         try:
             run.run()
         finally:

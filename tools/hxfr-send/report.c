@@ -184,7 +184,8 @@ void send_summary(struct send_app *app, double secs, const struct hxfr_config_re
         json_string(app->a.output);
         printf("\", \"mode\": \"%s\", \"frame_bytes\": %" PRIu64 ", \"shm_slots\": %u, "
                "\"shm_slot_bytes\": %" PRIu64,
-               app->a.shm          ? "shm"
+               app->resource_src   ? "resource"
+               : app->a.shm        ? "shm"
                : app->a.shm_region ? "shm-region"
                                    : "inline",
                app->frame_bytes, app->shm_slots, app->shm_slot_bytes);

@@ -172,16 +172,16 @@ gpu_ask() {
     read -r answer <&3 || return 1
 }
 
-# gpu_wait_connector NAME: waits (about 30 s at most) until
-# /sys/class/drm/card0-NAME/status says connected.
+# gpu_wait_connector NAME [STATE]: waits (about 30 s at most) until
+# /sys/class/drm/card0-NAME/status says STATE (default connected).
 gpu_wait_connector() {
     i=0
     while [ $i -lt 300 ]; do
-        [ "$(cat "/sys/class/drm/card0-$1/status" 2>/dev/null)" = connected ] && return 0
+        [ "$(cat "/sys/class/drm/card0-$1/status" 2>/dev/null)" = "${2:-connected}" ] && return 0
         sleep 0.1
         i=$((i + 1))
     done
-    echo "scenario: connector $1 did not become connected"
+    echo "scenario: connector $1 did not become ${2:-connected}"
     return 1
 }
 
@@ -240,6 +240,8 @@ scenario_gpu() {
     gpu_fbcon "$phase" || return 1
     if [ "$phase" = a ]; then
         gpu_draw Virtual-1 preferred 3 || return 1
+        gpu_ask hxfr || return 1
+        gpuhxfr_checks || return 1
         gpu_ask hotplug || return 1
         gpu_wait_connector Virtual-2 || return 1
         echo "@@HXFR-GPU plugged $(head -n 1 /sys/class/drm/card0-Virtual-2/modes)@@"
@@ -276,4 +278,33 @@ scenario_gpu() {
     dmesg | grep -i -E "virtio|drm|gpu" | tail -n 5
     echo "@@HXFR-LOG-END dmesg 0@@"
     return 0
+}
+
+# --- hxfr-gpu as the VM's HXFR server, inside scenario_gpu's phase a
+# (tests/gpu/vm_hxfr.py drives it from vm_gpu.py): pull (hxfr-send --source
+# drm over virtio-serial, then over user-mode TCP), push (a DRM client draws
+# on Virtual-1 with DIRTYFB while the host subscribes; the still screen
+# afterwards), Helix's flow (Virtual-2 plugged in by the host's
+# ENABLE_SCANOUT, drawn on, unplugged by DISABLE_SCANOUT).
+
+gpuhxfr_checks() {
+    port_link org.hxfr.0 || return 1
+    rc=0
+    for uri in serial:/dev/virtio-ports/org.hxfr.0 "tcp:10.0.2.2:$HXFR_PORT"; do
+        case $uri in tcp:*) net_up || rc=1 ;; esac
+        result hxfr-send --connect "$uri" --source drm --size "$HXFR_SIZE" \
+            --frames "$HXFR_FRAMES" --fps 0 --window 2 --json --output /tmp/pull.h264 || rc=1
+        send_output /tmp/pull.h264 || rc=1
+    done
+    [ $rc = 0 ] || return 1
+
+    gpu_ask push || return 1
+    gpu_draw Virtual-1 preferred "$HXFR_FRAMES" || return 1
+
+    gpu_ask helix || return 1
+    gpu_wait_connector Virtual-2 || return 1
+    echo "@@HXFR-GPU plugged $(head -n 1 /sys/class/drm/card0-Virtual-2/modes)@@"
+    gpu_draw Virtual-2 preferred "$HXFR_FRAMES" || return 1
+    gpu_wait_connector Virtual-2 disconnected || return 1
+    echo "@@HXFR-GPU unplugged Virtual-2@@"
 }
